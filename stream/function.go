@@ -1,0 +1,62 @@
+package stream
+
+// Collector receives the records an operator emits.
+type Collector[T any] interface {
+	Collect(v T)
+}
+
+// MapFunction turns each record into exactly one record.
+type MapFunction[In, Out any] interface {
+	Map(in In) (Out, error)
+}
+
+// FlatMapFunction turns each record into zero or more records.
+type FlatMapFunction[In, Out any] interface {
+	FlatMap(in In, out Collector[Out]) error
+}
+
+// FilterFunction keeps the records for which it returns true.
+type FilterFunction[T any] interface {
+	Filter(in T) (bool, error)
+}
+
+// KeySelector extracts the key a keyed stream partitions by. It must be
+// deterministic: the same record always has the same key.
+type KeySelector[T, K any] interface {
+	Key(in T) K
+}
+
+// ReduceFunction combines two values into one. In a keyed Reduce, acc is the
+// running value for the key and in the new record.
+type ReduceFunction[T any] interface {
+	Reduce(acc, in T) (T, error)
+}
+
+// AggregateFunction incrementally aggregates values of In into an
+// accumulator, read out as Out.
+type AggregateFunction[In, Acc, Out any] interface {
+	CreateAccumulator() Acc
+	Add(in In, acc Acc) Acc
+	GetResult(acc Acc) Out
+	Merge(a, b Acc) Acc
+}
+
+// KeyedProcessFunction handles each record of a keyed stream with access to
+// keyed state scoped to the record's key.
+type KeyedProcessFunction[K, In, Out any] interface {
+	// Open runs once per subtask before the first record; declare state here.
+	Open(ctx *OpenContext) error
+	ProcessElement(ctx *KeyedContext[K], in In, out Collector[Out]) error
+}
+
+// Closer is implemented by functions, readers and writers that hold resources.
+type Closer interface {
+	Close() error
+}
+
+// Validator is implemented by functions, sources and sinks that can check
+// their parameters. The jobmanager calls Validate when a job is submitted, so
+// a bad parameter is rejected before anything runs.
+type Validator interface {
+	Validate() error
+}

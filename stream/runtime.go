@@ -1,0 +1,195 @@
+package stream
+
+import (
+	"errors"
+	"fmt"
+
+	weirv1 "github.com/weirstream/weir/api/proto/weir/v1"
+	"github.com/weirstream/weir/internal/plan"
+	"github.com/weirstream/weir/internal/statebackend"
+)
+
+// This file is the runtime's side of the package: internal/task builds the
+// operator chain of a deployed task with BuildChain and drives it. User code
+// does not call it.
+
+// EdgeWriter receives the encoded records an operator sends over a network
+// edge. keyHash is the key's hash for key-group partitioned edges, else 0.
+// rec is valid only during the call.
+type EdgeWriter interface {
+	WriteRecord(rec []byte, keyHash uint64) error
+}
+
+// Chain is the instantiated operator chain of one subtask. It is driven by
+// the task goroutine only.
+type Chain struct {
+	source interface {
+		poll() (PollStatus, error)
+		available() <-chan struct{}
+	}
+	input     func([]byte) bool
+	fail      failure
+	finishers []func() error
+	closers   []func() error
+
+	recordsIn, recordsOut int64
+}
+
+type buildContext struct {
+	info    TaskInfo
+	backend statebackend.KeyedBackend
+	fail    *failure
+	chain   *Chain
+	keyer   any // func(In) []byte for a keyed head
+}
+
+// ChainOptions are what BuildChain needs besides the graph.
+type ChainOptions struct {
+	Info TaskInfo
+	// Backend holds the subtask's keyed state; nil if the chain is not keyed.
+	Backend statebackend.KeyedBackend
+	// Writer returns the writer for the network edge e out of the chain.
+	Writer func(e plan.Edge) EdgeWriter
+}
+
+// BuildChain instantiates the operators of vertex v of graph g.
+func BuildChain(g *weirv1.JobGraph, v *plan.Vertex, opts ChainOptions) (_ *Chain, err error) {
+	c := &Chain{}
+	rt := &buildContext{info: opts.Info, backend: opts.Backend, chain: c, fail: &c.fail}
+	defer func() {
+		if err != nil {
+			err = errors.Join(err, c.Close())
+		}
+	}()
+	ops := g.GetOperators()
+	head := ops[v.ID]
+	for _, in := range v.Inputs {
+		if in.Partitioning == weirv1.Partitioning_PARTITIONING_KEY_GROUP {
+			e, fn, err := lookupFunction(in.Key)
+			if err != nil {
+				return nil, fmt.Errorf("operator %q: key selector: %w", head.GetName(), err)
+			}
+			if opts.Backend != nil {
+				rt.keyer = e.keyer(fn, rt)
+			}
+			break
+		}
+	}
+	var next any // input of the operator after the current one in the chain
+	for i := len(v.Ops) - 1; i >= 0; i-- {
+		op := ops[v.Ops[i]]
+		e, fn, err := lookupFunction(op.GetFunction())
+		if err != nil {
+			return nil, fmt.Errorf("operator %q: %w", op.GetName(), err)
+		}
+		var outs []any
+		if next != nil {
+			outs = append(outs, next)
+		}
+		for _, out := range v.Outputs {
+			if out.From != op.GetId() {
+				continue
+			}
+			w := opts.Writer(out)
+			if out.Partitioning == weirv1.Partitioning_PARTITIONING_KEY_GROUP {
+				ke, sel, err := lookupFunction(out.Key)
+				if err != nil {
+					return nil, fmt.Errorf("operator %q: key selector: %w", op.GetName(), err)
+				}
+				outs = append(outs, ke.keyedEncoder(sel, w, rt))
+			} else {
+				outs = append(outs, e.out.encoder(w, rt))
+			}
+		}
+		var out any
+		switch {
+		case e.out == nil: // a sink
+		case len(outs) == 0:
+			return nil, fmt.Errorf("operator %q: output goes nowhere", op.GetName())
+		default:
+			out = e.out.fanout(outs)
+		}
+		in, err := e.build(rt, fn, out)
+		if err != nil {
+			return nil, fmt.Errorf("operator %q: %w", op.GetName(), err)
+		}
+		if cl, ok := fn.(Closer); ok && e.kind != weirv1.OperatorKind_OPERATOR_KIND_SOURCE &&
+			e.kind != weirv1.OperatorKind_OPERATOR_KIND_SINK && e.kind != weirv1.OperatorKind_OPERATOR_KIND_PROCESS {
+			c.closers = append(c.closers, cl.Close)
+		}
+		next = in
+	}
+	e, _ := lookupName(head.GetFunction().GetName())
+	if e.kind == weirv1.OperatorKind_OPERATOR_KIND_SOURCE {
+		c.source = next.(interface {
+			poll() (PollStatus, error)
+			available() <-chan struct{}
+		})
+	} else {
+		c.input = e.in.decoder(next, rt)
+	}
+	// Finish runs head first so records a finishing operator flushes reach
+	// the operators after it before they finish; the build ran tail first.
+	for i, j := 0, len(c.finishers)-1; i < j; i, j = i+1, j-1 {
+		c.finishers[i], c.finishers[j] = c.finishers[j], c.finishers[i]
+	}
+	return c, nil
+}
+
+func lookupFunction(f *weirv1.Function) (*entry, any, error) {
+	e, ok := lookupName(f.GetName())
+	if !ok {
+		return nil, nil, fmt.Errorf("unknown function %q", f.GetName())
+	}
+	fn, err := e.decodeFunction(f.GetParams())
+	if err != nil {
+		return nil, nil, err
+	}
+	return e, fn, nil
+}
+
+// IsSource reports whether the chain starts with a source.
+func (c *Chain) IsSource() bool { return c.source != nil }
+
+// Poll asks the source for its next batch of records.
+func (c *Chain) Poll() (PollStatus, error) {
+	st, err := c.source.poll()
+	if err == nil {
+		err = c.fail.err
+	}
+	return st, err
+}
+
+// Available is ready when an idle source may have records again.
+func (c *Chain) Available() <-chan struct{} { return c.source.available() }
+
+// Process runs one encoded input record through the chain.
+func (c *Chain) Process(rec []byte) error {
+	c.recordsIn++
+	c.input(rec)
+	return c.fail.err
+}
+
+// Finish completes the chain's output at end of input.
+func (c *Chain) Finish() error {
+	for _, f := range c.finishers {
+		if err := f(); err != nil {
+			return err
+		}
+	}
+	return c.fail.err
+}
+
+// Close releases every operator's resources, tail first.
+func (c *Chain) Close() error {
+	var errs []error
+	for i := len(c.closers) - 1; i >= 0; i-- {
+		errs = append(errs, c.closers[i]())
+	}
+	c.closers = nil
+	return errors.Join(errs...)
+}
+
+// Counts returns the records that entered the chain over the network and the
+// records it wrote to the network or to sinks.
+func (c *Chain) Counts() (in, out int64) { return c.recordsIn, c.recordsOut }
