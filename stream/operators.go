@@ -186,7 +186,7 @@ type sourceRunner[T any] struct {
 	out Collector[T]
 }
 
-func (s *sourceRunner[T]) poll() (PollStatus, error) { return s.r.PollNext(s.out) }
+func (s *sourceRunner[T]) poll() (PollStatus, error)  { return s.r.PollNext(s.out) }
 func (s *sourceRunner[T]) available() <-chan struct{} { return s.r.Available() }
 
 // encoder writes each record to a network edge that is not key-partitioned.

@@ -38,7 +38,7 @@ type entry struct {
 
 	// Key selectors only.
 	keyedEncoder func(sel any, w EdgeWriter, rt *buildContext) any // Collector[T]
-	keyer        func(sel any, rt *buildContext) any              // func(T) []byte
+	keyer        func(sel any, rt *buildContext) any               // func(T) []byte
 }
 
 var registry struct {
