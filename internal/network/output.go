@@ -1,0 +1,115 @@
+package network
+
+import (
+	"errors"
+	"time"
+
+	weirv1 "github.com/weirstream/weir/api/proto/weir/v1"
+	"github.com/weirstream/weir/internal/clock"
+	"github.com/weirstream/weir/internal/keygroup"
+)
+
+// Output writes the records of one network edge to its consumer subtasks,
+// batching them into buffers per channel. It is used by the task goroutine
+// only.
+type Output struct {
+	partitioning weirv1.Partitioning
+	maxP         int
+	channels     []ChannelWriter
+	bufs         [][]byte
+	next         int // round-robin position
+	clock        clock.Clock
+
+	// Backpressured accumulates the time spent blocked in Send.
+	Backpressured time.Duration
+}
+
+// NewOutput returns an output over channels, one per consumer subtask in
+// subtask order (a single channel for a forward edge).
+func NewOutput(p weirv1.Partitioning, maxParallelism int, channels []ChannelWriter, c clock.Clock, subtask int) *Output {
+	o := &Output{partitioning: p, maxP: maxParallelism, channels: channels, bufs: make([][]byte, len(channels)), clock: c}
+	o.next = subtask % len(channels)
+	return o
+}
+
+// WriteRecord implements stream.EdgeWriter.
+func (o *Output) WriteRecord(rec []byte, keyHash uint64) error {
+	c := 0
+	switch o.partitioning {
+	case weirv1.Partitioning_PARTITIONING_KEY_GROUP:
+		c = keygroup.Subtask(keygroup.Of(keyHash, o.maxP), len(o.channels), o.maxP)
+	case weirv1.Partitioning_PARTITIONING_REBALANCE:
+		c = o.next
+		if o.next++; o.next == len(o.channels) {
+			o.next = 0
+		}
+	}
+	b := o.bufs[c]
+	if b == nil {
+		b = getBuffer()
+	}
+	b = AppendElement(b, KindRecord, rec)
+	if len(b) < BufferSize {
+		o.bufs[c] = b
+		return nil
+	}
+	o.bufs[c] = nil
+	return o.send(c, b)
+}
+
+func (o *Output) send(c int, b []byte) error {
+	start := o.clock.Now()
+	err := o.channels[c].Send(b)
+	o.Backpressured += o.clock.Now().Sub(start)
+	return err
+}
+
+// Flush sends every partly filled buffer.
+func (o *Output) Flush() error {
+	for c, b := range o.bufs {
+		if len(b) == 0 {
+			continue
+		}
+		o.bufs[c] = nil
+		if err := o.send(c, b); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Pending reports whether records wait in partly filled buffers.
+func (o *Output) Pending() bool {
+	for _, b := range o.bufs {
+		if len(b) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// Finish flushes, sends the end of partition on every channel and closes them.
+func (o *Output) Finish() error {
+	for c := range o.channels {
+		b := o.bufs[c]
+		if b == nil {
+			b = getBuffer()
+		}
+		o.bufs[c] = nil
+		if err := o.send(c, AppendElement(b, KindEndOfPartition, nil)); err != nil {
+			return err
+		}
+	}
+	var errs []error
+	for _, ch := range o.channels {
+		errs = append(errs, ch.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// Abort ends every channel after a failure.
+func (o *Output) Abort(err error) {
+	for _, ch := range o.channels {
+		ch.Abort(err)
+	}
+}

@@ -1,0 +1,227 @@
+// Package task runs one subtask: it builds the subtask's operator chain,
+// wires its input gate and outputs, and drives everything from a single
+// goroutine (DESIGN invariant 2). Records, in-band events and control
+// actions are all handled on that goroutine, so operators and their state
+// need no locks.
+package task
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	weirv1 "github.com/weirstream/weir/api/proto/weir/v1"
+	"github.com/weirstream/weir/internal/clock"
+	"github.com/weirstream/weir/internal/keygroup"
+	"github.com/weirstream/weir/internal/network"
+	"github.com/weirstream/weir/internal/plan"
+	"github.com/weirstream/weir/internal/statebackend"
+	"github.com/weirstream/weir/internal/statebackend/heap"
+	"github.com/weirstream/weir/stream"
+)
+
+// Location is where a subtask runs.
+type Location struct {
+	TaskManagerID string
+	Address       string
+}
+
+// Config describes one subtask to run.
+type Config struct {
+	JobID   string
+	Attempt int32
+	Graph   *weirv1.JobGraph
+	Plan    *plan.Plan
+	Vertex  *plan.Vertex
+	Subtask int
+	// Locate returns where subtask i of vertex v runs.
+	Locate func(vertex int32, subtask int) (Location, error)
+	// TaskManagerID is the taskmanager running this task: channels to
+	// consumers on it stay in process.
+	TaskManagerID string
+	Endpoints     *network.Endpoints
+	Dialer        *network.Dialer
+	Clock         clock.Clock
+	Logger        *slog.Logger
+	// BufferTimeout bounds how long a record may wait in a partly filled
+	// output buffer (Flink's execution.buffer-timeout).
+	BufferTimeout time.Duration
+}
+
+// Task is one running subtask.
+type Task struct {
+	cfg Config
+
+	recordsIn, recordsOut atomic.Int64
+	remoteBytesOut        atomic.Int64
+	backpressuredNanos    atomic.Int64
+	gate                  *network.InputGate
+	outputs               []*network.Output
+}
+
+// New returns a task; Run runs it.
+func New(cfg Config) *Task { return &Task{cfg: cfg} }
+
+// Metrics returns the task's current counters. Safe from any goroutine.
+func (t *Task) Metrics() *weirv1.TaskMetrics {
+	m := &weirv1.TaskMetrics{
+		RecordsIn:           t.recordsIn.Load(),
+		RecordsOut:          t.recordsOut.Load(),
+		RemoteBytesOut:      t.remoteBytesOut.Load(),
+		BackpressuredMillis: time.Duration(t.backpressuredNanos.Load()).Milliseconds(),
+	}
+	if g := t.gate; g != nil {
+		m.RemoteBytesIn = g.RemoteBytesIn.Load()
+	}
+	return m
+}
+
+// ErrCanceled is returned by Run when the task was cancelled.
+var ErrCanceled = errors.New("task: canceled")
+
+// Run runs the subtask until its input ends (nil), it fails (the error), or
+// ctx is cancelled (ErrCanceled).
+func (t *Task) Run(ctx context.Context) (err error) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	v := t.cfg.Vertex
+	if len(v.Inputs) > 0 {
+		t.gate = t.registerInputs()
+		defer func() {
+			t.cfg.Endpoints.Unregister(t.gate)
+			t.gate.Close()
+		}()
+	}
+	outputs, err := t.openOutputs(ctx)
+	if err != nil {
+		return err
+	}
+	t.outputs = outputs
+	defer func() {
+		if err != nil {
+			for _, o := range t.outputs {
+				o.Abort(err)
+			}
+		}
+	}()
+
+	var backend statebackend.KeyedBackend
+	head := t.cfg.Graph.GetOperators()[v.ID]
+	if k := head.GetKind(); k == weirv1.OperatorKind_OPERATOR_KIND_REDUCE || k == weirv1.OperatorKind_OPERATOR_KIND_PROCESS {
+		backend = heap.New(keygroup.RangeOf(t.cfg.Subtask, v.Parallelism, int(t.cfg.Graph.GetMaxParallelism())))
+		defer backend.Close()
+	}
+	chain, err := stream.BuildChain(t.cfg.Graph, v, stream.ChainOptions{
+		Info: stream.TaskInfo{
+			JobID: t.cfg.JobID, TaskName: v.Name, SubtaskIndex: t.cfg.Subtask, Parallelism: v.Parallelism,
+			MaxParallelism: int(t.cfg.Graph.GetMaxParallelism()), Clock: t.cfg.Clock, Logger: t.cfg.Logger,
+		},
+		Backend: backend,
+		Writer:  t.writerFor,
+	})
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, chain.Close()) }()
+
+	l := loop{t: t, chain: chain, lastFlush: t.cfg.Clock.Now()}
+	if chain.IsSource() {
+		err = l.runSource(ctx)
+	} else {
+		err = l.runInputs(ctx)
+	}
+	l.publish()
+	if err != nil {
+		if ctx.Err() != nil && errors.Is(err, context.Canceled) {
+			return ErrCanceled
+		}
+		return err
+	}
+	if err := chain.Finish(); err != nil {
+		return fmt.Errorf("finishing: %w", err)
+	}
+	for _, o := range t.outputs {
+		if err := o.Finish(); err != nil {
+			return fmt.Errorf("finishing outputs: %w", err)
+		}
+	}
+	l.publish()
+	return nil
+}
+
+// writerFor returns the output of edge e; outputs were opened in the order
+// of Vertex.Outputs.
+func (t *Task) writerFor(e plan.Edge) stream.EdgeWriter {
+	for i, out := range t.cfg.Vertex.Outputs {
+		if out == e {
+			return t.outputs[i]
+		}
+	}
+	panic(fmt.Sprintf("task: no output for edge %d -> %d", e.From, e.To))
+}
+
+// registerInputs creates the input gate: one channel per producer subtask
+// of every input edge, registered so producers can find it.
+func (t *Task) registerInputs() *network.InputGate {
+	v := t.cfg.Vertex
+	var keys []network.ChannelKey
+	for _, e := range v.Inputs {
+		from := t.cfg.Plan.Vertex(e.FromVertex)
+		first, n := 0, from.Parallelism
+		if e.Partitioning == weirv1.Partitioning_PARTITIONING_FORWARD {
+			first, n = t.cfg.Subtask, 1
+		}
+		for i := first; i < first+n; i++ {
+			keys = append(keys, network.ChannelKey{JobID: t.cfg.JobID, Attempt: t.cfg.Attempt,
+				ProducerVertex: from.ID, ProducerSubtask: int32(i), ConsumerVertex: v.ID, ConsumerSubtask: int32(t.cfg.Subtask)})
+		}
+	}
+	g := network.NewInputGate(len(keys))
+	for i, k := range keys {
+		t.cfg.Endpoints.Register(k, g, i)
+	}
+	return g
+}
+
+// openOutputs opens a channel to every consumer subtask of every output edge.
+func (t *Task) openOutputs(ctx context.Context) ([]*network.Output, error) {
+	v := t.cfg.Vertex
+	var outs []*network.Output
+	for _, e := range v.Outputs {
+		to := t.cfg.Plan.Vertex(e.ToVertex)
+		first, n := 0, to.Parallelism
+		if e.Partitioning == weirv1.Partitioning_PARTITIONING_FORWARD {
+			first, n = t.cfg.Subtask, 1
+		}
+		var chans []network.ChannelWriter
+		for j := first; j < first+n; j++ {
+			key := network.ChannelKey{JobID: t.cfg.JobID, Attempt: t.cfg.Attempt,
+				ProducerVertex: v.ID, ProducerSubtask: int32(t.cfg.Subtask), ConsumerVertex: to.ID, ConsumerSubtask: int32(j)}
+			loc, err := t.cfg.Locate(to.ID, j)
+			if err != nil {
+				return nil, err
+			}
+			var ch network.ChannelWriter
+			if loc.TaskManagerID == t.cfg.TaskManagerID {
+				ch, err = network.OpenLocal(ctx, t.cfg.Endpoints, key)
+			} else {
+				conn, derr := t.cfg.Dialer.Conn(loc.Address)
+				if err = derr; err == nil {
+					ch, err = network.OpenRemote(ctx, conn, key, &t.remoteBytesOut)
+				}
+			}
+			if err != nil {
+				for _, c := range chans {
+					c.Abort(err)
+				}
+				return nil, err
+			}
+			chans = append(chans, ch)
+		}
+		outs = append(outs, network.NewOutput(e.Partitioning, int(t.cfg.Graph.GetMaxParallelism()), chans, t.cfg.Clock, t.cfg.Subtask))
+	}
+	return outs, nil
+}
