@@ -1,0 +1,384 @@
+package jobmanager
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	weirv1 "github.com/weirstream/weir/api/proto/weir/v1"
+	"github.com/weirstream/weir/internal/plan"
+)
+
+// jobMaster runs one job: it waits for slots, deploys the subtasks, follows
+// their states and ends the job. Its run goroutine owns the job's state;
+// RPC handlers reach it only through post, and readers through view.
+type jobMaster struct {
+	id        string
+	graph     *weirv1.JobGraph
+	plan      *plan.Plan
+	submitted time.Time
+	jm        *JobManager
+	log       *slog.Logger
+
+	inbox struct {
+		sync.Mutex
+		events []event
+	}
+	kick chan struct{} // size 1: events are waiting
+
+	// Owned by run.
+	attempt int32
+	slots   []slot
+	tasks   map[taskKey]*taskState
+
+	// Published by run for readers.
+	mu struct {
+		sync.Mutex
+		summary *weirv1.JobSummary
+		tasks   []*weirv1.TaskInfo
+	}
+}
+
+type taskKey struct {
+	vertex  int32
+	subtask int32
+}
+
+type taskState struct {
+	id      *weirv1.ExecutionID
+	name    string
+	ops     []int32
+	tm      string
+	state   weirv1.ExecutionState
+	failure string
+	metrics *weirv1.TaskMetrics
+}
+
+func (t *taskState) terminal() bool {
+	switch t.state {
+	case weirv1.ExecutionState_EXECUTION_STATE_FINISHED, weirv1.ExecutionState_EXECUTION_STATE_CANCELED,
+		weirv1.ExecutionState_EXECUTION_STATE_FAILED:
+		return true
+	}
+	return false
+}
+
+// event is something that happened to the job, applied on its goroutine.
+type event interface{ isEvent() }
+
+type taskUpdate struct {
+	id      *weirv1.ExecutionID
+	state   weirv1.ExecutionState
+	failure string
+	metrics *weirv1.TaskMetrics
+}
+
+type tmLost struct{ tm string }
+
+type cancelRequest struct{}
+
+func (taskUpdate) isEvent()    {}
+func (tmLost) isEvent()        {}
+func (cancelRequest) isEvent() {}
+
+func newJobMaster(jm *JobManager, id string, g *weirv1.JobGraph, p *plan.Plan, now time.Time) *jobMaster {
+	m := &jobMaster{id: id, graph: g, plan: p, submitted: now, jm: jm, kick: make(chan struct{}, 1),
+		tasks: map[taskKey]*taskState{}, log: jm.log.With("job", id, "name", g.GetName())}
+	m.mu.summary = &weirv1.JobSummary{JobId: id, Name: g.GetName(), Status: weirv1.JobStatus_JOB_STATUS_CREATED,
+		StartTimeUnixMillis: now.UnixMilli(), Parallelism: int32(p.MaxParallelism())}
+	return m
+}
+
+// post queues an event for the job's goroutine; it never blocks.
+func (m *jobMaster) post(e event) {
+	m.inbox.Lock()
+	m.inbox.events = append(m.inbox.events, e)
+	m.inbox.Unlock()
+	select {
+	case m.kick <- struct{}{}:
+	default:
+	}
+}
+
+func (m *jobMaster) take() []event {
+	m.inbox.Lock()
+	defer m.inbox.Unlock()
+	ev := m.inbox.events
+	m.inbox.events = nil
+	return ev
+}
+
+// view returns copies of the job's published summary and tasks.
+func (m *jobMaster) view() (*weirv1.JobSummary, []*weirv1.TaskInfo) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	tasks := make([]*weirv1.TaskInfo, len(m.mu.tasks))
+	for i, t := range m.mu.tasks {
+		tasks[i] = proto.Clone(t).(*weirv1.TaskInfo)
+	}
+	return proto.Clone(m.mu.summary).(*weirv1.JobSummary), tasks
+}
+
+func (m *jobMaster) setStatus(st weirv1.JobStatus, msg string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.mu.summary.Status != st {
+		m.log.Info("job status", "status", st, "message", msg)
+	}
+	m.mu.summary.Status, m.mu.summary.StatusMessage = st, msg
+	switch st {
+	case weirv1.JobStatus_JOB_STATUS_FINISHED, weirv1.JobStatus_JOB_STATUS_FAILED, weirv1.JobStatus_JOB_STATUS_CANCELED:
+		m.mu.summary.EndTimeUnixMillis = m.jm.clock.Now().UnixMilli()
+	}
+}
+
+func (m *jobMaster) publishTasks() {
+	keys := make([]taskKey, 0, len(m.tasks))
+	for k := range m.tasks {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		if keys[i].vertex != keys[j].vertex {
+			return keys[i].vertex < keys[j].vertex
+		}
+		return keys[i].subtask < keys[j].subtask
+	})
+	infos := make([]*weirv1.TaskInfo, len(keys))
+	for i, k := range keys {
+		t := m.tasks[k]
+		infos[i] = &weirv1.TaskInfo{Execution: t.id, Name: t.name, OperatorIds: t.ops, State: t.state,
+			TaskManagerId: t.tm, Failure: t.failure, Metrics: t.metrics}
+	}
+	m.mu.Lock()
+	m.mu.tasks = infos
+	m.mu.Unlock()
+}
+
+// run drives the job to a terminal status.
+func (m *jobMaster) run(ctx context.Context) {
+	defer m.publishTasks()
+	need := m.plan.MaxParallelism()
+	deadline := m.submitted.Add(m.jm.opts.SlotRequestTimeout)
+	for {
+		changed := m.jm.resources.changed()
+		if slots, ok := m.jm.resources.allocate(m.id, need); ok {
+			m.slots = slots
+			break
+		}
+		m.setStatus(weirv1.JobStatus_JOB_STATUS_CREATED, m.jm.resources.waitingMessage(need, m.jm.opts.SlotRequestTimeout))
+		wait := deadline.Sub(m.jm.clock.Now())
+		if wait <= 0 {
+			m.setStatus(weirv1.JobStatus_JOB_STATUS_FAILED, fmt.Sprintf("could not get %d slots within slot.request.timeout %s: %s",
+				need, m.jm.opts.SlotRequestTimeout, m.jm.resources.waitingMessage(need, m.jm.opts.SlotRequestTimeout)))
+			return
+		}
+		select {
+		case <-ctx.Done():
+			m.setStatus(weirv1.JobStatus_JOB_STATUS_CANCELED, "the jobmanager shut down")
+			return
+		case <-changed:
+		case <-m.jm.clock.After(wait):
+		case <-m.kick:
+			for _, e := range m.take() {
+				if _, ok := e.(cancelRequest); ok {
+					m.setStatus(weirv1.JobStatus_JOB_STATUS_CANCELED, "canceled before it was scheduled")
+					return
+				}
+			}
+		}
+	}
+	defer func() { m.jm.resources.release(m.slots) }()
+
+	m.attempt = 1
+	if err := m.deploy(ctx); err != nil {
+		m.fail(ctx, fmt.Sprintf("deploying the job failed: %v", err))
+		return
+	}
+	m.setStatus(weirv1.JobStatus_JOB_STATUS_RUNNING, "")
+	m.follow(ctx)
+}
+
+// deploy sends every subtask to its slot: subtask i of every vertex goes to
+// slot i (slot sharing, as in Flink).
+func (m *jobMaster) deploy(ctx context.Context) error {
+	var locs []*weirv1.TaskLocation
+	for _, v := range m.plan.Vertices {
+		for i := range v.Parallelism {
+			s := m.slots[i]
+			locs = append(locs, &weirv1.TaskLocation{VertexId: v.ID, SubtaskIndex: int32(i), TaskManagerId: s.tm, RpcAddress: s.address})
+			id := &weirv1.ExecutionID{JobId: m.id, VertexId: v.ID, SubtaskIndex: int32(i), Attempt: m.attempt}
+			m.tasks[taskKey{v.ID, int32(i)}] = &taskState{id: id, name: v.Name, ops: v.Ops, tm: s.tm,
+				state: weirv1.ExecutionState_EXECUTION_STATE_DEPLOYING, metrics: &weirv1.TaskMetrics{}}
+		}
+	}
+	m.publishTasks()
+	// Deploy consumers before producers so producers find their consumers'
+	// gates registered (they would wait for them otherwise).
+	for vi := len(m.plan.Vertices) - 1; vi >= 0; vi-- {
+		v := m.plan.Vertices[vi]
+		for i := range v.Parallelism {
+			t := m.tasks[taskKey{v.ID, int32(i)}]
+			client, err := m.jm.taskManager(m.slots[i].address)
+			if err != nil {
+				return err
+			}
+			dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			_, err = client.DeployTask(dctx, &weirv1.DeployTaskRequest{Execution: t.id, Graph: m.graph, Locations: locs})
+			cancel()
+			if err != nil {
+				return fmt.Errorf("subtask %d of %q on taskmanager %s: %w", i, v.Name, t.tm, err)
+			}
+		}
+	}
+	return nil
+}
+
+// follow applies events until every task has finished, or the job failed
+// or was cancelled.
+func (m *jobMaster) follow(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			m.cancelTasks(context.Background())
+			m.setStatus(weirv1.JobStatus_JOB_STATUS_CANCELED, "the jobmanager shut down")
+			return
+		case <-m.kick:
+		}
+		for _, e := range m.take() {
+			switch e := e.(type) {
+			case taskUpdate:
+				t := m.apply(e)
+				if t != nil && t.state == weirv1.ExecutionState_EXECUTION_STATE_FAILED {
+					m.fail(ctx, fmt.Sprintf("subtask %d of %q failed on taskmanager %s: %s", t.id.GetSubtaskIndex(), t.name, t.tm, t.failure))
+					return
+				}
+				if t != nil && t.state == weirv1.ExecutionState_EXECUTION_STATE_CANCELED {
+					m.fail(ctx, fmt.Sprintf("subtask %d of %q was canceled on taskmanager %s", t.id.GetSubtaskIndex(), t.name, t.tm))
+					return
+				}
+			case tmLost:
+				for _, t := range m.tasks {
+					if t.tm == e.tm && !t.terminal() {
+						t.state = weirv1.ExecutionState_EXECUTION_STATE_FAILED
+						t.failure = fmt.Sprintf("taskmanager %s lost: no heartbeat within heartbeat.timeout %s", e.tm, m.jm.opts.HeartbeatTimeout)
+						m.fail(ctx, fmt.Sprintf("subtask %d of %q failed: %s", t.id.GetSubtaskIndex(), t.name, t.failure))
+						return
+					}
+				}
+			case cancelRequest:
+				m.setStatus(weirv1.JobStatus_JOB_STATUS_CANCELLING, "canceled by request")
+				m.cancelTasks(ctx)
+				m.awaitTerminal(ctx)
+				m.setStatus(weirv1.JobStatus_JOB_STATUS_CANCELED, "canceled by request")
+				return
+			}
+		}
+		m.publishTasks()
+		if m.allFinished() {
+			m.setStatus(weirv1.JobStatus_JOB_STATUS_FINISHED, "")
+			return
+		}
+	}
+}
+
+// apply records a task update; updates from another attempt are stale
+// (a zombie) and ignored.
+func (m *jobMaster) apply(u taskUpdate) *taskState {
+	t, ok := m.tasks[taskKey{u.id.GetVertexId(), u.id.GetSubtaskIndex()}]
+	if !ok || u.id.GetAttempt() != t.id.GetAttempt() {
+		return nil
+	}
+	if u.metrics != nil {
+		t.metrics = u.metrics
+	}
+	if u.state == weirv1.ExecutionState_EXECUTION_STATE_UNSPECIFIED || t.terminal() {
+		return nil
+	}
+	t.state, t.failure = u.state, u.failure
+	return t
+}
+
+func (m *jobMaster) allFinished() bool {
+	for _, t := range m.tasks {
+		if t.state != weirv1.ExecutionState_EXECUTION_STATE_FINISHED {
+			return false
+		}
+	}
+	return len(m.tasks) > 0
+}
+
+// fail ends the job as FAILED: the remaining tasks are cancelled first.
+// Restarting from a checkpoint is the restart strategy's job (none yet).
+func (m *jobMaster) fail(ctx context.Context, reason string) {
+	m.log.Error("job failed", "reason", reason)
+	m.setStatus(weirv1.JobStatus_JOB_STATUS_FAILED, reason)
+	m.cancelTasks(ctx)
+	m.awaitTerminal(ctx)
+	m.setStatus(weirv1.JobStatus_JOB_STATUS_FAILED, reason)
+}
+
+func (m *jobMaster) cancelTasks(ctx context.Context) {
+	for _, t := range m.tasks {
+		if t.terminal() {
+			continue
+		}
+		t.state = weirv1.ExecutionState_EXECUTION_STATE_CANCELING
+		addr := ""
+		for _, s := range m.slots {
+			if s.tm == t.tm {
+				addr = s.address
+			}
+		}
+		client, err := m.jm.taskManager(addr)
+		if err != nil {
+			continue
+		}
+		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		if _, err := client.CancelTask(cctx, &weirv1.CancelTaskRequest{Execution: t.id}); err != nil {
+			m.log.Warn("cancelling a task failed", "task", t.name, "subtask", t.id.GetSubtaskIndex(), "err", err)
+		}
+		cancel()
+	}
+	m.publishTasks()
+}
+
+// awaitTerminal waits, bounded, until every task reports a terminal state or
+// its taskmanager is lost.
+func (m *jobMaster) awaitTerminal(ctx context.Context) {
+	timeout := m.jm.clock.After(m.jm.opts.HeartbeatTimeout)
+	for {
+		done := true
+		for _, t := range m.tasks {
+			done = done && t.terminal()
+		}
+		if done {
+			m.publishTasks()
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-timeout:
+			m.log.Warn("tasks did not confirm cancellation in time")
+			return
+		case <-m.kick:
+		}
+		for _, e := range m.take() {
+			switch e := e.(type) {
+			case taskUpdate:
+				m.apply(e)
+			case tmLost:
+				for _, t := range m.tasks {
+					if t.tm == e.tm && !t.terminal() {
+						t.state = weirv1.ExecutionState_EXECUTION_STATE_FAILED
+					}
+				}
+			}
+		}
+	}
+}

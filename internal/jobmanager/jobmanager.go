@@ -1,0 +1,396 @@
+// Package jobmanager is the coordinating process: the dispatcher that
+// accepts jobs, the resource manager that tracks taskmanagers and their
+// slots, and one job master per job that deploys and follows its subtasks.
+package jobmanager
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+
+	weirv1 "github.com/weirstream/weir/api/proto/weir/v1"
+	"github.com/weirstream/weir/internal/clock"
+	"github.com/weirstream/weir/internal/network"
+	"github.com/weirstream/weir/internal/plan"
+	"github.com/weirstream/weir/stream"
+)
+
+// Options configure a jobmanager.
+type Options struct {
+	HeartbeatInterval  time.Duration
+	HeartbeatTimeout   time.Duration
+	SlotRequestTimeout time.Duration
+	// Config holds the cluster configuration that jobs inherit (Flink-style
+	// keys); a job's own settings override it.
+	Config map[string]string
+	// DialOptions are added to connections to taskmanagers.
+	DialOptions []grpc.DialOption
+	Clock       clock.Clock
+	Logger      *slog.Logger
+}
+
+// JobManager serves JobManagerService and ResourceManagerService.
+type JobManager struct {
+	weirv1.UnimplementedJobManagerServiceServer
+	weirv1.UnimplementedResourceManagerServiceServer
+
+	opts      Options
+	clock     clock.Clock
+	log       *slog.Logger
+	resources *resources
+	dialer    *network.Dialer
+	wg        sync.WaitGroup // job master goroutines
+	started   chan struct{}  // closed when Run has started
+
+	mu struct {
+		sync.Mutex
+		jobs    map[string]*jobMaster
+		order   []string // submission order
+		ctx     context.Context
+		stopped bool
+	}
+}
+
+var (
+	_ weirv1.JobManagerServiceServer      = (*JobManager)(nil)
+	_ weirv1.ResourceManagerServiceServer = (*JobManager)(nil)
+)
+
+// New returns a jobmanager. It starts nothing; Run does.
+func New(opts Options) *JobManager {
+	if opts.Clock == nil {
+		opts.Clock = clock.Real{}
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	jm := &JobManager{opts: opts, clock: opts.Clock, log: opts.Logger, resources: newResources(),
+		dialer: network.NewDialer(opts.DialOptions...), started: make(chan struct{})}
+	jm.mu.jobs = map[string]*jobMaster{}
+	return jm
+}
+
+// RegisterServices registers the jobmanager's gRPC services on s.
+func (jm *JobManager) RegisterServices(s *grpc.Server) {
+	weirv1.RegisterJobManagerServiceServer(s, jm)
+	weirv1.RegisterResourceManagerServiceServer(s, jm)
+}
+
+// Run watches taskmanager heartbeats until ctx ends, then stops every job
+// master and waits for them.
+func (jm *JobManager) Run(ctx context.Context) error {
+	jm.mu.Lock()
+	jm.mu.ctx = ctx
+	jm.mu.Unlock()
+	close(jm.started)
+	defer func() {
+		jm.mu.Lock()
+		jm.mu.stopped = true
+		jm.mu.Unlock()
+		jm.wg.Wait()
+		jm.dialer.Close()
+	}()
+	t := jm.clock.NewTicker(jm.opts.HeartbeatInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C():
+		}
+		for _, tm := range jm.resources.expire(jm.clock.Now(), jm.opts.HeartbeatTimeout) {
+			jm.log.Warn("taskmanager lost: no heartbeat within heartbeat.timeout", "taskmanager", tm, "timeout", jm.opts.HeartbeatTimeout)
+			for _, m := range jm.jobs() {
+				m.post(tmLost{tm: tm})
+			}
+		}
+	}
+}
+
+func (jm *JobManager) jobs() []*jobMaster {
+	jm.mu.Lock()
+	defer jm.mu.Unlock()
+	out := make([]*jobMaster, 0, len(jm.mu.order))
+	for _, id := range jm.mu.order {
+		out = append(out, jm.mu.jobs[id])
+	}
+	return out
+}
+
+func (jm *JobManager) job(id string) (*jobMaster, error) {
+	jm.mu.Lock()
+	defer jm.mu.Unlock()
+	m, ok := jm.mu.jobs[id]
+	if !ok {
+		return nil, status.Errorf(codes.NotFound, "unknown job %q", id)
+	}
+	return m, nil
+}
+
+func (jm *JobManager) taskManager(addr string) (weirv1.TaskManagerServiceClient, error) {
+	conn, err := jm.dialer.Conn(addr)
+	if err != nil {
+		return nil, err
+	}
+	return weirv1.NewTaskManagerServiceClient(conn), nil
+}
+
+// SubmitJob validates a job and starts its job master.
+func (jm *JobManager) SubmitJob(ctx context.Context, req *weirv1.SubmitJobRequest) (*weirv1.SubmitJobResponse, error) {
+	g, err := jm.graphOf(req)
+	if err != nil {
+		return nil, err
+	}
+	p, err := plan.Build(g)
+	if err != nil {
+		return nil, status.Errorf(codes.InvalidArgument, "rejected: %v", err)
+	}
+	select {
+	case <-jm.started:
+	case <-ctx.Done():
+		return nil, status.FromContextError(ctx.Err()).Err()
+	}
+	id := newJobID()
+	jm.mu.Lock()
+	defer jm.mu.Unlock()
+	if jm.mu.stopped {
+		return nil, status.Error(codes.Unavailable, "the jobmanager is not running")
+	}
+	m := newJobMaster(jm, id, g, p, jm.clock.Now())
+	jm.mu.jobs[id] = m
+	jm.mu.order = append(jm.mu.order, id)
+	jm.wg.Add(1)
+	go func(ctx context.Context) {
+		defer jm.wg.Done()
+		m.run(ctx)
+	}(jm.mu.ctx)
+	m.log.Info("job submitted", "operators", len(g.GetOperators()), "slots", p.MaxParallelism())
+	return &weirv1.SubmitJobResponse{JobId: id}, nil
+}
+
+// graphOf builds or checks the submitted graph; errors are InvalidArgument
+// (NotFound for an unknown program) with a message naming the problem.
+func (jm *JobManager) graphOf(req *weirv1.SubmitJobRequest) (*weirv1.JobGraph, error) {
+	var g *weirv1.JobGraph
+	switch job := req.GetJob().(type) {
+	case *weirv1.SubmitJobRequest_Program:
+		if req.GetParallelism() < 0 {
+			return nil, status.Errorf(codes.InvalidArgument, "rejected: parallelism: %d must be at least 1", req.GetParallelism())
+		}
+		if _, ok := stream.LookupProgram(job.Program.GetName()); !ok {
+			return nil, status.Errorf(codes.NotFound, "rejected: unknown job %q; known jobs: %s", job.Program.GetName(), programNames())
+		}
+		p := int(req.GetParallelism())
+		if p == 0 {
+			p = 1
+		}
+		env, err := stream.BuildProgram(job.Program.GetName(), job.Program.GetArgs(), p)
+		if err != nil {
+			return nil, status.Errorf(codes.InvalidArgument, "rejected: %v", err)
+		}
+		if g, err = env.Graph(); err != nil {
+			return nil, status.Errorf(codes.InvalidArgument, "rejected: %s: %v", job.Program.GetName(), err)
+		}
+	case *weirv1.SubmitJobRequest_Graph:
+		g = proto.Clone(job.Graph).(*weirv1.JobGraph)
+		if err := stream.ValidateGraph(g); err != nil {
+			return nil, status.Errorf(codes.InvalidArgument, "rejected: %v", err)
+		}
+	default:
+		return nil, status.Error(codes.InvalidArgument, "rejected: job: neither a graph nor a program")
+	}
+	cfg := map[string]string{}
+	for k, v := range jm.opts.Config {
+		cfg[k] = v
+	}
+	for k, v := range g.GetConfig() {
+		cfg[k] = v
+	}
+	for k, v := range req.GetConfig() {
+		cfg[k] = v
+	}
+	g.Config = cfg
+	return g, nil
+}
+
+func programNames() string {
+	var names []string
+	for _, p := range stream.Programs() {
+		names = append(names, p.Name)
+	}
+	if len(names) == 0 {
+		return "(none)"
+	}
+	return fmt.Sprint(names)
+}
+
+func newJobID() string {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(err)
+	}
+	return hex.EncodeToString(b[:])
+}
+
+// ListJobs lists every job in submission order.
+func (jm *JobManager) ListJobs(ctx context.Context, req *weirv1.ListJobsRequest) (*weirv1.ListJobsResponse, error) {
+	resp := &weirv1.ListJobsResponse{}
+	for _, m := range jm.jobs() {
+		s, _ := m.view()
+		resp.Jobs = append(resp.Jobs, s)
+	}
+	return resp, nil
+}
+
+// GetJob describes one job and its subtasks.
+func (jm *JobManager) GetJob(ctx context.Context, req *weirv1.GetJobRequest) (*weirv1.GetJobResponse, error) {
+	m, err := jm.job(req.GetJobId())
+	if err != nil {
+		return nil, err
+	}
+	s, tasks := m.view()
+	return &weirv1.GetJobResponse{Job: s, Graph: m.graph, Tasks: tasks}, nil
+}
+
+// CancelJob cancels a job; cancelling a finished job is an error.
+func (jm *JobManager) CancelJob(ctx context.Context, req *weirv1.CancelJobRequest) (*weirv1.CancelJobResponse, error) {
+	m, err := jm.job(req.GetJobId())
+	if err != nil {
+		return nil, err
+	}
+	s, _ := m.view()
+	switch s.GetStatus() {
+	case weirv1.JobStatus_JOB_STATUS_FINISHED, weirv1.JobStatus_JOB_STATUS_FAILED, weirv1.JobStatus_JOB_STATUS_CANCELED:
+		return nil, status.Errorf(codes.FailedPrecondition, "job %s is already %s", req.GetJobId(), statusName(s.GetStatus()))
+	}
+	m.post(cancelRequest{})
+	return &weirv1.CancelJobResponse{}, nil
+}
+
+// ListPrograms lists the jobs this jobmanager can build by name.
+func (jm *JobManager) ListPrograms(ctx context.Context, req *weirv1.ListProgramsRequest) (*weirv1.ListProgramsResponse, error) {
+	resp := &weirv1.ListProgramsResponse{}
+	for _, p := range stream.Programs() {
+		resp.Programs = append(resp.Programs, &weirv1.ProgramInfo{Name: p.Name, Description: p.Description, Usage: p.Usage})
+	}
+	return resp, nil
+}
+
+// GetClusterOverview describes the taskmanagers and slots.
+func (jm *JobManager) GetClusterOverview(ctx context.Context, req *weirv1.GetClusterOverviewRequest) (*weirv1.GetClusterOverviewResponse, error) {
+	resp := &weirv1.GetClusterOverviewResponse{}
+	for _, tm := range jm.resources.list() {
+		resp.TaskManagers = append(resp.TaskManagers, &weirv1.TaskManagerInfo{TaskManagerId: tm.id, RpcAddress: tm.address,
+			SlotsTotal: int32(tm.slots), SlotsFree: int32(tm.free), LastHeartbeatUnixMillis: tm.lastHeartbeat.UnixMilli()})
+		resp.SlotsTotal += int32(tm.slots)
+		resp.SlotsFree += int32(tm.free)
+	}
+	return resp, nil
+}
+
+// RegisterTaskManager admits a taskmanager and its slots.
+func (jm *JobManager) RegisterTaskManager(ctx context.Context, req *weirv1.RegisterTaskManagerRequest) (*weirv1.RegisterTaskManagerResponse, error) {
+	switch {
+	case req.GetTaskManagerId() == "":
+		return nil, status.Error(codes.InvalidArgument, "task_manager_id: empty")
+	case req.GetRpcAddress() == "":
+		return nil, status.Error(codes.InvalidArgument, "rpc_address: empty")
+	case req.GetSlots() < 1:
+		return nil, status.Errorf(codes.InvalidArgument, "slots: %d must be at least 1", req.GetSlots())
+	}
+	jm.resources.register(req.GetTaskManagerId(), req.GetRpcAddress(), int(req.GetSlots()), jm.clock.Now())
+	jm.log.Info("taskmanager registered", "taskmanager", req.GetTaskManagerId(), "address", req.GetRpcAddress(), "slots", req.GetSlots())
+	return &weirv1.RegisterTaskManagerResponse{HeartbeatIntervalMillis: jm.opts.HeartbeatInterval.Milliseconds()}, nil
+}
+
+// Heartbeat records that a taskmanager is alive and its tasks' metrics.
+func (jm *JobManager) Heartbeat(ctx context.Context, req *weirv1.HeartbeatRequest) (*weirv1.HeartbeatResponse, error) {
+	if !jm.resources.heartbeat(req.GetTaskManagerId(), jm.clock.Now()) {
+		return &weirv1.HeartbeatResponse{UnknownTaskManager: true}, nil
+	}
+	for _, r := range req.GetTasks() {
+		if m, err := jm.job(r.GetExecution().GetJobId()); err == nil {
+			m.post(taskUpdate{id: r.GetExecution(), metrics: r.GetMetrics()})
+		}
+	}
+	return &weirv1.HeartbeatResponse{}, nil
+}
+
+// UpdateTaskExecutionState records a task's new state.
+func (jm *JobManager) UpdateTaskExecutionState(ctx context.Context, req *weirv1.UpdateTaskExecutionStateRequest) (*weirv1.UpdateTaskExecutionStateResponse, error) {
+	m, err := jm.job(req.GetExecution().GetJobId())
+	if err != nil {
+		return nil, err
+	}
+	m.post(taskUpdate{id: req.GetExecution(), state: req.GetState(), failure: req.GetFailure(), metrics: req.GetMetrics()})
+	return &weirv1.UpdateTaskExecutionStateResponse{}, nil
+}
+
+func statusName(s weirv1.JobStatus) string {
+	n := s.String()
+	if len(n) > len("JOB_STATUS_") {
+		n = n[len("JOB_STATUS_"):]
+	}
+	return n
+}
+
+// Overview is the JSON form of the cluster state, served under /api/v1.
+type Overview struct {
+	TaskManagers int `json:"taskmanagers"`
+	SlotsTotal   int `json:"slots-total"`
+	SlotsFree    int `json:"slots-available"`
+	JobsRunning  int `json:"jobs-running"`
+	JobsFinished int `json:"jobs-finished"`
+	JobsCanceled int `json:"jobs-cancelled"`
+	JobsFailed   int `json:"jobs-failed"`
+}
+
+// JobJSON is the JSON form of a job summary.
+type JobJSON struct {
+	ID        string `json:"jid"`
+	Name      string `json:"name"`
+	State     string `json:"state"`
+	Message   string `json:"message,omitempty"`
+	StartTime int64  `json:"start-time"`
+	EndTime   int64  `json:"end-time,omitempty"`
+}
+
+func (jm *JobManager) jobsJSON() []JobJSON {
+	out := []JobJSON{}
+	for _, m := range jm.jobs() {
+		s, _ := m.view()
+		out = append(out, JobJSON{ID: s.GetJobId(), Name: s.GetName(), State: statusName(s.GetStatus()),
+			Message: s.GetStatusMessage(), StartTime: s.GetStartTimeUnixMillis(), EndTime: s.GetEndTimeUnixMillis()})
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].StartTime < out[j].StartTime })
+	return out
+}
+
+func (jm *JobManager) overview() Overview {
+	free, total, tms := jm.resources.summary()
+	o := Overview{TaskManagers: tms, SlotsTotal: total, SlotsFree: free}
+	for _, j := range jm.jobsJSON() {
+		switch j.State {
+		case "FINISHED":
+			o.JobsFinished++
+		case "CANCELED":
+			o.JobsCanceled++
+		case "FAILED":
+			o.JobsFailed++
+		default:
+			o.JobsRunning++
+		}
+	}
+	return o
+}
+
