@@ -393,4 +393,3 @@ func (jm *JobManager) overview() Overview {
 	}
 	return o
 }
-

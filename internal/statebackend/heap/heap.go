@@ -29,8 +29,11 @@ type state struct {
 	kind statebackend.Kind
 	// values holds KindValue and KindList state, indexed by key group - groups.Start.
 	values []map[string]*[]byte
-	// maps holds KindMap state, indexed likewise.
-	maps []map[string]map[string][]byte
+	// maps holds KindMap state, indexed likewise, from key to user key to
+	// value. Values sit behind pointers, in both, so that updating an
+	// existing key overwrites in place: assigning to m[string(key)] would
+	// allocate the key string on every update.
+	maps []map[string]map[string]*[]byte
 }
 
 // New returns an empty backend for the key groups in r.
@@ -48,7 +51,7 @@ func (b *Backend) Register(name string, kind statebackend.Kind) (statebackend.St
 	st := &state{name: name, kind: kind}
 	n := b.groups.Len()
 	if kind == statebackend.KindMap {
-		st.maps = make([]map[string]map[string][]byte, n)
+		st.maps = make([]map[string]map[string]*[]byte, n)
 	} else {
 		st.values = make([]map[string]*[]byte, n)
 	}
@@ -113,19 +116,19 @@ func (b *Backend) Delete(s statebackend.StateID) {
 	delete(st.values[b.kg], string(b.key))
 }
 
-func (b *Backend) userMap(s statebackend.StateID, create bool) map[string][]byte {
+func (b *Backend) userMap(s statebackend.StateID, create bool) map[string]*[]byte {
 	st := b.states[s]
 	m := st.maps[b.kg]
 	if m == nil {
 		if !create {
 			return nil
 		}
-		m = map[string]map[string][]byte{}
+		m = map[string]map[string]*[]byte{}
 		st.maps[b.kg] = m
 	}
 	um := m[string(b.key)]
 	if um == nil && create {
-		um = map[string][]byte{}
+		um = map[string]*[]byte{}
 		m[string(b.key)] = um
 	}
 	return um
@@ -133,16 +136,20 @@ func (b *Backend) userMap(s statebackend.StateID, create bool) map[string][]byte
 
 func (b *Backend) MapGet(s statebackend.StateID, userKey []byte) ([]byte, bool) {
 	v, ok := b.userMap(s, false)[string(userKey)]
-	return v, ok
+	if !ok {
+		return nil, false
+	}
+	return *v, true
 }
 
 func (b *Backend) MapPut(s statebackend.StateID, userKey, value []byte) {
 	um := b.userMap(s, true)
-	if v, ok := um[string(userKey)]; ok && cap(v) >= len(value) {
-		um[string(userKey)] = append(v[:0], value...)
+	if v, ok := um[string(userKey)]; ok {
+		*v = append((*v)[:0], value...)
 		return
 	}
-	um[string(userKey)] = append([]byte(nil), value...)
+	v := append(make([]byte, 0, len(value)), value...)
+	um[string(userKey)] = &v
 }
 
 func (b *Backend) MapDelete(s statebackend.StateID, userKey []byte) {
@@ -158,7 +165,7 @@ func (b *Backend) MapDelete(s statebackend.StateID, userKey []byte) {
 
 func (b *Backend) MapRange(s statebackend.StateID, fn func(userKey, value []byte) bool) {
 	for k, v := range b.userMap(s, false) {
-		if !fn([]byte(k), v) {
+		if !fn([]byte(k), *v) {
 			return
 		}
 	}
