@@ -1,0 +1,202 @@
+package config
+
+import (
+	"slices"
+	"strings"
+	"sync"
+)
+
+// Keys of the known options. Call sites use these constants, so a typo is
+// a compile error rather than an unknown key at run time.
+const (
+	HeartbeatInterval      = "heartbeat.interval"
+	HeartbeatTimeout       = "heartbeat.timeout"
+	SlotRequestTimeout     = "slot.request.timeout"
+	TaskManagerSlots       = "taskmanager.numberOfTaskSlots"
+	RPCMaxMessageSize      = "rpc.max-message-size"
+	JobManagerRPCAddress   = "jobmanager.rpc.address"
+	RESTAddress            = "rest.address"
+	StateBackend           = "state.backend"
+	PebbleLocalDir         = "state.backend.pebble.localdir"
+	IncrementalCheckpoints = "state.backend.incremental"
+	LocalRecovery          = "state.backend.local-recovery"
+	CheckpointsDir         = "state.checkpoints.dir"
+	CheckpointsRetained    = "state.checkpoints.num-retained"
+	SavepointsDir          = "state.savepoints.dir"
+	CheckpointingInterval  = "execution.checkpointing.interval"
+	CheckpointingMode      = "execution.checkpointing.mode"
+	BufferTimeout          = "execution.buffer-timeout"
+	RestartStrategy        = "restart-strategy.type"
+	DefaultParallelism     = "parallelism.default"
+	MaxParallelism         = "pipeline.max-parallelism"
+	S3Endpoint             = "s3.endpoint"
+	S3AccessKey            = "s3.access-key"
+	S3SecretKey            = "s3.secret-key"
+)
+
+// Type is the type of an option's value.
+type Type int
+
+const (
+	// TypeString is any text.
+	TypeString Type = iota + 1
+	// TypeDuration is a duration (ParseDuration).
+	TypeDuration
+	// TypeInt is a decimal integer within [Option.Min, Option.Max].
+	TypeInt
+	// TypeBool is "true" or "false".
+	TypeBool
+	// TypeBytes is a size in bytes (ParseBytes).
+	TypeBytes
+	// TypeEnum is one of Option.Values, matched case-insensitively.
+	TypeEnum
+)
+
+func (t Type) String() string {
+	switch t {
+	case TypeString:
+		return "string"
+	case TypeDuration:
+		return "duration"
+	case TypeInt:
+		return "integer"
+	case TypeBool:
+		return "boolean"
+	case TypeBytes:
+		return "size"
+	case TypeEnum:
+		return "enumeration"
+	}
+	return "unknown type"
+}
+
+// Option describes a known key.
+type Option struct {
+	Key     string
+	Type    Type
+	Default string
+	// Values are the accepted values of a TypeEnum option, in canonical case.
+	Values []string
+	// Min and Max bound a TypeInt option; Max 0 means unbounded.
+	Min, Max int64
+	// Job reports whether a job may set the key (Config.WithJob). Keys that
+	// describe a process (addresses, slots, heartbeats, local directories,
+	// credentials) are cluster-wide.
+	Job         bool
+	Description string
+}
+
+// options is the registry, grouped by subject.
+var options = []Option{
+	{Key: CheckpointingInterval, Type: TypeDuration, Default: "0", Job: true,
+		Description: "Interval between checkpoints; 0 disables checkpointing."},
+	{Key: CheckpointingMode, Type: TypeEnum, Default: "EXACTLY_ONCE", Values: []string{"EXACTLY_ONCE", "AT_LEAST_ONCE"}, Job: true,
+		Description: "EXACTLY_ONCE aligns barriers; AT_LEAST_ONCE does not hold inputs while a checkpoint is in progress."},
+	{Key: BufferTimeout, Type: TypeDuration, Default: "100ms", Job: true,
+		Description: "Longest time a partly filled network buffer waits before it is sent."},
+	{Key: HeartbeatInterval, Type: TypeDuration, Default: "1s",
+		Description: "Interval between heartbeats from taskmanagers to the jobmanager."},
+	{Key: HeartbeatTimeout, Type: TypeDuration, Default: "10s",
+		Description: "Time without a heartbeat after which a taskmanager is considered lost."},
+	{Key: JobManagerRPCAddress, Type: TypeString, Default: "127.0.0.1:6123",
+		Description: "gRPC address of the jobmanager (host:port): where it listens and where taskmanagers register."},
+	{Key: DefaultParallelism, Type: TypeInt, Default: "1", Min: 1, Job: true,
+		Description: "Parallelism of operators that do not set their own."},
+	{Key: MaxParallelism, Type: TypeInt, Default: "128", Min: 1, Max: 32768, Job: true,
+		Description: "Number of key groups: the upper bound of parallelism and the unit of keyed state redistribution."},
+	{Key: RestartStrategy, Type: TypeString, Default: "none", Job: true,
+		Description: "How a failed job restarts from its latest checkpoint; none fails the job on the first task failure."},
+	{Key: RESTAddress, Type: TypeString, Default: "127.0.0.1:8081",
+		Description: "HTTP address of the jobmanager's web UI, JSON API, /metrics and /healthz."},
+	{Key: RPCMaxMessageSize, Type: TypeBytes, Default: "64mb",
+		Description: "Largest gRPC message sent or received."},
+	{Key: S3AccessKey, Type: TypeString, Default: "",
+		Description: "Access key for s3:// checkpoint storage. Secret: set it in the environment."},
+	{Key: S3Endpoint, Type: TypeString, Default: "",
+		Description: "Endpoint of an S3-compatible store (e.g. MinIO) for s3:// paths; empty for AWS."},
+	{Key: S3SecretKey, Type: TypeString, Default: "",
+		Description: "Secret key for s3:// checkpoint storage. Secret: set it in the environment."},
+	{Key: SlotRequestTimeout, Type: TypeDuration, Default: "5min",
+		Description: "How long a job waits for enough free slots before it fails."},
+	{Key: StateBackend, Type: TypeEnum, Default: "heap", Values: []string{"heap", "pebble"}, Job: true,
+		Description: "Where working state lives: heap (Go maps) or pebble (an LSM on the taskmanager's local disk)."},
+	{Key: IncrementalCheckpoints, Type: TypeBool, Default: "false", Job: true,
+		Description: "Upload only the Pebble files new since the previous checkpoint."},
+	{Key: LocalRecovery, Type: TypeBool, Default: "false", Job: true,
+		Description: "Keep a local copy of each snapshot so a restart on the same taskmanager skips the download."},
+	{Key: PebbleLocalDir, Type: TypeString, Default: "",
+		Description: "Local directory of the pebble backend's working state; empty for a temporary directory. Not checkpoint storage."},
+	{Key: CheckpointsDir, Type: TypeString, Default: "", Job: true,
+		Description: "Durable checkpoint storage (file:///path or s3://bucket/prefix); empty keeps checkpoints in jobmanager memory."},
+	{Key: CheckpointsRetained, Type: TypeInt, Default: "1", Min: 1, Job: true,
+		Description: "Number of completed checkpoints kept."},
+	{Key: SavepointsDir, Type: TypeString, Default: "", Job: true,
+		Description: "Default target directory of savepoints (file:// or s3://)."},
+	{Key: TaskManagerSlots, Type: TypeInt, Default: "1", Min: 1,
+		Description: "Number of task slots a taskmanager offers."},
+}
+
+var byKey = sync.OnceValue(func() map[string]*Option {
+	m := make(map[string]*Option, len(options))
+	for i := range options {
+		m[options[i].Key] = &options[i]
+	}
+	return m
+})
+
+// Known returns every known option, sorted by key.
+func Known() []Option {
+	out := make([]Option, len(options))
+	for i, o := range options {
+		o.Values = slices.Clone(o.Values)
+		out[i] = o
+	}
+	slices.SortFunc(out, func(a, b Option) int { return strings.Compare(a.Key, b.Key) })
+	return out
+}
+
+// Lookup returns the option of key.
+func Lookup(key string) (Option, bool) {
+	o, ok := byKey()[key]
+	if !ok {
+		return Option{}, false
+	}
+	c := *o
+	c.Values = slices.Clone(o.Values)
+	return c, true
+}
+
+// IsSecret reports whether key holds a secret, whose value is never printed.
+func IsSecret(key string) bool {
+	k := strings.ToLower(key)
+	return strings.Contains(k, "secret") || strings.Contains(k, "password") || strings.Contains(k, "access-key")
+}
+
+// redact returns value, or ****** if key holds a secret.
+func redact(key, value string) string {
+	if IsSecret(key) {
+		return "******"
+	}
+	return value
+}
+
+// EnvName returns the environment variable that sets key: WEIR_ followed by
+// the key upper-cased with '.' and '-' replaced by '_'.
+func EnvName(key string) string {
+	r := strings.NewReplacer(".", "_", "-", "_")
+	return "WEIR_" + strings.ToUpper(r.Replace(key))
+}
+
+// byEnv maps the variable of every known key back to the key.
+var byEnv = sync.OnceValue(func() map[string]string {
+	m := make(map[string]string, len(options))
+	for _, o := range options {
+		m[EnvName(o.Key)] = o.Key
+	}
+	return m
+})
+
+// nonConfigEnv are WEIR_ variables that are not configuration keys.
+var nonConfigEnv = map[string]bool{
+	"WEIR_JOBMANAGER": true, // the CLI's jobmanager address
+}
