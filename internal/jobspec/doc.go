@@ -1,0 +1,32 @@
+// Package jobspec reads job specs: YAML (or JSON) files that describe a job
+// graph of registered functions, for jobs that need no Go code of their own.
+//
+//	name: wordcount
+//	parallelism: 2                  # default for operators
+//	maxParallelism: 128
+//	config: {execution.checkpointing.interval: 1s}
+//	operators:
+//	  - id: lines                   # referenced by inputs; the operator's name and uid
+//	    source: weir.file.source    # exactly one of source, map, flatMap, filter, reduce, process, sink
+//	    params: {path: /data/text.txt}
+//	    parallelism: 1              # optional
+//	  - id: words
+//	    flatMap: weir.tokenize
+//	    input: lines                # forward
+//	  - id: counts
+//	    reduce: weir.sum-count
+//	    input: {from: words, keyBy: weir.word-key}   # or {from: words, rebalance: true}
+//	  - id: out
+//	    sink: weir.print
+//	    input: counts
+//
+// Operator i of the spec is operator i of the graph; params are encoded as
+// the JSON parameters of the function. When parallelism or maxParallelism
+// is absent, parallelism.default or pipeline.max-parallelism from config
+// applies, then the defaults (1 and 128). Config keys are checked against
+// the configuration registry and must be ones a job may set.
+//
+// Errors name the field by its path in the spec, for example
+//
+//	operators[2] ("counts").input.from: unknown operator "wrds"
+package jobspec
