@@ -1,0 +1,231 @@
+// Package entrypoint is the main of Weir's processes, for the standard
+// binaries and for a user's own: a user who registers their own functions
+// builds one binary whose main calls Main, and runs it as
+//
+//	mybinary jobmanager [flags]
+//	mybinary taskmanager [flags]
+//
+// The built-in connectors and example jobs are always linked in.
+package entrypoint
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+
+	"github.com/weirstream/weir/internal/config"
+	"github.com/weirstream/weir/internal/jobmanager"
+	"github.com/weirstream/weir/internal/rpc"
+	"github.com/weirstream/weir/internal/taskmanager"
+
+	// Built-in connectors and examples register their functions and programs.
+	_ "github.com/weirstream/weir/connector/file"
+	_ "github.com/weirstream/weir/connector/generator"
+	_ "github.com/weirstream/weir/connector/print"
+	_ "github.com/weirstream/weir/connector/socket"
+	_ "github.com/weirstream/weir/examples/wordcount"
+)
+
+// Main runs the process named by os.Args[1] ("jobmanager" or "taskmanager")
+// with the remaining arguments until SIGINT or SIGTERM, and exits non-zero
+// on failure. It is the whole main of a user's combined binary.
+func Main() {
+	if len(os.Args) < 2 {
+		fmt.Fprintln(os.Stderr, "usage: "+filepath.Base(os.Args[0])+" jobmanager|taskmanager [flags]")
+		os.Exit(2)
+	}
+	var run func(context.Context, []string) error
+	switch os.Args[1] {
+	case "jobmanager":
+		run = JobManager
+	case "taskmanager":
+		run = TaskManager
+	default:
+		fmt.Fprintf(os.Stderr, "%s: unknown process %q; want jobmanager or taskmanager\n", filepath.Base(os.Args[0]), os.Args[1])
+		os.Exit(2)
+	}
+	Exit(os.Args[1], run(SignalContext(), os.Args[2:]))
+}
+
+// SignalContext returns a context cancelled by SIGINT or SIGTERM.
+func SignalContext() context.Context {
+	ctx, _ := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	return ctx
+}
+
+// Exit ends the process: status 0 for a nil error or -h, else 1 with the
+// error on stderr.
+func Exit(name string, err error) {
+	if err == nil || errors.Is(err, flag.ErrHelp) {
+		os.Exit(0)
+	}
+	fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
+	os.Exit(1)
+}
+
+// JobManager runs a jobmanager with command-line args until ctx ends.
+//
+//	jobmanager [--rpc-address 127.0.0.1:6123] [--http-address 127.0.0.1:8081] [--config weir.yaml] [-D key=value]...
+func JobManager(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("jobmanager", flag.ContinueOnError)
+	rpcAddr := fs.String("rpc-address", "", "gRPC listen address (default jobmanager.rpc.address, 127.0.0.1:6123)")
+	httpAddr := fs.String("http-address", "", "HTTP listen address for /healthz and the JSON API (default rest.address, 127.0.0.1:8081)")
+	file := fs.String("config", "", "configuration file (weir.yaml)")
+	var props config.Properties
+	fs.Var(&props, "D", "configuration property key=value (repeatable)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	cfg, err := config.Load(config.Sources{File: *file, Environ: os.Environ(), Dynamic: props})
+	if err != nil {
+		return err
+	}
+	if *rpcAddr == "" {
+		*rpcAddr, _ = cfg.Get("jobmanager.rpc.address")
+	}
+	if *httpAddr == "" {
+		*httpAddr, _ = cfg.Get("rest.address")
+	}
+	hbInterval, err := cfg.Duration("heartbeat.interval")
+	if err != nil {
+		return err
+	}
+	hbTimeout, err := cfg.Duration("heartbeat.timeout")
+	if err != nil {
+		return err
+	}
+	slotTimeout, err := cfg.Duration("slot.request.timeout")
+	if err != nil {
+		return err
+	}
+	maxMsg, err := cfg.Bytes("rpc.max-message-size")
+	if err != nil {
+		return err
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil)).With("process", "jobmanager")
+
+	rpcLis, err := net.Listen("tcp", *rpcAddr)
+	if err != nil {
+		return err
+	}
+	httpLis, err := net.Listen("tcp", *httpAddr)
+	if err != nil {
+		rpcLis.Close()
+		return err
+	}
+	jm := jobmanager.New(jobmanager.Options{
+		HeartbeatInterval: hbInterval, HeartbeatTimeout: hbTimeout, SlotRequestTimeout: slotTimeout,
+		Config: jobConfig(cfg), DialOptions: rpc.DialOptions(int(maxMsg)), Logger: log,
+	})
+	log.Info("jobmanager started", "rpc", rpcLis.Addr().String(), "http", httpLis.Addr().String(), "config", cfg)
+	return jm.Serve(ctx, rpcLis, httpLis, int(maxMsg))
+}
+
+// jobConfig is the part of the cluster configuration that jobs inherit.
+func jobConfig(cfg *config.Config) map[string]string {
+	out := map[string]string{}
+	for k, v := range cfg.Map() {
+		if o, ok := config.Lookup(k); ok && o.Job {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// TaskManager runs a taskmanager with command-line args until ctx ends.
+//
+//	taskmanager --jobmanager HOST:PORT [--slots N] [--rpc-address HOST:PORT] [--data-dir DIR] [--config weir.yaml] [-D key=value]...
+func TaskManager(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("taskmanager", flag.ContinueOnError)
+	jmAddr := fs.String("jobmanager", "", "the jobmanager's gRPC address (default jobmanager.rpc.address)")
+	slots := fs.Int("slots", 0, "number of task slots (default taskmanager.numberOfTaskSlots)")
+	rpcAddr := fs.String("rpc-address", "127.0.0.1:0", "gRPC listen address; port 0 picks a free port, which is advertised")
+	advertise := fs.String("advertised-address", "", "address peers dial, if not the listen address (e.g. a container's service name)")
+	dataDir := fs.String("data-dir", "", "directory for local working state (default a directory under the system temp dir)")
+	id := fs.String("id", "", "taskmanager id (default: derived from the advertised address and a random suffix)")
+	file := fs.String("config", "", "configuration file (weir.yaml)")
+	var props config.Properties
+	fs.Var(&props, "D", "configuration property key=value (repeatable)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	cfg, err := config.Load(config.Sources{File: *file, Environ: os.Environ(), Dynamic: props})
+	if err != nil {
+		return err
+	}
+	if *jmAddr == "" {
+		*jmAddr, _ = cfg.Get("jobmanager.rpc.address")
+	}
+	if *slots == 0 {
+		if *slots, err = cfg.Int("taskmanager.numberOfTaskSlots"); err != nil {
+			return err
+		}
+	}
+	if *slots < 1 {
+		return fmt.Errorf("--slots %d must be at least 1", *slots)
+	}
+	hbInterval, err := cfg.Duration("heartbeat.interval")
+	if err != nil {
+		return err
+	}
+	hbTimeout, err := cfg.Duration("heartbeat.timeout")
+	if err != nil {
+		return err
+	}
+	bufferTimeout, err := cfg.Duration("execution.buffer-timeout")
+	if err != nil {
+		return err
+	}
+	maxMsg, err := cfg.Bytes("rpc.max-message-size")
+	if err != nil {
+		return err
+	}
+
+	lis, err := net.Listen("tcp", *rpcAddr)
+	if err != nil {
+		return err
+	}
+	addr := lis.Addr().String()
+	if *advertise != "" {
+		addr = *advertise
+	}
+	if *id == "" {
+		var b [3]byte
+		_, _ = rand.Read(b[:])
+		*id = addr + "-" + hex.EncodeToString(b[:])
+	}
+	if *dataDir == "" {
+		*dataDir = filepath.Join(os.TempDir(), "weir-taskmanager")
+	}
+	if err := os.MkdirAll(*dataDir, 0o755); err != nil {
+		lis.Close()
+		return fmt.Errorf("--data-dir: %w", err)
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil)).With("process", "taskmanager")
+	tm, err := taskmanager.New(taskmanager.Options{
+		ID: *id, Address: addr, JobManager: *jmAddr, Slots: *slots, DataDir: *dataDir,
+		HeartbeatInterval: hbInterval, HeartbeatTimeout: hbTimeout, BufferTimeout: bufferTimeout,
+		DialOptions: rpc.DialOptions(int(maxMsg)), Logger: log,
+	})
+	if err != nil {
+		lis.Close()
+		return err
+	}
+	log.Info("taskmanager started", "id", *id, "rpc", addr, "jobmanager", *jmAddr, "slots", *slots, "data-dir", *dataDir)
+	return tm.Serve(ctx, lis, int(maxMsg))
+}

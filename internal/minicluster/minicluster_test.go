@@ -1,0 +1,173 @@
+package minicluster_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	weirv1 "github.com/weirstream/weir/api/proto/weir/v1"
+	"github.com/weirstream/weir/connector/generator"
+	"github.com/weirstream/weir/internal/minicluster"
+	"github.com/weirstream/weir/stream"
+)
+
+type pair struct {
+	Word  string
+	Count int64
+}
+
+type split struct{}
+
+func (split) FlatMap(line string, out stream.Collector[pair]) error {
+	for _, w := range strings.Fields(line) {
+		out.Collect(pair{Word: w, Count: 1})
+	}
+	return nil
+}
+
+type byWord struct{}
+
+func (byWord) Key(p pair) string { return p.Word }
+
+type add struct{}
+
+func (add) Reduce(a, b pair) (pair, error) { a.Count += b.Count; return a, nil }
+
+// collect is a sink that keeps every record in memory, per job name.
+type collect struct {
+	Name string `json:"name"`
+}
+
+var collected struct {
+	sync.Mutex
+	m map[string][]pair
+}
+
+func (c collect) CreateWriter(*stream.SinkContext) (stream.SinkWriter[pair], error) {
+	return &collectWriter{name: c.Name}, nil
+}
+
+type collectWriter struct {
+	name string
+	buf  []pair
+}
+
+func (w *collectWriter) Write(p pair) error { w.buf = append(w.buf, p); return nil }
+func (w *collectWriter) Finish() error {
+	collected.Lock()
+	defer collected.Unlock()
+	if collected.m == nil {
+		collected.m = map[string][]pair{}
+	}
+	collected.m[w.name] = append(collected.m[w.name], w.buf...)
+	return nil
+}
+func (w *collectWriter) Close() error { return nil }
+
+func init() {
+	stream.RegisterFlatMap[string, pair]("minicluster-test.split", split{})
+	stream.RegisterKeySelector[pair, string]("minicluster-test.word", byWord{})
+	stream.RegisterReduce[pair]("minicluster-test.add", add{})
+	stream.RegisterSink[pair]("minicluster-test.collect", collect{})
+}
+
+// A keyed count across two taskmanagers in one process: every word's final
+// count equals the reference, and the exchange crossed taskmanagers.
+func TestKeyedCountAcrossTaskManagers(t *testing.T) {
+	ctx := t.Context()
+	c, err := minicluster.Start(ctx, minicluster.Options{TaskManagers: 2, Slots: 1, BufferTimeout: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := c.Close(); err != nil {
+			t.Error(err)
+		}
+	}()
+
+	const lines = 20000
+	src := generator.Source{Count: lines, Seed: 7, Words: 500}
+	env := stream.NewEnv()
+	env.SetJobName("keyed-count")
+	env.SetParallelism(2)
+	words := stream.FlatMap[pair](stream.FromSource[string](env, src, "gen"), split{})
+	stream.KeyBy[string](words, byWord{}).Reduce(add{}).SinkTo(collect{Name: "keyed-count"}, "collect")
+	g, err := env.Graph()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	conn, err := grpc.NewClient(c.RPCAddress(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	client := weirv1.NewJobManagerServiceClient(conn)
+	resp, err := client.SubmitJob(ctx, &weirv1.SubmitJobRequest{Job: &weirv1.SubmitJobRequest_Graph{Graph: g}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	job := waitTerminal(ctx, t, client, resp.GetJobId())
+	if job.GetJob().GetStatus() != weirv1.JobStatus_JOB_STATUS_FINISHED {
+		t.Fatalf("job ended %v: %s", job.GetJob().GetStatus(), job.GetJob().GetStatusMessage())
+	}
+
+	want := map[string]int64{}
+	total := 0
+	for i := range int64(lines) {
+		for _, w := range strings.Fields(generator.Line(7, 500, i)) {
+			want[w]++
+			total++
+		}
+	}
+	collected.Lock()
+	out := collected.m["keyed-count"]
+	collected.Unlock()
+	if len(out) != total {
+		t.Fatalf("got %d output records, want one per input word: %d", len(out), total)
+	}
+	got := map[string]int64{}
+	for _, p := range out {
+		got[p.Word] = max(got[p.Word], p.Count)
+	}
+	if len(got) != len(want) {
+		t.Fatalf("got %d distinct words, want %d", len(got), len(want))
+	}
+	for w, n := range want {
+		if got[w] != n {
+			t.Fatalf("count of %q = %d, want %d", w, got[w], n)
+		}
+	}
+	var remote int64
+	for _, task := range job.GetTasks() {
+		remote += task.GetMetrics().GetRemoteBytesIn()
+	}
+	if remote == 0 {
+		t.Fatal("no bytes crossed between taskmanagers")
+	}
+}
+
+func waitTerminal(ctx context.Context, t *testing.T, client weirv1.JobManagerServiceClient, id string) *weirv1.GetJobResponse {
+	t.Helper()
+	for {
+		resp, err := client.GetJob(ctx, &weirv1.GetJobRequest{JobId: id})
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch resp.GetJob().GetStatus() {
+		case weirv1.JobStatus_JOB_STATUS_FINISHED, weirv1.JobStatus_JOB_STATUS_FAILED, weirv1.JobStatus_JOB_STATUS_CANCELED:
+			return resp
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatal(fmt.Errorf("job %s did not end: %w", id, ctx.Err()))
+		case <-time.After(20 * time.Millisecond): // polling a remote status, not synchronising
+		}
+	}
+}
