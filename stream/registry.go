@@ -242,6 +242,9 @@ func RegisterSink[T any](name string, s Sink[T]) {
 				return nil, err
 			}
 			rt.chain.finishers = append(rt.chain.finishers, w.Finish)
+			if f, ok := w.(Flusher); ok {
+				rt.chain.flushers = append(rt.chain.flushers, f.Flush)
+			}
 			rt.chain.closers = append(rt.chain.closers, w.Close)
 			return &sinkOp[T]{w: w, fail: rt.fail, out: &rt.chain.recordsOut}, nil
 		}})

@@ -30,6 +30,7 @@ type Chain struct {
 	input     func([]byte) bool
 	fail      failure
 	finishers []func() error
+	flushers  []func() error
 	closers   []func() error
 
 	recordsIn, recordsOut int64
@@ -168,6 +169,17 @@ func (c *Chain) Process(rec []byte) error {
 	c.recordsIn++
 	c.input(rec)
 	return c.fail.err
+}
+
+// Flush pushes out what buffering sinks hold; the task calls it when its
+// input goes idle.
+func (c *Chain) Flush() error {
+	for _, f := range c.flushers {
+		if err := f(); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Finish completes the chain's output at end of input.

@@ -69,6 +69,13 @@ type SinkWriter[T any] interface {
 	Close() error
 }
 
+// Flusher is implemented by sink writers that buffer output. The task calls
+// Flush whenever its input goes idle, so buffered output does not wait for
+// more input to arrive.
+type Flusher interface {
+	Flush() error
+}
+
 // SinkContext describes the subtask a writer is created for.
 type SinkContext struct {
 	TaskInfo

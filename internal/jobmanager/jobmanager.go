@@ -184,15 +184,15 @@ func (jm *JobManager) graphOf(req *weirv1.SubmitJobRequest) (*weirv1.JobGraph, e
 	var g *weirv1.JobGraph
 	switch job := req.GetJob().(type) {
 	case *weirv1.SubmitJobRequest_Program:
-		if req.GetParallelism() < 0 {
-			return nil, status.Errorf(codes.InvalidArgument, "rejected: parallelism: %d must be at least 1", req.GetParallelism())
-		}
 		if _, ok := stream.LookupProgram(job.Program.GetName()); !ok {
 			return nil, status.Errorf(codes.NotFound, "rejected: unknown job %q; known jobs: %s", job.Program.GetName(), programNames())
 		}
-		p := int(req.GetParallelism())
-		if p == 0 {
-			p = 1
+		p := 1
+		if req.Parallelism != nil {
+			p = int(req.GetParallelism())
+			if p < 1 {
+				return nil, status.Errorf(codes.InvalidArgument, "rejected: parallelism: %d must be at least 1", p)
+			}
 		}
 		env, err := stream.BuildProgram(job.Program.GetName(), job.Program.GetArgs(), p)
 		if err != nil {

@@ -65,6 +65,9 @@ func (l *loop) maybeFlush() (time.Duration, error) {
 
 // idle waits for ready, flushing pending output when its timeout expires.
 func (l *loop) idle(ctx context.Context, ready <-chan struct{}) error {
+	if err := l.chain.Flush(); err != nil {
+		return err
+	}
 	for {
 		wait, err := l.maybeFlush()
 		if err != nil {

@@ -152,7 +152,7 @@ type SubmitJobRequest struct {
 	//	*SubmitJobRequest_Program
 	Job isSubmitJobRequest_Job `protobuf_oneof:"job"`
 	// Default parallelism for operators that do not set one (programs only).
-	Parallelism int32 `protobuf:"varint,3,opt,name=parallelism,proto3" json:"parallelism,omitempty"`
+	Parallelism *int32 `protobuf:"varint,3,opt,name=parallelism,proto3,oneof" json:"parallelism,omitempty"`
 	// Per-job configuration overrides (Flink-style keys).
 	Config        map[string]string `protobuf:"bytes,4,rep,name=config,proto3" json:"config,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
@@ -215,8 +215,8 @@ func (x *SubmitJobRequest) GetProgram() *Program {
 }
 
 func (x *SubmitJobRequest) GetParallelism() int32 {
-	if x != nil {
-		return x.Parallelism
+	if x != nil && x.Parallelism != nil {
+		return *x.Parallelism
 	}
 	return 0
 }
@@ -1203,16 +1203,17 @@ var File_weir_v1_job_manager_service_proto protoreflect.FileDescriptor
 
 const file_weir_v1_job_manager_service_proto_rawDesc = "" +
 	"\n" +
-	"!weir/v1/job_manager_service.proto\x12\aweir.v1\x1a\x11weir/v1/job.proto\"\x8e\x02\n" +
+	"!weir/v1/job_manager_service.proto\x12\aweir.v1\x1a\x11weir/v1/job.proto\"\xa3\x02\n" +
 	"\x10SubmitJobRequest\x12)\n" +
 	"\x05graph\x18\x01 \x01(\v2\x11.weir.v1.JobGraphH\x00R\x05graph\x12,\n" +
-	"\aprogram\x18\x02 \x01(\v2\x10.weir.v1.ProgramH\x00R\aprogram\x12 \n" +
-	"\vparallelism\x18\x03 \x01(\x05R\vparallelism\x12=\n" +
+	"\aprogram\x18\x02 \x01(\v2\x10.weir.v1.ProgramH\x00R\aprogram\x12%\n" +
+	"\vparallelism\x18\x03 \x01(\x05H\x01R\vparallelism\x88\x01\x01\x12=\n" +
 	"\x06config\x18\x04 \x03(\v2%.weir.v1.SubmitJobRequest.ConfigEntryR\x06config\x1a9\n" +
 	"\vConfigEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01B\x05\n" +
-	"\x03job\"*\n" +
+	"\x03jobB\x0e\n" +
+	"\f_parallelism\"*\n" +
 	"\x11SubmitJobResponse\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\"\x11\n" +
 	"\x0fListJobsRequest\";\n" +
