@@ -1,0 +1,61 @@
+// Command weir is Weir's command-line client: it submits jobs to a
+// jobmanager, watches and cancels them, and runs a local cluster.
+//
+//	weir run [-p N] [-d] [-D key=value]... NAME [job args...]
+//	weir submit [-d] [-D key=value]... JOB.yaml
+//	weir list | status JOB | cancel JOB | programs
+//	weir local [--taskmanagers N] [--slots S]
+//
+// The jobmanager is -m/--jobmanager, else $WEIR_JOBMANAGER, else
+// 127.0.0.1:6123.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// After the first signal, a second one kills the process as usual.
+	context.AfterFunc(ctx, stop)
+	err := run(ctx, os.Args[1:], &cli{stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv, environ: os.Environ, now: time.Now, loc: time.Local})
+	stop()
+	if err != nil {
+		code := 1
+		if errors.Is(err, errInterrupted) {
+			code = 130 // what a shell reports for SIGINT
+		} else {
+			fmt.Fprintf(os.Stderr, "weir: %v\n", err)
+		}
+		os.Exit(code)
+	}
+}
+
+// errInterrupted ends a command stopped by a signal after it has said so.
+var errInterrupted = errors.New("interrupted")
+
+// cli is what the commands share: where they write and what they read from
+// the process. Tests build their own.
+type cli struct {
+	stdout, stderr io.Writer
+	getenv         func(string) string
+	environ        func() []string
+	now            func() time.Time
+	loc            *time.Location // for printing times
+
+	jobmanager string // -m, set by flag parsing
+}
+
+// run runs the command line args.
+func run(ctx context.Context, args []string, c *cli) error {
+	root := newRootCmd(c)
+	root.SetArgs(args)
+	return root.ExecuteContext(ctx)
+}

@@ -1,0 +1,145 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	weirv1 "github.com/weirstream/weir/api/proto/weir/v1"
+)
+
+// How often a waiting weir polls the job, and prints a progress line.
+// Variables so tests can poll without delay.
+var (
+	pollInterval     = 500 * time.Millisecond
+	progressInterval = 2 * time.Second
+)
+
+// submit submits req and, unless detached, waits for the job to end.
+func (c *cli) submit(ctx context.Context, req *weirv1.SubmitJobRequest, detached bool) error {
+	cl, err := c.dial()
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	resp, err := call(ctx, cl, cl.SubmitJob, req)
+	if err != nil {
+		return err
+	}
+	id := resp.GetJobId()
+	// Scripts take the ID as the last word of the last line.
+	fmt.Fprintf(c.stdout, "Job has been submitted with JobID %s\n", id)
+	if detached {
+		return nil
+	}
+	return c.wait(ctx, cl, id)
+}
+
+// sample is a job's record counts at one time.
+type sample struct {
+	at      time.Time
+	in, out int64
+}
+
+// wait polls job id until it ends, printing status changes and progress
+// on stderr. It returns nil when the job finishes, an error with the job's
+// message when it fails or is canceled, and errInterrupted, after telling
+// how to cancel the job, when ctx ends first.
+func (c *cli) wait(ctx context.Context, cl *client, id string) error {
+	t := time.NewTicker(pollInterval)
+	defer t.Stop()
+	var last *weirv1.JobSummary
+	prev := sample{at: c.now()}
+	for {
+		resp, err := call(ctx, cl, cl.GetJob, &weirv1.GetJobRequest{JobId: id})
+		if ctx.Err() != nil {
+			return c.interrupted(id)
+		}
+		if err != nil {
+			return fmt.Errorf("waiting for job %s: %w", id, err)
+		}
+		job := resp.GetJob()
+		cur := records(resp.GetTasks())
+		cur.at = c.now()
+		switch job.GetStatus() {
+		case weirv1.JobStatus_JOB_STATUS_FINISHED:
+			fmt.Fprintln(c.stderr, finishedLine(job, cur))
+			return nil
+		case weirv1.JobStatus_JOB_STATUS_FAILED:
+			return fmt.Errorf("job %s failed: %s", id, orNone(job.GetStatusMessage()))
+		case weirv1.JobStatus_JOB_STATUS_CANCELED:
+			if m := job.GetStatusMessage(); m != "" {
+				return fmt.Errorf("job %s was canceled: %s", id, m)
+			}
+			return fmt.Errorf("job %s was canceled", id)
+		}
+		if last == nil || job.GetStatus() != last.GetStatus() || job.GetStatusMessage() != last.GetStatusMessage() {
+			fmt.Fprintln(c.stderr, statusLine(job))
+		}
+		last = job
+		if job.GetStatus() == weirv1.JobStatus_JOB_STATUS_RUNNING && cur.at.Sub(prev.at) >= progressInterval {
+			fmt.Fprintln(c.stderr, progressLine(prev, cur))
+			prev = cur
+		}
+		select {
+		case <-ctx.Done():
+			return c.interrupted(id)
+		case <-t.C:
+		}
+	}
+}
+
+// interrupted tells how to cancel the job the user stopped waiting for.
+func (c *cli) interrupted(id string) error {
+	m := ""
+	if c.jobmanager != defaultJobManager {
+		m = " -m " + c.jobmanager
+	}
+	fmt.Fprintf(c.stderr, "\nStopped waiting. Job %s is still running; cancel it with:\n  weir%s cancel %s\n", id, m, id)
+	return errInterrupted
+}
+
+// records sums the record counts of all tasks.
+func records(tasks []*weirv1.TaskInfo) sample {
+	var s sample
+	for _, t := range tasks {
+		s.in += t.GetMetrics().GetRecordsIn()
+		s.out += t.GetMetrics().GetRecordsOut()
+	}
+	return s
+}
+
+func statusLine(job *weirv1.JobSummary) string {
+	s := fmt.Sprintf("Job %s is %s", job.GetJobId(), statusName(job.GetStatus()))
+	if m := job.GetStatusMessage(); m != "" {
+		s += ": " + m
+	}
+	return s
+}
+
+// progressLine reports the records counted at cur and the rates since prev.
+func progressLine(prev, cur sample) string {
+	secs := cur.at.Sub(prev.at).Seconds()
+	rate := func(a, b int64) int64 {
+		if secs <= 0 {
+			return 0
+		}
+		return int64(float64(b-a) / secs)
+	}
+	return fmt.Sprintf("  records in %d (%d/s), out %d (%d/s)", cur.in, rate(prev.in, cur.in), cur.out, rate(prev.out, cur.out))
+}
+
+func finishedLine(job *weirv1.JobSummary, cur sample) string {
+	s := fmt.Sprintf("Job %s finished", job.GetJobId())
+	if start, end := job.GetStartTimeUnixMillis(), job.GetEndTimeUnixMillis(); start > 0 && end >= start {
+		s += " in " + (time.Duration(end-start) * time.Millisecond).String()
+	}
+	return s + fmt.Sprintf(" (records in %d, out %d)", cur.in, cur.out)
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "(no message)"
+	}
+	return s
+}

@@ -1,0 +1,601 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+
+	weirv1 "github.com/weirstream/weir/api/proto/weir/v1"
+	"github.com/weirstream/weir/internal/config"
+	"github.com/weirstream/weir/internal/jobspec"
+	"github.com/weirstream/weir/internal/rpc"
+)
+
+func TestMain(m *testing.M) {
+	pollInterval = time.Millisecond
+	os.Exit(m.Run())
+}
+
+// fakeJM is a jobmanager that answers from a script. Tests reach it through
+// the CLI over a real gRPC connection.
+type fakeJM struct {
+	weirv1.UnimplementedJobManagerServiceServer
+
+	mu        sync.Mutex
+	submitErr error
+	submits   []*weirv1.SubmitJobRequest
+	gets      []*weirv1.GetJobResponse // successive GetJob answers; the last repeats
+	getCalls  int
+	onGet     func(call int) // after each GetJob, numbered from 1
+	jobs      []*weirv1.JobSummary
+	cancels   []string
+	programs  []*weirv1.ProgramInfo
+}
+
+func (f *fakeJM) SubmitJob(_ context.Context, req *weirv1.SubmitJobRequest) (*weirv1.SubmitJobResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.submitErr != nil {
+		return nil, f.submitErr
+	}
+	f.submits = append(f.submits, req)
+	return &weirv1.SubmitJobResponse{JobId: "job-1"}, nil
+}
+
+func (f *fakeJM) GetJob(_ context.Context, req *weirv1.GetJobRequest) (*weirv1.GetJobResponse, error) {
+	f.mu.Lock()
+	if len(f.gets) == 0 {
+		f.mu.Unlock()
+		return nil, status.Errorf(codes.NotFound, "unknown job %q", req.GetJobId())
+	}
+	f.getCalls++
+	n := f.getCalls
+	resp := f.gets[min(n, len(f.gets))-1]
+	onGet := f.onGet
+	f.mu.Unlock()
+	if onGet != nil {
+		onGet(n)
+	}
+	return resp, nil
+}
+
+func (f *fakeJM) ListJobs(context.Context, *weirv1.ListJobsRequest) (*weirv1.ListJobsResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return &weirv1.ListJobsResponse{Jobs: f.jobs}, nil
+}
+
+func (f *fakeJM) CancelJob(_ context.Context, req *weirv1.CancelJobRequest) (*weirv1.CancelJobResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if req.GetJobId() != "job-1" {
+		return nil, status.Errorf(codes.NotFound, "unknown job %q", req.GetJobId())
+	}
+	f.cancels = append(f.cancels, req.GetJobId())
+	return &weirv1.CancelJobResponse{}, nil
+}
+
+func (f *fakeJM) ListPrograms(context.Context, *weirv1.ListProgramsRequest) (*weirv1.ListProgramsResponse, error) {
+	return &weirv1.ListProgramsResponse{Programs: f.programs}, nil
+}
+
+// serve serves f on a loopback port until the test ends and returns its
+// address.
+func serve(t *testing.T, f *fakeJM) string {
+	t.Helper()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := rpc.NewServer(0)
+	weirv1.RegisterJobManagerServiceServer(s, f)
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(lis) }()
+	t.Cleanup(func() {
+		s.Stop()
+		if err := <-done; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	})
+	return lis.Addr().String()
+}
+
+// testCLI returns a cli writing to buffers, whose clock starts at
+// 2026-01-02 03:04:05 UTC and advances one second per reading.
+func testCLI(env map[string]string) (*cli, *bytes.Buffer, *bytes.Buffer) {
+	var stdout, stderr bytes.Buffer
+	var mu sync.Mutex
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	return &cli{
+		stdout:  &stdout,
+		stderr:  &stderr,
+		getenv:  func(k string) string { return env[k] },
+		environ: func() []string { return nil },
+		now: func() time.Time {
+			mu.Lock()
+			defer mu.Unlock()
+			t := now
+			now = now.Add(time.Second)
+			return t
+		},
+		loc: time.UTC,
+	}, &stdout, &stderr
+}
+
+// weir runs the CLI against the jobmanager at addr.
+func weir(ctx context.Context, addr string, args ...string) (stdout, stderr string, err error) {
+	c, out, errOut := testCLI(nil)
+	err = run(ctx, append([]string{"-m", addr}, args...), c)
+	return out.String(), errOut.String(), err
+}
+
+func job(st weirv1.JobStatus, msg string, in, out int64) *weirv1.GetJobResponse {
+	return &weirv1.GetJobResponse{
+		Job: &weirv1.JobSummary{JobId: "job-1", Name: "wordcount", Status: st, StatusMessage: msg,
+			StartTimeUnixMillis: 1_767_323_045_000, EndTimeUnixMillis: endTime(st)},
+		Tasks: []*weirv1.TaskInfo{
+			{Metrics: &weirv1.TaskMetrics{RecordsIn: in / 2, RecordsOut: out / 2}},
+			{Metrics: &weirv1.TaskMetrics{RecordsIn: in - in/2, RecordsOut: out - out/2}},
+		},
+	}
+}
+
+func endTime(st weirv1.JobStatus) int64 {
+	switch st {
+	case weirv1.JobStatus_JOB_STATUS_FINISHED, weirv1.JobStatus_JOB_STATUS_FAILED, weirv1.JobStatus_JOB_STATUS_CANCELED:
+		return 1_767_323_057_500
+	}
+	return 0
+}
+
+const (
+	created   = weirv1.JobStatus_JOB_STATUS_CREATED
+	running   = weirv1.JobStatus_JOB_STATUS_RUNNING
+	finished  = weirv1.JobStatus_JOB_STATUS_FINISHED
+	failed    = weirv1.JobStatus_JOB_STATUS_FAILED
+	cancelled = weirv1.JobStatus_JOB_STATUS_CANCELED
+)
+
+func TestRunDetached(t *testing.T) {
+	f := &fakeJM{}
+	addr := serve(t, f)
+	stdout, stderr, err := weir(t.Context(), addr,
+		"run", "-p", "3", "-d", "-D", "state.backend=pebble", "-Dexecution.checkpointing.interval=1s",
+		"wordcount", "--input", "/data", "-p", "7", "-d", "-m", "elsewhere", "--help")
+	if err != nil {
+		t.Fatalf("%v\nstderr: %s", err, stderr)
+	}
+	if stdout != "Job has been submitted with JobID job-1\n" {
+		t.Errorf("stdout = %q", stdout)
+	}
+	fields := strings.Fields(stdout)
+	if fields[len(fields)-1] != "job-1" {
+		t.Errorf("the job ID is not the last word of %q", stdout)
+	}
+	want := &weirv1.SubmitJobRequest{
+		Job: &weirv1.SubmitJobRequest_Program{Program: &weirv1.Program{
+			Name: "wordcount",
+			// Everything after NAME is the job's, verbatim.
+			Args: []string{"--input", "/data", "-p", "7", "-d", "-m", "elsewhere", "--help"},
+		}},
+		Parallelism: proto.Int32(3),
+		Config:      map[string]string{"state.backend": "pebble", "execution.checkpointing.interval": "1s"},
+	}
+	if len(f.submits) != 1 || !proto.Equal(f.submits[0], want) {
+		t.Fatalf("submitted %v\nwant %v", f.submits, want)
+	}
+	if f.getCalls != 0 {
+		t.Errorf("-d polled the job %d times", f.getCalls)
+	}
+}
+
+func TestRunWaitsUntilFinished(t *testing.T) {
+	f := &fakeJM{gets: []*weirv1.GetJobResponse{
+		job(created, "waiting for 2 slots (0 free)", 0, 0),
+		job(running, "", 0, 0),
+		job(running, "", 100, 100),
+		job(running, "", 300, 300),
+		job(finished, "", 400, 400),
+	}}
+	addr := serve(t, f)
+	stdout, stderr, err := weir(t.Context(), addr, "run", "wordcount")
+	if err != nil {
+		t.Fatalf("%v\nstderr: %s", err, stderr)
+	}
+	if stdout != "Job has been submitted with JobID job-1\n" {
+		t.Errorf("stdout = %q", stdout)
+	}
+	// The clock advances a second per poll and progress prints every two.
+	want := `Job job-1 is CREATED: waiting for 2 slots (0 free)
+Job job-1 is RUNNING
+  records in 0 (0/s), out 0 (0/s)
+  records in 300 (150/s), out 300 (150/s)
+Job job-1 finished in 12.5s (records in 400, out 400)
+`
+	if stderr != want {
+		t.Errorf("stderr:\n%s\nwant:\n%s", stderr, want)
+	}
+}
+
+func TestRunWaitsUntilFailedOrCanceled(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		end  *weirv1.GetJobResponse
+		want string
+	}{
+		{"failed", job(failed, "operators[1] (\"words\"): task failed: boom", 5, 5), `job job-1 failed: operators[1] ("words"): task failed: boom`},
+		{"failed without message", job(failed, "", 5, 5), "job job-1 failed: (no message)"},
+		{"canceled", job(cancelled, "canceled by the user", 5, 5), "job job-1 was canceled: canceled by the user"},
+		{"canceled without message", job(cancelled, "", 5, 5), "job job-1 was canceled"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			addr := serve(t, &fakeJM{gets: []*weirv1.GetJobResponse{job(running, "", 0, 0), tc.end}})
+			_, stderr, err := weir(t.Context(), addr, "run", "wordcount")
+			if err == nil || err.Error() != tc.want {
+				t.Fatalf("error = %v; want %q", err, tc.want)
+			}
+			if stderr != "Job job-1 is RUNNING\n" {
+				t.Errorf("stderr = %q", stderr)
+			}
+		})
+	}
+}
+
+func TestRunInterruptedLeavesJobRunning(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	f := &fakeJM{gets: []*weirv1.GetJobResponse{job(running, "", 0, 0)}}
+	f.onGet = func(n int) {
+		if n == 2 {
+			cancel() // Ctrl-C
+		}
+	}
+	addr := serve(t, f)
+	_, stderr, err := weir(ctx, addr, "run", "wordcount")
+	if !errors.Is(err, errInterrupted) {
+		t.Fatalf("error = %v; want errInterrupted", err)
+	}
+	want := "Stopped waiting. Job job-1 is still running; cancel it with:\n  weir -m " + addr + " cancel job-1\n"
+	if !strings.HasSuffix(stderr, want) {
+		t.Errorf("stderr:\n%s\nwant suffix:\n%s", stderr, want)
+	}
+	if len(f.cancels) != 0 {
+		t.Errorf("the job was canceled")
+	}
+}
+
+const spec = `
+name: wordcount
+parallelism: 2
+operators:
+  - {id: lines, source: weir.file.source, params: {path: /data/text.txt}}
+  - {id: words, flatMap: weir.tokenize, input: lines}
+  - {id: counts, reduce: weir.sum-count, input: {from: words, keyBy: weir.word-key}}
+  - {id: out, sink: weir.print, input: counts}
+`
+
+func writeSpec(t *testing.T, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "job.yaml")
+	if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestSubmit(t *testing.T) {
+	path := writeSpec(t, spec)
+	graph, err := jobspec.Decode([]byte(spec))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	t.Run("detached", func(t *testing.T) {
+		f := &fakeJM{}
+		addr := serve(t, f)
+		stdout, _, err := weir(t.Context(), addr, "submit", "-d", "-D", "execution.checkpointing.interval=5s", path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if stdout != "Job has been submitted with JobID job-1\n" {
+			t.Errorf("stdout = %q", stdout)
+		}
+		want := &weirv1.SubmitJobRequest{Job: &weirv1.SubmitJobRequest_Graph{Graph: graph},
+			Config: map[string]string{"execution.checkpointing.interval": "5s"}}
+		if len(f.submits) != 1 || !proto.Equal(f.submits[0], want) {
+			t.Fatalf("submitted %v\nwant %v", f.submits, want)
+		}
+	})
+
+	t.Run("waits", func(t *testing.T) {
+		f := &fakeJM{gets: []*weirv1.GetJobResponse{job(running, "", 0, 0), job(finished, "", 9, 9)}}
+		addr := serve(t, f)
+		_, stderr, err := weir(t.Context(), addr, "submit", path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := "Job job-1 is RUNNING\nJob job-1 finished in 12.5s (records in 9, out 9)\n"; stderr != want {
+			t.Errorf("stderr = %q, want %q", stderr, want)
+		}
+	})
+
+	t.Run("bad spec", func(t *testing.T) {
+		f := &fakeJM{}
+		addr := serve(t, f)
+		bad := writeSpec(t, strings.Replace(spec, "from: words", "from: wrds", 1))
+		_, _, err := weir(t.Context(), addr, "submit", bad)
+		want := bad + `: operators[2] ("counts").input.from: unknown operator "wrds"`
+		if err == nil || err.Error() != want {
+			t.Fatalf("error = %v\nwant %q", err, want)
+		}
+		if len(f.submits) != 0 {
+			t.Error("a bad spec was submitted")
+		}
+	})
+
+	t.Run("missing file", func(t *testing.T) {
+		_, _, err := weir(t.Context(), "127.0.0.1:1", "submit", "nope.yaml")
+		if err == nil || err.Error() != "open nope.yaml: no such file or directory" {
+			t.Fatalf("error = %v", err)
+		}
+	})
+}
+
+func TestList(t *testing.T) {
+	f := &fakeJM{jobs: []*weirv1.JobSummary{
+		{JobId: "b2", Name: "nexmark-q5", Status: failed, StatusMessage: "task failed: boom", StartTimeUnixMillis: 1_767_323_100_000},
+		{JobId: "a1", Name: "wordcount", Status: running, StartTimeUnixMillis: 1_767_323_045_000},
+		{JobId: "c3", Name: "waiting", Status: created, StatusMessage: "waiting for 4 slots (1 free)"},
+	}}
+	addr := serve(t, f)
+	stdout, _, err := weir(t.Context(), addr, "list")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `JOB ID  NAME        STATUS   START TIME           MESSAGE
+c3      waiting     CREATED  -                    waiting for 4 slots (1 free)
+a1      wordcount   RUNNING  2026-01-02 03:04:05  
+b2      nexmark-q5  FAILED   2026-01-02 03:05:00  task failed: boom
+`
+	if stdout != want {
+		t.Errorf("stdout:\n%s\nwant:\n%s", stdout, want)
+	}
+
+	f.jobs = nil
+	if stdout, _, _ := weir(t.Context(), addr, "list"); stdout != "No jobs.\n" {
+		t.Errorf("empty list: %q", stdout)
+	}
+}
+
+func TestStatus(t *testing.T) {
+	resp := job(running, "", 0, 0)
+	resp.Job.Parallelism = 2
+	resp.Tasks = []*weirv1.TaskInfo{
+		{Execution: &weirv1.ExecutionID{JobId: "job-1", VertexId: 2, SubtaskIndex: 1, Attempt: 1}, Name: "counts -> out",
+			State: weirv1.ExecutionState_EXECUTION_STATE_FAILED, TaskManagerId: "taskmanager-1", Failure: "boom",
+			Metrics: &weirv1.TaskMetrics{RecordsIn: 7, RecordsOut: 7}},
+		{Execution: &weirv1.ExecutionID{JobId: "job-1", VertexId: 0, SubtaskIndex: 0}, Name: "lines -> words",
+			State: weirv1.ExecutionState_EXECUTION_STATE_RUNNING, TaskManagerId: "taskmanager-0",
+			Metrics: &weirv1.TaskMetrics{RecordsIn: 0, RecordsOut: 1200}},
+		{Execution: &weirv1.ExecutionID{JobId: "job-1", VertexId: 2, SubtaskIndex: 0}, Name: "counts -> out",
+			State:   weirv1.ExecutionState_EXECUTION_STATE_DEPLOYING,
+			Metrics: &weirv1.TaskMetrics{}},
+	}
+	addr := serve(t, &fakeJM{gets: []*weirv1.GetJobResponse{resp}})
+	stdout, _, err := weir(t.Context(), addr, "status", "job-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `Job:         job-1
+Name:        wordcount
+Status:      RUNNING
+Started:     2026-01-02 03:04:05
+Parallelism: 2
+
+TASK            SUBTASK  ATTEMPT  STATE      TASKMANAGER    RECORDS IN  RECORDS OUT
+lines -> words  1/1      0        RUNNING    taskmanager-0  0           1200
+counts -> out   1/2      0        DEPLOYING  -              0           0
+counts -> out   2/2      1        FAILED     taskmanager-1  7           7
+
+Failures:
+  counts -> out (2/2): boom
+`
+	if stdout != want {
+		t.Errorf("stdout:\n%s\nwant:\n%s", stdout, want)
+	}
+}
+
+func TestStatusFinishedWithoutTasks(t *testing.T) {
+	resp := job(finished, "all tasks finished", 0, 0)
+	resp.Tasks = nil
+	addr := serve(t, &fakeJM{gets: []*weirv1.GetJobResponse{resp}})
+	stdout, _, err := weir(t.Context(), addr, "status", "job-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `Job:         job-1
+Name:        wordcount
+Status:      FINISHED
+Message:     all tasks finished
+Started:     2026-01-02 03:04:05
+Ended:       2026-01-02 03:04:17 (after 12.5s)
+Parallelism: 0
+
+No tasks deployed.
+`
+	if stdout != want {
+		t.Errorf("stdout:\n%s\nwant:\n%s", stdout, want)
+	}
+}
+
+func TestCancel(t *testing.T) {
+	f := &fakeJM{}
+	addr := serve(t, f)
+	stdout, _, err := weir(t.Context(), addr, "cancel", "job-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stdout != "Cancelling job job-1.\n" || !slices.Equal(f.cancels, []string{"job-1"}) {
+		t.Errorf("stdout %q, cancels %v", stdout, f.cancels)
+	}
+	_, _, err = weir(t.Context(), addr, "cancel", "job-9")
+	if err == nil || err.Error() != `unknown job "job-9"` {
+		t.Errorf("error = %v", err)
+	}
+}
+
+func TestPrograms(t *testing.T) {
+	addr := serve(t, &fakeJM{programs: []*weirv1.ProgramInfo{
+		{Name: "wordcount", Description: "Counts words in text files", Usage: "--input PATH [--output PATH]"},
+	}})
+	stdout, _, err := weir(t.Context(), addr, "programs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "NAME       DESCRIPTION                 ARGS\nwordcount  Counts words in text files  --input PATH [--output PATH]\n"
+	if stdout != want {
+		t.Errorf("stdout:\n%s\nwant:\n%s", stdout, want)
+	}
+}
+
+// TestServerErrors checks that errors print as the server's message alone.
+func TestServerErrors(t *testing.T) {
+	msg := "rejected: operators[0].parallelism: 0 is outside 1..128"
+	addr := serve(t, &fakeJM{submitErr: status.Error(codes.InvalidArgument, msg)})
+	_, _, err := weir(t.Context(), addr, "run", "-d", "wordcount")
+	if err == nil || err.Error() != msg {
+		t.Errorf("error = %v; want %q", err, msg)
+	}
+
+	// A port nobody listens on.
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := lis.Addr().String()
+	lis.Close()
+	_, _, err = weir(t.Context(), dead, "list")
+	want := "cannot reach the jobmanager at " + dead + " (is it running? set it with -m or WEIR_JOBMANAGER): connection refused"
+	if err == nil || err.Error() != want {
+		t.Errorf("error = %v\nwant %q", err, want)
+	}
+}
+
+func TestJobManagerFromEnvironment(t *testing.T) {
+	f := &fakeJM{}
+	addr := serve(t, f)
+	c, stdout, _ := testCLI(map[string]string{"WEIR_JOBMANAGER": addr})
+	if err := run(t.Context(), []string{"run", "-d", "wordcount"}, c); err != nil {
+		t.Fatal(err)
+	}
+	if stdout.String() != "Job has been submitted with JobID job-1\n" {
+		t.Errorf("stdout = %q", stdout)
+	}
+	if f.submits[0].Parallelism != nil {
+		t.Errorf("without -p, parallelism = %d; want it unset", f.submits[0].GetParallelism())
+	}
+
+	// -m wins over the environment.
+	c, _, _ = testCLI(map[string]string{"WEIR_JOBMANAGER": "127.0.0.1:1"})
+	if err := run(t.Context(), []string{"-m", addr, "run", "-d", "wordcount"}, c); err != nil {
+		t.Fatal(err)
+	}
+	if len(f.submits) != 2 {
+		t.Errorf("%d submissions, want 2", len(f.submits))
+	}
+}
+
+// TestUsageErrors covers command lines rejected before any RPC.
+func TestUsageErrors(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"run"}, "missing the program name (usage: weir run [-p N] [-d] [-D key=value]... NAME [job args...])"},
+		{[]string{"run", "-d"}, "missing the program name (usage: weir run [-p N] [-d] [-D key=value]... NAME [job args...])"},
+		{[]string{"run", "-p", "-1", "wordcount"}, "-p -1: want a parallelism of at least 1"},
+		{[]string{"run", "-p", "0", "wordcount"}, "-p 0: want a parallelism of at least 1"},
+		{[]string{"run", "-p", "two", "wordcount"}, `invalid argument "two" for "-p, --parallelism" flag: strconv.ParseInt: parsing "two": invalid syntax (see weir run --help)`},
+		{[]string{"run", "-x", "wordcount"}, "unknown shorthand flag: 'x' in -x (see weir run --help)"},
+		{[]string{"run", "-D", "state.backend", "wordcount"}, `-D "state.backend": want key=value`},
+		{[]string{"run", "-D", "state.bakend=heap", "wordcount"}, "-D state.bakend: unknown configuration key (did you mean state.backend?)"},
+		{[]string{"run", "-D", "taskmanager.numberOfTaskSlots=4", "wordcount"}, "-D taskmanager.numberOfTaskSlots is a cluster setting and cannot be set per job"},
+		{[]string{"run", "-D", "heartbeat.timeout=x", "wordcount"}, "-D heartbeat.timeout is a cluster setting and cannot be set per job"},
+		{[]string{"run", "-D", "execution.checkpointing.interval=often", "wordcount"}, `-D execution.checkpointing.interval: invalid value "often": want a duration such as "10 s", "500 ms", "1 min" or plain milliseconds`},
+		{[]string{"submit"}, "missing the job spec file (usage: weir submit [-d] [-D key=value]... JOB.yaml)"},
+		{[]string{"submit", "a.yaml", "b.yaml"}, `unexpected argument "b.yaml" (usage: weir submit [-d] [-D key=value]... JOB.yaml)`},
+		{[]string{"status"}, "missing the job ID (usage: weir status JOB)"},
+		{[]string{"cancel"}, "missing the job ID (usage: weir cancel JOB)"},
+		{[]string{"list", "all"}, `unexpected argument "all" (usage: weir list)`},
+		{[]string{"list", "--all"}, "unknown flag: --all (see weir list --help)"},
+		{[]string{"stats"}, `unknown command "stats" for "weir"` + "\n\nDid you mean this?\n\tstatus\n"},
+		{[]string{"local", "--taskmanagers", "0"}, "--taskmanagers 0: want at least 1"},
+		{[]string{"local", "-D", "state.bakend=heap"}, "-D state.bakend: unknown configuration key (did you mean state.backend?)"},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			c, stdout, _ := testCLI(nil)
+			err := run(t.Context(), append([]string{"-m", "127.0.0.1:1"}, tc.args...), c)
+			if err == nil || err.Error() != tc.want {
+				t.Fatalf("error = %v\nwant %q", err, tc.want)
+			}
+			if stdout.Len() != 0 {
+				t.Errorf("stdout = %q", stdout)
+			}
+		})
+	}
+}
+
+func TestProgressLine(t *testing.T) {
+	t0 := time.Unix(100, 0)
+	for _, tc := range []struct {
+		prev, cur sample
+		want      string
+	}{
+		{sample{at: t0}, sample{at: t0.Add(2 * time.Second), in: 1000, out: 500}, "  records in 1000 (500/s), out 500 (250/s)"},
+		{sample{at: t0, in: 1000, out: 500}, sample{at: t0.Add(500 * time.Millisecond), in: 1500, out: 500}, "  records in 1500 (1000/s), out 500 (0/s)"},
+		{sample{at: t0, in: 7}, sample{at: t0, in: 9}, "  records in 9 (0/s), out 0 (0/s)"},
+	} {
+		if got := progressLine(tc.prev, tc.cur); got != tc.want {
+			t.Errorf("progressLine = %q, want %q", got, tc.want)
+		}
+	}
+}
+
+func TestLocalOptions(t *testing.T) {
+	cfg, err := config.Load(config.Sources{Dynamic: []string{
+		"jobmanager.rpc.address=127.0.0.1:0", "heartbeat.timeout=3s", "taskmanager.numberOfTaskSlots=3",
+		"execution.checkpointing.interval=10s",
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, err := localOptions(cfg, 2, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.TaskManagers != 2 || o.Slots != 3 || o.RPCAddress != "127.0.0.1:0" || o.HTTPAddress != "127.0.0.1:8081" ||
+		o.HeartbeatTimeout != 3*time.Second || o.HeartbeatInterval != time.Second || o.SlotRequestTimeout != 5*time.Minute {
+		t.Errorf("options = %+v", o)
+	}
+	if o.Config["execution.checkpointing.interval"] != "10s" {
+		t.Errorf("jobs do not inherit the checkpoint interval: %v", o.Config)
+	}
+	if _, ok := o.Config["heartbeat.timeout"]; ok {
+		t.Errorf("jobs inherit a cluster key: %v", o.Config)
+	}
+	if o, _ := localOptions(cfg, 1, 8); o.Slots != 8 {
+		t.Errorf("--slots 8 gave %d slots", o.Slots)
+	}
+}
