@@ -19,7 +19,7 @@ run: build
 	@mkdir -p out
 	$(BIN)/weir local --taskmanagers 2 --slots 1 -p 2 wordcount --input examples/wordcount/data/hamlet.txt --output - > out/wordcount.txt
 	@echo "== most frequent words (word,count) =="
-	@awk -F, '{ if ($$2 > c[$$1]) c[$$1] = $$2 } END { for (w in c) print c[w] "\t" w }' out/wordcount.txt | sort -k1,1nr -k2 | head -10
+	@awk -F, '{ sub(/^[0-9]+> /, ""); if ($$2 > c[$$1]) c[$$1] = $$2 } END { for (w in c) print c[w] "\t" w }' out/wordcount.txt | sort -k1,1nr -k2 | head -10
 
 ## test: every test: unit tests with -race and invariants, integration tests with real processes
 test:

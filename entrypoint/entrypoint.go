@@ -127,21 +127,10 @@ func JobManager(ctx context.Context, args []string) error {
 	}
 	jm := jobmanager.New(jobmanager.Options{
 		HeartbeatInterval: hbInterval, HeartbeatTimeout: hbTimeout, SlotRequestTimeout: slotTimeout,
-		Config: jobConfig(cfg), DialOptions: rpc.DialOptions(int(maxMsg)), Logger: log,
+		Config: jobmanager.JobSettings(cfg), DialOptions: rpc.DialOptions(int(maxMsg)), Logger: log,
 	})
 	log.Info("jobmanager started", "rpc", rpcLis.Addr().String(), "http", httpLis.Addr().String(), "config", cfg)
 	return jm.Serve(ctx, rpcLis, httpLis, int(maxMsg))
-}
-
-// jobConfig is the part of the cluster configuration that jobs inherit.
-func jobConfig(cfg *config.Config) map[string]string {
-	out := map[string]string{}
-	for k, v := range cfg.Map() {
-		if o, ok := config.Lookup(k); ok && o.Job {
-			out[k] = v
-		}
-	}
-	return out
 }
 
 // TaskManager runs a taskmanager with command-line args until ctx ends.

@@ -20,6 +20,7 @@ import (
 
 	weirv1 "github.com/weirstream/weir/api/proto/weir/v1"
 	"github.com/weirstream/weir/internal/clock"
+	"github.com/weirstream/weir/internal/config"
 	"github.com/weirstream/weir/internal/network"
 	"github.com/weirstream/weir/internal/plan"
 	"github.com/weirstream/weir/stream"
@@ -209,18 +210,32 @@ func (jm *JobManager) graphOf(req *weirv1.SubmitJobRequest) (*weirv1.JobGraph, e
 	default:
 		return nil, status.Error(codes.InvalidArgument, "rejected: job: neither a graph nor a program")
 	}
-	cfg := map[string]string{}
-	for k, v := range jm.opts.Config {
-		cfg[k] = v
+	// The job's settings override the cluster's; every key must be one a
+	// job may set, with a valid value.
+	cfg := config.Default()
+	for _, layer := range []struct {
+		name string
+		m    map[string]string
+	}{{"cluster", jm.opts.Config}, {"graph.config", g.GetConfig()}, {"config", req.GetConfig()}} {
+		var err error
+		if cfg, err = cfg.WithJob(layer.m); err != nil {
+			return nil, status.Errorf(codes.InvalidArgument, "rejected: %s: %v", layer.name, err)
+		}
 	}
-	for k, v := range g.GetConfig() {
-		cfg[k] = v
-	}
-	for k, v := range req.GetConfig() {
-		cfg[k] = v
-	}
-	g.Config = cfg
+	g.Config = JobSettings(cfg)
 	return g, nil
+}
+
+// JobSettings returns the part of a configuration that travels with a job:
+// the keys a job may set.
+func JobSettings(c *config.Config) map[string]string {
+	out := map[string]string{}
+	for k, v := range c.Map() {
+		if o, ok := config.Lookup(k); ok && o.Job {
+			out[k] = v
+		}
+	}
+	return out
 }
 
 func programNames() string {

@@ -16,6 +16,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	weirv1 "github.com/weirstream/weir/api/proto/weir/v1"
 	"github.com/weirstream/weir/internal/jobmanager"
 	"github.com/weirstream/weir/internal/rpc"
 	"github.com/weirstream/weir/internal/taskmanager"
@@ -121,12 +122,37 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	}
 	go func() {
 		c.err = g.Wait()
+		c.cancel()
 		if c.tmpDir != "" {
 			c.err = errors.Join(c.err, os.RemoveAll(c.tmpDir))
 		}
 		close(c.done)
 	}()
+	if err := awaitSlots(ctx, jm, opts.TaskManagers*opts.Slots); err != nil {
+		return nil, errors.Join(err, c.Close())
+	}
 	return c, nil
+}
+
+// awaitSlots waits until every taskmanager has registered its slots, so a
+// job submitted right after Start finds them.
+func awaitSlots(ctx context.Context, jm *jobmanager.JobManager, n int) error {
+	t := time.NewTicker(5 * time.Millisecond)
+	defer t.Stop()
+	deadline := time.After(30 * time.Second)
+	for {
+		o, err := jm.GetClusterOverview(ctx, &weirv1.GetClusterOverviewRequest{})
+		if err == nil && int(o.GetSlotsTotal()) >= n {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-deadline:
+			return fmt.Errorf("minicluster: taskmanagers did not register %d slots within 30s", n)
+		case <-t.C:
+		}
+	}
 }
 
 func defaults(o *Options) {

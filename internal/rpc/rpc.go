@@ -20,8 +20,8 @@ const DefaultMaxMessageSize = 64 << 20
 // window growth, so the bytes in flight on a data-exchange stream, and with
 // them a backpressured consumer's memory, stay bounded.
 const (
-	streamWindow = 1 << 20
-	connWindow   = 4 << 20
+	streamWindow = 256 << 10
+	connWindow   = 1 << 20
 )
 
 // ServerOptions returns the options of every Weir gRPC server.
