@@ -99,7 +99,7 @@ func start(t *testing.T, name, binary string, ready *regexp.Regexp, args ...stri
 		t.Fatal(err)
 	}
 	found := make(chan string, 1)
-	go func() {
+	go func(ready *regexp.Regexp) {
 		sc := bufio.NewScanner(stderr)
 		sc.Buffer(make([]byte, 1<<20), 1<<20)
 		for sc.Scan() {
@@ -115,7 +115,7 @@ func start(t *testing.T, name, binary string, ready *regexp.Regexp, args ...stri
 		_, _ = io.Copy(io.Discard, stderr)
 		p.err = p.cmd.Wait()
 		close(p.done)
-	}()
+	}(ready)
 	t.Cleanup(func() {
 		p.stop()
 		if t.Failed() {
