@@ -49,6 +49,13 @@ type KeyedProcessFunction[K, In, Out any] interface {
 	ProcessElement(ctx *KeyedContext[K], in In, out Collector[Out]) error
 }
 
+// Opener is implemented by map, flat-map, filter and reduce functions that
+// need set-up in their subtask (Flink's RichFunction.open): Open runs once
+// before the first record.
+type Opener interface {
+	Open(ctx *OpenContext) error
+}
+
 // Closer is implemented by functions, readers and writers that hold resources.
 type Closer interface {
 	Close() error

@@ -110,6 +110,15 @@ func BuildChain(g *weirv1.JobGraph, v *plan.Vertex, opts ChainOptions) (_ *Chain
 		default:
 			out = e.out.fanout(outs)
 		}
+		switch e.kind {
+		case weirv1.OperatorKind_OPERATOR_KIND_MAP, weirv1.OperatorKind_OPERATOR_KIND_FLAT_MAP,
+			weirv1.OperatorKind_OPERATOR_KIND_FILTER, weirv1.OperatorKind_OPERATOR_KIND_REDUCE:
+			if o, ok := fn.(Opener); ok {
+				if err := o.Open(&OpenContext{TaskInfo: rt.info}); err != nil {
+					return nil, fmt.Errorf("operator %q: open: %w", op.GetName(), err)
+				}
+			}
+		}
 		in, err := e.build(rt, fn, out)
 		if err != nil {
 			return nil, fmt.Errorf("operator %q: %w", op.GetName(), err)

@@ -28,6 +28,7 @@ type jobMaster struct {
 	inbox struct {
 		sync.Mutex
 		events []event
+		closed bool // run has returned: events are dropped
 	}
 	kick chan struct{} // size 1: events are waiting
 
@@ -97,6 +98,10 @@ func newJobMaster(jm *JobManager, id string, g *weirv1.JobGraph, p *plan.Plan, n
 // post queues an event for the job's goroutine; it never blocks.
 func (m *jobMaster) post(e event) {
 	m.inbox.Lock()
+	if m.inbox.closed {
+		m.inbox.Unlock()
+		return
+	}
 	m.inbox.events = append(m.inbox.events, e)
 	m.inbox.Unlock()
 	select {
@@ -161,6 +166,11 @@ func (m *jobMaster) publishTasks() {
 
 // run drives the job to a terminal status.
 func (m *jobMaster) run(ctx context.Context) {
+	defer func() {
+		m.inbox.Lock()
+		m.inbox.closed, m.inbox.events = true, nil
+		m.inbox.Unlock()
+	}()
 	defer m.publishTasks()
 	need := m.plan.MaxParallelism()
 	deadline := m.submitted.Add(m.jm.opts.SlotRequestTimeout)

@@ -14,6 +14,7 @@ import (
 type loop struct {
 	t         *Task
 	chain     *stream.Chain
+	gate      *network.InputGate // nil for sources
 	lastFlush time.Time
 }
 
@@ -113,7 +114,7 @@ func (l *loop) runSource(ctx context.Context) error {
 }
 
 func (l *loop) runInputs(ctx context.Context) error {
-	gate := l.t.gate
+	gate := l.gate
 	ended := make([]bool, gate.NumChannels())
 	open := len(ended)
 	for open > 0 {

@@ -58,8 +58,9 @@ type Task struct {
 	recordsIn, recordsOut atomic.Int64
 	remoteBytesOut        atomic.Int64
 	backpressuredNanos    atomic.Int64
-	gate                  *network.InputGate
-	outputs               []*network.Output
+	// gate is set once by Run; Metrics reads it from other goroutines.
+	gate    atomic.Pointer[network.InputGate]
+	outputs []*network.Output // owned by the task goroutine
 }
 
 // New returns a task; Run runs it.
@@ -73,7 +74,7 @@ func (t *Task) Metrics() *weirv1.TaskMetrics {
 		RemoteBytesOut:      t.remoteBytesOut.Load(),
 		BackpressuredMillis: time.Duration(t.backpressuredNanos.Load()).Milliseconds(),
 	}
-	if g := t.gate; g != nil {
+	if g := t.gate.Load(); g != nil {
 		m.RemoteBytesIn = g.RemoteBytesIn.Load()
 	}
 	return m
@@ -88,11 +89,13 @@ func (t *Task) Run(ctx context.Context) (err error) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	v := t.cfg.Vertex
+	var gate *network.InputGate
 	if len(v.Inputs) > 0 {
-		t.gate = t.registerInputs()
+		gate = t.registerInputs()
+		t.gate.Store(gate)
 		defer func() {
-			t.cfg.Endpoints.Unregister(t.gate)
-			t.gate.Close()
+			t.cfg.Endpoints.Unregister(gate)
+			gate.Close()
 		}()
 	}
 	outputs, err := t.openOutputs(ctx)
@@ -127,7 +130,7 @@ func (t *Task) Run(ctx context.Context) (err error) {
 	}
 	defer func() { err = errors.Join(err, chain.Close()) }()
 
-	l := loop{t: t, chain: chain, lastFlush: t.cfg.Clock.Now()}
+	l := loop{t: t, chain: chain, gate: gate, lastFlush: t.cfg.Clock.Now()}
 	if chain.IsSource() {
 		err = l.runSource(ctx)
 	} else {
@@ -135,8 +138,8 @@ func (t *Task) Run(ctx context.Context) (err error) {
 	}
 	l.publish()
 	if err != nil {
-		if ctx.Err() != nil && errors.Is(err, context.Canceled) {
-			return ErrCanceled
+		if ctx.Err() != nil {
+			return fmt.Errorf("%w: %v", ErrCanceled, context.Cause(ctx))
 		}
 		return err
 	}
