@@ -11,11 +11,11 @@
 //	    params: {path: /data/text.txt}
 //	    parallelism: 1              # optional
 //	  - id: words
-//	    flatMap: weir.tokenize
+//	    flatMap: wordcount.tokenize
 //	    input: lines                # forward
 //	  - id: counts
-//	    reduce: weir.sum-count
-//	    input: {from: words, keyBy: weir.word-key}   # or {from: words, rebalance: true}
+//	    reduce: wordcount.sum
+//	    input: {from: words, keyBy: wordcount.word}   # or {from: words, rebalance: true}
 //	  - id: out
 //	    sink: weir.print
 //	    input: counts
