@@ -87,6 +87,17 @@ type KeyedBackend interface {
 	// order, until fn returns false. fn must not mutate the backend.
 	MapRange(s StateID, fn func(userKey, value []byte) bool)
 
+	// Snapshot encodes every state of every key in the canonical snapshot
+	// format (snapshot.go). It runs on the task goroutine, between records:
+	// the returned bytes share nothing with the backend, so uploading them
+	// may run concurrently with further processing.
+	Snapshot() ([]byte, error)
+
+	// Restore loads a canonical snapshot into an empty backend, keeping the
+	// entries of key groups in the backend's range and skipping the others
+	// (a snapshot taken at another parallelism).
+	Restore(snapshot []byte) error
+
 	// Close releases the backend's resources.
 	Close() error
 }

@@ -37,6 +37,7 @@ func Run(t *testing.T, newBackend func(t *testing.T, r keygroup.Range) stateback
 	t.Run("Map", s.testMap)
 	t.Run("StatesAreIsolated", s.testStatesAreIsolated)
 	t.Run("ManyKeys", s.testManyKeys)
+	t.Run("SnapshotRestore", func(t *testing.T) { runSnapshot(t, newBackend) })
 }
 
 type suite struct {

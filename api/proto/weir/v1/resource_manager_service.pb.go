@@ -21,6 +21,274 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+type AcknowledgeCheckpointRequest struct {
+	state         protoimpl.MessageState  `protogen:"open.v1"`
+	Execution     *ExecutionID            `protobuf:"bytes,1,opt,name=execution,proto3" json:"execution,omitempty"`
+	CheckpointId  int64                   `protobuf:"varint,2,opt,name=checkpoint_id,json=checkpointId,proto3" json:"checkpoint_id,omitempty"`
+	Operators     []*OperatorSubtaskState `protobuf:"bytes,3,rep,name=operators,proto3" json:"operators,omitempty"`
+	Metrics       *CheckpointMetrics      `protobuf:"bytes,4,opt,name=metrics,proto3" json:"metrics,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AcknowledgeCheckpointRequest) Reset() {
+	*x = AcknowledgeCheckpointRequest{}
+	mi := &file_weir_v1_resource_manager_service_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AcknowledgeCheckpointRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AcknowledgeCheckpointRequest) ProtoMessage() {}
+
+func (x *AcknowledgeCheckpointRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_weir_v1_resource_manager_service_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AcknowledgeCheckpointRequest.ProtoReflect.Descriptor instead.
+func (*AcknowledgeCheckpointRequest) Descriptor() ([]byte, []int) {
+	return file_weir_v1_resource_manager_service_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *AcknowledgeCheckpointRequest) GetExecution() *ExecutionID {
+	if x != nil {
+		return x.Execution
+	}
+	return nil
+}
+
+func (x *AcknowledgeCheckpointRequest) GetCheckpointId() int64 {
+	if x != nil {
+		return x.CheckpointId
+	}
+	return 0
+}
+
+func (x *AcknowledgeCheckpointRequest) GetOperators() []*OperatorSubtaskState {
+	if x != nil {
+		return x.Operators
+	}
+	return nil
+}
+
+func (x *AcknowledgeCheckpointRequest) GetMetrics() *CheckpointMetrics {
+	if x != nil {
+		return x.Metrics
+	}
+	return nil
+}
+
+type CheckpointMetrics struct {
+	state                   protoimpl.MessageState `protogen:"open.v1"`
+	SyncDurationMillis      int64                  `protobuf:"varint,1,opt,name=sync_duration_millis,json=syncDurationMillis,proto3" json:"sync_duration_millis,omitempty"`
+	AsyncDurationMillis     int64                  `protobuf:"varint,2,opt,name=async_duration_millis,json=asyncDurationMillis,proto3" json:"async_duration_millis,omitempty"`
+	AlignmentDurationMillis int64                  `protobuf:"varint,3,opt,name=alignment_duration_millis,json=alignmentDurationMillis,proto3" json:"alignment_duration_millis,omitempty"`
+	StateSize               int64                  `protobuf:"varint,4,opt,name=state_size,json=stateSize,proto3" json:"state_size,omitempty"`
+	unknownFields           protoimpl.UnknownFields
+	sizeCache               protoimpl.SizeCache
+}
+
+func (x *CheckpointMetrics) Reset() {
+	*x = CheckpointMetrics{}
+	mi := &file_weir_v1_resource_manager_service_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CheckpointMetrics) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CheckpointMetrics) ProtoMessage() {}
+
+func (x *CheckpointMetrics) ProtoReflect() protoreflect.Message {
+	mi := &file_weir_v1_resource_manager_service_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CheckpointMetrics.ProtoReflect.Descriptor instead.
+func (*CheckpointMetrics) Descriptor() ([]byte, []int) {
+	return file_weir_v1_resource_manager_service_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *CheckpointMetrics) GetSyncDurationMillis() int64 {
+	if x != nil {
+		return x.SyncDurationMillis
+	}
+	return 0
+}
+
+func (x *CheckpointMetrics) GetAsyncDurationMillis() int64 {
+	if x != nil {
+		return x.AsyncDurationMillis
+	}
+	return 0
+}
+
+func (x *CheckpointMetrics) GetAlignmentDurationMillis() int64 {
+	if x != nil {
+		return x.AlignmentDurationMillis
+	}
+	return 0
+}
+
+func (x *CheckpointMetrics) GetStateSize() int64 {
+	if x != nil {
+		return x.StateSize
+	}
+	return 0
+}
+
+type AcknowledgeCheckpointResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AcknowledgeCheckpointResponse) Reset() {
+	*x = AcknowledgeCheckpointResponse{}
+	mi := &file_weir_v1_resource_manager_service_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AcknowledgeCheckpointResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AcknowledgeCheckpointResponse) ProtoMessage() {}
+
+func (x *AcknowledgeCheckpointResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_weir_v1_resource_manager_service_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AcknowledgeCheckpointResponse.ProtoReflect.Descriptor instead.
+func (*AcknowledgeCheckpointResponse) Descriptor() ([]byte, []int) {
+	return file_weir_v1_resource_manager_service_proto_rawDescGZIP(), []int{2}
+}
+
+type DeclineCheckpointRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Execution     *ExecutionID           `protobuf:"bytes,1,opt,name=execution,proto3" json:"execution,omitempty"`
+	CheckpointId  int64                  `protobuf:"varint,2,opt,name=checkpoint_id,json=checkpointId,proto3" json:"checkpoint_id,omitempty"`
+	Reason        string                 `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeclineCheckpointRequest) Reset() {
+	*x = DeclineCheckpointRequest{}
+	mi := &file_weir_v1_resource_manager_service_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeclineCheckpointRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeclineCheckpointRequest) ProtoMessage() {}
+
+func (x *DeclineCheckpointRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_weir_v1_resource_manager_service_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeclineCheckpointRequest.ProtoReflect.Descriptor instead.
+func (*DeclineCheckpointRequest) Descriptor() ([]byte, []int) {
+	return file_weir_v1_resource_manager_service_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *DeclineCheckpointRequest) GetExecution() *ExecutionID {
+	if x != nil {
+		return x.Execution
+	}
+	return nil
+}
+
+func (x *DeclineCheckpointRequest) GetCheckpointId() int64 {
+	if x != nil {
+		return x.CheckpointId
+	}
+	return 0
+}
+
+func (x *DeclineCheckpointRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+type DeclineCheckpointResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeclineCheckpointResponse) Reset() {
+	*x = DeclineCheckpointResponse{}
+	mi := &file_weir_v1_resource_manager_service_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeclineCheckpointResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeclineCheckpointResponse) ProtoMessage() {}
+
+func (x *DeclineCheckpointResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_weir_v1_resource_manager_service_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeclineCheckpointResponse.ProtoReflect.Descriptor instead.
+func (*DeclineCheckpointResponse) Descriptor() ([]byte, []int) {
+	return file_weir_v1_resource_manager_service_proto_rawDescGZIP(), []int{4}
+}
+
 type RegisterTaskManagerRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	TaskManagerId string                 `protobuf:"bytes,1,opt,name=task_manager_id,json=taskManagerId,proto3" json:"task_manager_id,omitempty"`
@@ -33,7 +301,7 @@ type RegisterTaskManagerRequest struct {
 
 func (x *RegisterTaskManagerRequest) Reset() {
 	*x = RegisterTaskManagerRequest{}
-	mi := &file_weir_v1_resource_manager_service_proto_msgTypes[0]
+	mi := &file_weir_v1_resource_manager_service_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -45,7 +313,7 @@ func (x *RegisterTaskManagerRequest) String() string {
 func (*RegisterTaskManagerRequest) ProtoMessage() {}
 
 func (x *RegisterTaskManagerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weir_v1_resource_manager_service_proto_msgTypes[0]
+	mi := &file_weir_v1_resource_manager_service_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -58,7 +326,7 @@ func (x *RegisterTaskManagerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterTaskManagerRequest.ProtoReflect.Descriptor instead.
 func (*RegisterTaskManagerRequest) Descriptor() ([]byte, []int) {
-	return file_weir_v1_resource_manager_service_proto_rawDescGZIP(), []int{0}
+	return file_weir_v1_resource_manager_service_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *RegisterTaskManagerRequest) GetTaskManagerId() string {
@@ -91,7 +359,7 @@ type RegisterTaskManagerResponse struct {
 
 func (x *RegisterTaskManagerResponse) Reset() {
 	*x = RegisterTaskManagerResponse{}
-	mi := &file_weir_v1_resource_manager_service_proto_msgTypes[1]
+	mi := &file_weir_v1_resource_manager_service_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -103,7 +371,7 @@ func (x *RegisterTaskManagerResponse) String() string {
 func (*RegisterTaskManagerResponse) ProtoMessage() {}
 
 func (x *RegisterTaskManagerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weir_v1_resource_manager_service_proto_msgTypes[1]
+	mi := &file_weir_v1_resource_manager_service_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -116,7 +384,7 @@ func (x *RegisterTaskManagerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterTaskManagerResponse.ProtoReflect.Descriptor instead.
 func (*RegisterTaskManagerResponse) Descriptor() ([]byte, []int) {
-	return file_weir_v1_resource_manager_service_proto_rawDescGZIP(), []int{1}
+	return file_weir_v1_resource_manager_service_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *RegisterTaskManagerResponse) GetHeartbeatIntervalMillis() int64 {
@@ -137,7 +405,7 @@ type HeartbeatRequest struct {
 
 func (x *HeartbeatRequest) Reset() {
 	*x = HeartbeatRequest{}
-	mi := &file_weir_v1_resource_manager_service_proto_msgTypes[2]
+	mi := &file_weir_v1_resource_manager_service_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -149,7 +417,7 @@ func (x *HeartbeatRequest) String() string {
 func (*HeartbeatRequest) ProtoMessage() {}
 
 func (x *HeartbeatRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weir_v1_resource_manager_service_proto_msgTypes[2]
+	mi := &file_weir_v1_resource_manager_service_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -162,7 +430,7 @@ func (x *HeartbeatRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeartbeatRequest.ProtoReflect.Descriptor instead.
 func (*HeartbeatRequest) Descriptor() ([]byte, []int) {
-	return file_weir_v1_resource_manager_service_proto_rawDescGZIP(), []int{2}
+	return file_weir_v1_resource_manager_service_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *HeartbeatRequest) GetTaskManagerId() string {
@@ -189,7 +457,7 @@ type TaskReport struct {
 
 func (x *TaskReport) Reset() {
 	*x = TaskReport{}
-	mi := &file_weir_v1_resource_manager_service_proto_msgTypes[3]
+	mi := &file_weir_v1_resource_manager_service_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -201,7 +469,7 @@ func (x *TaskReport) String() string {
 func (*TaskReport) ProtoMessage() {}
 
 func (x *TaskReport) ProtoReflect() protoreflect.Message {
-	mi := &file_weir_v1_resource_manager_service_proto_msgTypes[3]
+	mi := &file_weir_v1_resource_manager_service_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -214,7 +482,7 @@ func (x *TaskReport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskReport.ProtoReflect.Descriptor instead.
 func (*TaskReport) Descriptor() ([]byte, []int) {
-	return file_weir_v1_resource_manager_service_proto_rawDescGZIP(), []int{3}
+	return file_weir_v1_resource_manager_service_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *TaskReport) GetExecution() *ExecutionID {
@@ -242,7 +510,7 @@ type HeartbeatResponse struct {
 
 func (x *HeartbeatResponse) Reset() {
 	*x = HeartbeatResponse{}
-	mi := &file_weir_v1_resource_manager_service_proto_msgTypes[4]
+	mi := &file_weir_v1_resource_manager_service_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -254,7 +522,7 @@ func (x *HeartbeatResponse) String() string {
 func (*HeartbeatResponse) ProtoMessage() {}
 
 func (x *HeartbeatResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weir_v1_resource_manager_service_proto_msgTypes[4]
+	mi := &file_weir_v1_resource_manager_service_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -267,7 +535,7 @@ func (x *HeartbeatResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeartbeatResponse.ProtoReflect.Descriptor instead.
 func (*HeartbeatResponse) Descriptor() ([]byte, []int) {
-	return file_weir_v1_resource_manager_service_proto_rawDescGZIP(), []int{4}
+	return file_weir_v1_resource_manager_service_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *HeartbeatResponse) GetUnknownTaskManager() bool {
@@ -289,7 +557,7 @@ type UpdateTaskExecutionStateRequest struct {
 
 func (x *UpdateTaskExecutionStateRequest) Reset() {
 	*x = UpdateTaskExecutionStateRequest{}
-	mi := &file_weir_v1_resource_manager_service_proto_msgTypes[5]
+	mi := &file_weir_v1_resource_manager_service_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -301,7 +569,7 @@ func (x *UpdateTaskExecutionStateRequest) String() string {
 func (*UpdateTaskExecutionStateRequest) ProtoMessage() {}
 
 func (x *UpdateTaskExecutionStateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weir_v1_resource_manager_service_proto_msgTypes[5]
+	mi := &file_weir_v1_resource_manager_service_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -314,7 +582,7 @@ func (x *UpdateTaskExecutionStateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateTaskExecutionStateRequest.ProtoReflect.Descriptor instead.
 func (*UpdateTaskExecutionStateRequest) Descriptor() ([]byte, []int) {
-	return file_weir_v1_resource_manager_service_proto_rawDescGZIP(), []int{5}
+	return file_weir_v1_resource_manager_service_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *UpdateTaskExecutionStateRequest) GetExecution() *ExecutionID {
@@ -353,7 +621,7 @@ type UpdateTaskExecutionStateResponse struct {
 
 func (x *UpdateTaskExecutionStateResponse) Reset() {
 	*x = UpdateTaskExecutionStateResponse{}
-	mi := &file_weir_v1_resource_manager_service_proto_msgTypes[6]
+	mi := &file_weir_v1_resource_manager_service_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -365,7 +633,7 @@ func (x *UpdateTaskExecutionStateResponse) String() string {
 func (*UpdateTaskExecutionStateResponse) ProtoMessage() {}
 
 func (x *UpdateTaskExecutionStateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weir_v1_resource_manager_service_proto_msgTypes[6]
+	mi := &file_weir_v1_resource_manager_service_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -378,14 +646,31 @@ func (x *UpdateTaskExecutionStateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateTaskExecutionStateResponse.ProtoReflect.Descriptor instead.
 func (*UpdateTaskExecutionStateResponse) Descriptor() ([]byte, []int) {
-	return file_weir_v1_resource_manager_service_proto_rawDescGZIP(), []int{6}
+	return file_weir_v1_resource_manager_service_proto_rawDescGZIP(), []int{11}
 }
 
 var File_weir_v1_resource_manager_service_proto protoreflect.FileDescriptor
 
 const file_weir_v1_resource_manager_service_proto_rawDesc = "" +
 	"\n" +
-	"&weir/v1/resource_manager_service.proto\x12\aweir.v1\x1a!weir/v1/job_manager_service.proto\"{\n" +
+	"&weir/v1/resource_manager_service.proto\x12\aweir.v1\x1a\x18weir/v1/checkpoint.proto\x1a!weir/v1/job_manager_service.proto\"\xea\x01\n" +
+	"\x1cAcknowledgeCheckpointRequest\x122\n" +
+	"\texecution\x18\x01 \x01(\v2\x14.weir.v1.ExecutionIDR\texecution\x12#\n" +
+	"\rcheckpoint_id\x18\x02 \x01(\x03R\fcheckpointId\x12;\n" +
+	"\toperators\x18\x03 \x03(\v2\x1d.weir.v1.OperatorSubtaskStateR\toperators\x124\n" +
+	"\ametrics\x18\x04 \x01(\v2\x1a.weir.v1.CheckpointMetricsR\ametrics\"\xd4\x01\n" +
+	"\x11CheckpointMetrics\x120\n" +
+	"\x14sync_duration_millis\x18\x01 \x01(\x03R\x12syncDurationMillis\x122\n" +
+	"\x15async_duration_millis\x18\x02 \x01(\x03R\x13asyncDurationMillis\x12:\n" +
+	"\x19alignment_duration_millis\x18\x03 \x01(\x03R\x17alignmentDurationMillis\x12\x1d\n" +
+	"\n" +
+	"state_size\x18\x04 \x01(\x03R\tstateSize\"\x1f\n" +
+	"\x1dAcknowledgeCheckpointResponse\"\x8b\x01\n" +
+	"\x18DeclineCheckpointRequest\x122\n" +
+	"\texecution\x18\x01 \x01(\v2\x14.weir.v1.ExecutionIDR\texecution\x12#\n" +
+	"\rcheckpoint_id\x18\x02 \x01(\x03R\fcheckpointId\x12\x16\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\"\x1b\n" +
+	"\x19DeclineCheckpointResponse\"{\n" +
 	"\x1aRegisterTaskManagerRequest\x12&\n" +
 	"\x0ftask_manager_id\x18\x01 \x01(\tR\rtaskManagerId\x12\x1f\n" +
 	"\vrpc_address\x18\x02 \x01(\tR\n" +
@@ -407,11 +692,13 @@ const file_weir_v1_resource_manager_service_proto_rawDesc = "" +
 	"\x05state\x18\x02 \x01(\x0e2\x17.weir.v1.ExecutionStateR\x05state\x12\x18\n" +
 	"\afailure\x18\x03 \x01(\tR\afailure\x12.\n" +
 	"\ametrics\x18\x04 \x01(\v2\x14.weir.v1.TaskMetricsR\ametrics\"\"\n" +
-	" UpdateTaskExecutionStateResponse2\xaf\x02\n" +
+	" UpdateTaskExecutionStateResponse2\xf3\x03\n" +
 	"\x16ResourceManagerService\x12`\n" +
 	"\x13RegisterTaskManager\x12#.weir.v1.RegisterTaskManagerRequest\x1a$.weir.v1.RegisterTaskManagerResponse\x12B\n" +
 	"\tHeartbeat\x12\x19.weir.v1.HeartbeatRequest\x1a\x1a.weir.v1.HeartbeatResponse\x12o\n" +
-	"\x18UpdateTaskExecutionState\x12(.weir.v1.UpdateTaskExecutionStateRequest\x1a).weir.v1.UpdateTaskExecutionStateResponseB5Z3github.com/weirstream/weir/api/proto/weir/v1;weirv1b\x06proto3"
+	"\x18UpdateTaskExecutionState\x12(.weir.v1.UpdateTaskExecutionStateRequest\x1a).weir.v1.UpdateTaskExecutionStateResponse\x12f\n" +
+	"\x15AcknowledgeCheckpoint\x12%.weir.v1.AcknowledgeCheckpointRequest\x1a&.weir.v1.AcknowledgeCheckpointResponse\x12Z\n" +
+	"\x11DeclineCheckpoint\x12!.weir.v1.DeclineCheckpointRequest\x1a\".weir.v1.DeclineCheckpointResponseB5Z3github.com/weirstream/weir/api/proto/weir/v1;weirv1b\x06proto3"
 
 var (
 	file_weir_v1_resource_manager_service_proto_rawDescOnce sync.Once
@@ -425,37 +712,51 @@ func file_weir_v1_resource_manager_service_proto_rawDescGZIP() []byte {
 	return file_weir_v1_resource_manager_service_proto_rawDescData
 }
 
-var file_weir_v1_resource_manager_service_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
+var file_weir_v1_resource_manager_service_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
 var file_weir_v1_resource_manager_service_proto_goTypes = []any{
-	(*RegisterTaskManagerRequest)(nil),       // 0: weir.v1.RegisterTaskManagerRequest
-	(*RegisterTaskManagerResponse)(nil),      // 1: weir.v1.RegisterTaskManagerResponse
-	(*HeartbeatRequest)(nil),                 // 2: weir.v1.HeartbeatRequest
-	(*TaskReport)(nil),                       // 3: weir.v1.TaskReport
-	(*HeartbeatResponse)(nil),                // 4: weir.v1.HeartbeatResponse
-	(*UpdateTaskExecutionStateRequest)(nil),  // 5: weir.v1.UpdateTaskExecutionStateRequest
-	(*UpdateTaskExecutionStateResponse)(nil), // 6: weir.v1.UpdateTaskExecutionStateResponse
-	(*ExecutionID)(nil),                      // 7: weir.v1.ExecutionID
-	(*TaskMetrics)(nil),                      // 8: weir.v1.TaskMetrics
-	(ExecutionState)(0),                      // 9: weir.v1.ExecutionState
+	(*AcknowledgeCheckpointRequest)(nil),     // 0: weir.v1.AcknowledgeCheckpointRequest
+	(*CheckpointMetrics)(nil),                // 1: weir.v1.CheckpointMetrics
+	(*AcknowledgeCheckpointResponse)(nil),    // 2: weir.v1.AcknowledgeCheckpointResponse
+	(*DeclineCheckpointRequest)(nil),         // 3: weir.v1.DeclineCheckpointRequest
+	(*DeclineCheckpointResponse)(nil),        // 4: weir.v1.DeclineCheckpointResponse
+	(*RegisterTaskManagerRequest)(nil),       // 5: weir.v1.RegisterTaskManagerRequest
+	(*RegisterTaskManagerResponse)(nil),      // 6: weir.v1.RegisterTaskManagerResponse
+	(*HeartbeatRequest)(nil),                 // 7: weir.v1.HeartbeatRequest
+	(*TaskReport)(nil),                       // 8: weir.v1.TaskReport
+	(*HeartbeatResponse)(nil),                // 9: weir.v1.HeartbeatResponse
+	(*UpdateTaskExecutionStateRequest)(nil),  // 10: weir.v1.UpdateTaskExecutionStateRequest
+	(*UpdateTaskExecutionStateResponse)(nil), // 11: weir.v1.UpdateTaskExecutionStateResponse
+	(*ExecutionID)(nil),                      // 12: weir.v1.ExecutionID
+	(*OperatorSubtaskState)(nil),             // 13: weir.v1.OperatorSubtaskState
+	(*TaskMetrics)(nil),                      // 14: weir.v1.TaskMetrics
+	(ExecutionState)(0),                      // 15: weir.v1.ExecutionState
 }
 var file_weir_v1_resource_manager_service_proto_depIdxs = []int32{
-	3, // 0: weir.v1.HeartbeatRequest.tasks:type_name -> weir.v1.TaskReport
-	7, // 1: weir.v1.TaskReport.execution:type_name -> weir.v1.ExecutionID
-	8, // 2: weir.v1.TaskReport.metrics:type_name -> weir.v1.TaskMetrics
-	7, // 3: weir.v1.UpdateTaskExecutionStateRequest.execution:type_name -> weir.v1.ExecutionID
-	9, // 4: weir.v1.UpdateTaskExecutionStateRequest.state:type_name -> weir.v1.ExecutionState
-	8, // 5: weir.v1.UpdateTaskExecutionStateRequest.metrics:type_name -> weir.v1.TaskMetrics
-	0, // 6: weir.v1.ResourceManagerService.RegisterTaskManager:input_type -> weir.v1.RegisterTaskManagerRequest
-	2, // 7: weir.v1.ResourceManagerService.Heartbeat:input_type -> weir.v1.HeartbeatRequest
-	5, // 8: weir.v1.ResourceManagerService.UpdateTaskExecutionState:input_type -> weir.v1.UpdateTaskExecutionStateRequest
-	1, // 9: weir.v1.ResourceManagerService.RegisterTaskManager:output_type -> weir.v1.RegisterTaskManagerResponse
-	4, // 10: weir.v1.ResourceManagerService.Heartbeat:output_type -> weir.v1.HeartbeatResponse
-	6, // 11: weir.v1.ResourceManagerService.UpdateTaskExecutionState:output_type -> weir.v1.UpdateTaskExecutionStateResponse
-	9, // [9:12] is the sub-list for method output_type
-	6, // [6:9] is the sub-list for method input_type
-	6, // [6:6] is the sub-list for extension type_name
-	6, // [6:6] is the sub-list for extension extendee
-	0, // [0:6] is the sub-list for field type_name
+	12, // 0: weir.v1.AcknowledgeCheckpointRequest.execution:type_name -> weir.v1.ExecutionID
+	13, // 1: weir.v1.AcknowledgeCheckpointRequest.operators:type_name -> weir.v1.OperatorSubtaskState
+	1,  // 2: weir.v1.AcknowledgeCheckpointRequest.metrics:type_name -> weir.v1.CheckpointMetrics
+	12, // 3: weir.v1.DeclineCheckpointRequest.execution:type_name -> weir.v1.ExecutionID
+	8,  // 4: weir.v1.HeartbeatRequest.tasks:type_name -> weir.v1.TaskReport
+	12, // 5: weir.v1.TaskReport.execution:type_name -> weir.v1.ExecutionID
+	14, // 6: weir.v1.TaskReport.metrics:type_name -> weir.v1.TaskMetrics
+	12, // 7: weir.v1.UpdateTaskExecutionStateRequest.execution:type_name -> weir.v1.ExecutionID
+	15, // 8: weir.v1.UpdateTaskExecutionStateRequest.state:type_name -> weir.v1.ExecutionState
+	14, // 9: weir.v1.UpdateTaskExecutionStateRequest.metrics:type_name -> weir.v1.TaskMetrics
+	5,  // 10: weir.v1.ResourceManagerService.RegisterTaskManager:input_type -> weir.v1.RegisterTaskManagerRequest
+	7,  // 11: weir.v1.ResourceManagerService.Heartbeat:input_type -> weir.v1.HeartbeatRequest
+	10, // 12: weir.v1.ResourceManagerService.UpdateTaskExecutionState:input_type -> weir.v1.UpdateTaskExecutionStateRequest
+	0,  // 13: weir.v1.ResourceManagerService.AcknowledgeCheckpoint:input_type -> weir.v1.AcknowledgeCheckpointRequest
+	3,  // 14: weir.v1.ResourceManagerService.DeclineCheckpoint:input_type -> weir.v1.DeclineCheckpointRequest
+	6,  // 15: weir.v1.ResourceManagerService.RegisterTaskManager:output_type -> weir.v1.RegisterTaskManagerResponse
+	9,  // 16: weir.v1.ResourceManagerService.Heartbeat:output_type -> weir.v1.HeartbeatResponse
+	11, // 17: weir.v1.ResourceManagerService.UpdateTaskExecutionState:output_type -> weir.v1.UpdateTaskExecutionStateResponse
+	2,  // 18: weir.v1.ResourceManagerService.AcknowledgeCheckpoint:output_type -> weir.v1.AcknowledgeCheckpointResponse
+	4,  // 19: weir.v1.ResourceManagerService.DeclineCheckpoint:output_type -> weir.v1.DeclineCheckpointResponse
+	15, // [15:20] is the sub-list for method output_type
+	10, // [10:15] is the sub-list for method input_type
+	10, // [10:10] is the sub-list for extension type_name
+	10, // [10:10] is the sub-list for extension extendee
+	0,  // [0:10] is the sub-list for field type_name
 }
 
 func init() { file_weir_v1_resource_manager_service_proto_init() }
@@ -463,6 +764,7 @@ func file_weir_v1_resource_manager_service_proto_init() {
 	if File_weir_v1_resource_manager_service_proto != nil {
 		return
 	}
+	file_weir_v1_checkpoint_proto_init()
 	file_weir_v1_job_manager_service_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -470,7 +772,7 @@ func file_weir_v1_resource_manager_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_weir_v1_resource_manager_service_proto_rawDesc), len(file_weir_v1_resource_manager_service_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   7,
+			NumMessages:   12,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -22,6 +22,8 @@ const (
 	ResourceManagerService_RegisterTaskManager_FullMethodName      = "/weir.v1.ResourceManagerService/RegisterTaskManager"
 	ResourceManagerService_Heartbeat_FullMethodName                = "/weir.v1.ResourceManagerService/Heartbeat"
 	ResourceManagerService_UpdateTaskExecutionState_FullMethodName = "/weir.v1.ResourceManagerService/UpdateTaskExecutionState"
+	ResourceManagerService_AcknowledgeCheckpoint_FullMethodName    = "/weir.v1.ResourceManagerService/AcknowledgeCheckpoint"
+	ResourceManagerService_DeclineCheckpoint_FullMethodName        = "/weir.v1.ResourceManagerService/DeclineCheckpoint"
 )
 
 // ResourceManagerServiceClient is the client API for ResourceManagerService service.
@@ -34,6 +36,10 @@ type ResourceManagerServiceClient interface {
 	RegisterTaskManager(ctx context.Context, in *RegisterTaskManagerRequest, opts ...grpc.CallOption) (*RegisterTaskManagerResponse, error)
 	Heartbeat(ctx context.Context, in *HeartbeatRequest, opts ...grpc.CallOption) (*HeartbeatResponse, error)
 	UpdateTaskExecutionState(ctx context.Context, in *UpdateTaskExecutionStateRequest, opts ...grpc.CallOption) (*UpdateTaskExecutionStateResponse, error)
+	// A subtask's state for a checkpoint is durable.
+	AcknowledgeCheckpoint(ctx context.Context, in *AcknowledgeCheckpointRequest, opts ...grpc.CallOption) (*AcknowledgeCheckpointResponse, error)
+	// A subtask could not take its part of a checkpoint.
+	DeclineCheckpoint(ctx context.Context, in *DeclineCheckpointRequest, opts ...grpc.CallOption) (*DeclineCheckpointResponse, error)
 }
 
 type resourceManagerServiceClient struct {
@@ -74,6 +80,26 @@ func (c *resourceManagerServiceClient) UpdateTaskExecutionState(ctx context.Cont
 	return out, nil
 }
 
+func (c *resourceManagerServiceClient) AcknowledgeCheckpoint(ctx context.Context, in *AcknowledgeCheckpointRequest, opts ...grpc.CallOption) (*AcknowledgeCheckpointResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AcknowledgeCheckpointResponse)
+	err := c.cc.Invoke(ctx, ResourceManagerService_AcknowledgeCheckpoint_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *resourceManagerServiceClient) DeclineCheckpoint(ctx context.Context, in *DeclineCheckpointRequest, opts ...grpc.CallOption) (*DeclineCheckpointResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DeclineCheckpointResponse)
+	err := c.cc.Invoke(ctx, ResourceManagerService_DeclineCheckpoint_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ResourceManagerServiceServer is the server API for ResourceManagerService service.
 // All implementations must embed UnimplementedResourceManagerServiceServer
 // for forward compatibility.
@@ -84,6 +110,10 @@ type ResourceManagerServiceServer interface {
 	RegisterTaskManager(context.Context, *RegisterTaskManagerRequest) (*RegisterTaskManagerResponse, error)
 	Heartbeat(context.Context, *HeartbeatRequest) (*HeartbeatResponse, error)
 	UpdateTaskExecutionState(context.Context, *UpdateTaskExecutionStateRequest) (*UpdateTaskExecutionStateResponse, error)
+	// A subtask's state for a checkpoint is durable.
+	AcknowledgeCheckpoint(context.Context, *AcknowledgeCheckpointRequest) (*AcknowledgeCheckpointResponse, error)
+	// A subtask could not take its part of a checkpoint.
+	DeclineCheckpoint(context.Context, *DeclineCheckpointRequest) (*DeclineCheckpointResponse, error)
 	mustEmbedUnimplementedResourceManagerServiceServer()
 }
 
@@ -102,6 +132,12 @@ func (UnimplementedResourceManagerServiceServer) Heartbeat(context.Context, *Hea
 }
 func (UnimplementedResourceManagerServiceServer) UpdateTaskExecutionState(context.Context, *UpdateTaskExecutionStateRequest) (*UpdateTaskExecutionStateResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method UpdateTaskExecutionState not implemented")
+}
+func (UnimplementedResourceManagerServiceServer) AcknowledgeCheckpoint(context.Context, *AcknowledgeCheckpointRequest) (*AcknowledgeCheckpointResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method AcknowledgeCheckpoint not implemented")
+}
+func (UnimplementedResourceManagerServiceServer) DeclineCheckpoint(context.Context, *DeclineCheckpointRequest) (*DeclineCheckpointResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method DeclineCheckpoint not implemented")
 }
 func (UnimplementedResourceManagerServiceServer) mustEmbedUnimplementedResourceManagerServiceServer() {
 }
@@ -179,6 +215,42 @@ func _ResourceManagerService_UpdateTaskExecutionState_Handler(srv interface{}, c
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ResourceManagerService_AcknowledgeCheckpoint_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AcknowledgeCheckpointRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ResourceManagerServiceServer).AcknowledgeCheckpoint(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ResourceManagerService_AcknowledgeCheckpoint_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ResourceManagerServiceServer).AcknowledgeCheckpoint(ctx, req.(*AcknowledgeCheckpointRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ResourceManagerService_DeclineCheckpoint_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeclineCheckpointRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ResourceManagerServiceServer).DeclineCheckpoint(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ResourceManagerService_DeclineCheckpoint_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ResourceManagerServiceServer).DeclineCheckpoint(ctx, req.(*DeclineCheckpointRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // ResourceManagerService_ServiceDesc is the grpc.ServiceDesc for ResourceManagerService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -197,6 +269,14 @@ var ResourceManagerService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "UpdateTaskExecutionState",
 			Handler:    _ResourceManagerService_UpdateTaskExecutionState_Handler,
+		},
+		{
+			MethodName: "AcknowledgeCheckpoint",
+			Handler:    _ResourceManagerService_AcknowledgeCheckpoint_Handler,
+		},
+		{
+			MethodName: "DeclineCheckpoint",
+			Handler:    _ResourceManagerService_DeclineCheckpoint_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -21,20 +21,365 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+type TriggerCheckpointRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Execution     *ExecutionID           `protobuf:"bytes,1,opt,name=execution,proto3" json:"execution,omitempty"`
+	Barrier       *Barrier               `protobuf:"bytes,2,opt,name=barrier,proto3" json:"barrier,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TriggerCheckpointRequest) Reset() {
+	*x = TriggerCheckpointRequest{}
+	mi := &file_weir_v1_task_manager_service_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TriggerCheckpointRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TriggerCheckpointRequest) ProtoMessage() {}
+
+func (x *TriggerCheckpointRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_weir_v1_task_manager_service_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TriggerCheckpointRequest.ProtoReflect.Descriptor instead.
+func (*TriggerCheckpointRequest) Descriptor() ([]byte, []int) {
+	return file_weir_v1_task_manager_service_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *TriggerCheckpointRequest) GetExecution() *ExecutionID {
+	if x != nil {
+		return x.Execution
+	}
+	return nil
+}
+
+func (x *TriggerCheckpointRequest) GetBarrier() *Barrier {
+	if x != nil {
+		return x.Barrier
+	}
+	return nil
+}
+
+// Barrier describes a checkpoint as it travels through the job.
+type Barrier struct {
+	state               protoimpl.MessageState `protogen:"open.v1"`
+	CheckpointId        int64                  `protobuf:"varint,1,opt,name=checkpoint_id,json=checkpointId,proto3" json:"checkpoint_id,omitempty"`
+	TimestampUnixMillis int64                  `protobuf:"varint,2,opt,name=timestamp_unix_millis,json=timestampUnixMillis,proto3" json:"timestamp_unix_millis,omitempty"`
+	Kind                SnapshotKind           `protobuf:"varint,3,opt,name=kind,proto3,enum=weir.v1.SnapshotKind" json:"kind,omitempty"`
+	// URI of the directory the snapshot's state objects go to.
+	Location string `protobuf:"bytes,4,opt,name=location,proto3" json:"location,omitempty"`
+	// The job's last checkpoint: sources end their input after it.
+	Final         bool `protobuf:"varint,5,opt,name=final,proto3" json:"final,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Barrier) Reset() {
+	*x = Barrier{}
+	mi := &file_weir_v1_task_manager_service_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Barrier) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Barrier) ProtoMessage() {}
+
+func (x *Barrier) ProtoReflect() protoreflect.Message {
+	mi := &file_weir_v1_task_manager_service_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Barrier.ProtoReflect.Descriptor instead.
+func (*Barrier) Descriptor() ([]byte, []int) {
+	return file_weir_v1_task_manager_service_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *Barrier) GetCheckpointId() int64 {
+	if x != nil {
+		return x.CheckpointId
+	}
+	return 0
+}
+
+func (x *Barrier) GetTimestampUnixMillis() int64 {
+	if x != nil {
+		return x.TimestampUnixMillis
+	}
+	return 0
+}
+
+func (x *Barrier) GetKind() SnapshotKind {
+	if x != nil {
+		return x.Kind
+	}
+	return SnapshotKind_SNAPSHOT_KIND_UNSPECIFIED
+}
+
+func (x *Barrier) GetLocation() string {
+	if x != nil {
+		return x.Location
+	}
+	return ""
+}
+
+func (x *Barrier) GetFinal() bool {
+	if x != nil {
+		return x.Final
+	}
+	return false
+}
+
+type TriggerCheckpointResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TriggerCheckpointResponse) Reset() {
+	*x = TriggerCheckpointResponse{}
+	mi := &file_weir_v1_task_manager_service_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TriggerCheckpointResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TriggerCheckpointResponse) ProtoMessage() {}
+
+func (x *TriggerCheckpointResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_weir_v1_task_manager_service_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TriggerCheckpointResponse.ProtoReflect.Descriptor instead.
+func (*TriggerCheckpointResponse) Descriptor() ([]byte, []int) {
+	return file_weir_v1_task_manager_service_proto_rawDescGZIP(), []int{2}
+}
+
+type NotifyCheckpointCompleteRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Execution     *ExecutionID           `protobuf:"bytes,1,opt,name=execution,proto3" json:"execution,omitempty"`
+	CheckpointId  int64                  `protobuf:"varint,2,opt,name=checkpoint_id,json=checkpointId,proto3" json:"checkpoint_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NotifyCheckpointCompleteRequest) Reset() {
+	*x = NotifyCheckpointCompleteRequest{}
+	mi := &file_weir_v1_task_manager_service_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NotifyCheckpointCompleteRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NotifyCheckpointCompleteRequest) ProtoMessage() {}
+
+func (x *NotifyCheckpointCompleteRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_weir_v1_task_manager_service_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NotifyCheckpointCompleteRequest.ProtoReflect.Descriptor instead.
+func (*NotifyCheckpointCompleteRequest) Descriptor() ([]byte, []int) {
+	return file_weir_v1_task_manager_service_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *NotifyCheckpointCompleteRequest) GetExecution() *ExecutionID {
+	if x != nil {
+		return x.Execution
+	}
+	return nil
+}
+
+func (x *NotifyCheckpointCompleteRequest) GetCheckpointId() int64 {
+	if x != nil {
+		return x.CheckpointId
+	}
+	return 0
+}
+
+type NotifyCheckpointCompleteResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NotifyCheckpointCompleteResponse) Reset() {
+	*x = NotifyCheckpointCompleteResponse{}
+	mi := &file_weir_v1_task_manager_service_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NotifyCheckpointCompleteResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NotifyCheckpointCompleteResponse) ProtoMessage() {}
+
+func (x *NotifyCheckpointCompleteResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_weir_v1_task_manager_service_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NotifyCheckpointCompleteResponse.ProtoReflect.Descriptor instead.
+func (*NotifyCheckpointCompleteResponse) Descriptor() ([]byte, []int) {
+	return file_weir_v1_task_manager_service_proto_rawDescGZIP(), []int{4}
+}
+
+type AbortCheckpointRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Execution     *ExecutionID           `protobuf:"bytes,1,opt,name=execution,proto3" json:"execution,omitempty"`
+	CheckpointId  int64                  `protobuf:"varint,2,opt,name=checkpoint_id,json=checkpointId,proto3" json:"checkpoint_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AbortCheckpointRequest) Reset() {
+	*x = AbortCheckpointRequest{}
+	mi := &file_weir_v1_task_manager_service_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AbortCheckpointRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AbortCheckpointRequest) ProtoMessage() {}
+
+func (x *AbortCheckpointRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_weir_v1_task_manager_service_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AbortCheckpointRequest.ProtoReflect.Descriptor instead.
+func (*AbortCheckpointRequest) Descriptor() ([]byte, []int) {
+	return file_weir_v1_task_manager_service_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *AbortCheckpointRequest) GetExecution() *ExecutionID {
+	if x != nil {
+		return x.Execution
+	}
+	return nil
+}
+
+func (x *AbortCheckpointRequest) GetCheckpointId() int64 {
+	if x != nil {
+		return x.CheckpointId
+	}
+	return 0
+}
+
+type AbortCheckpointResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AbortCheckpointResponse) Reset() {
+	*x = AbortCheckpointResponse{}
+	mi := &file_weir_v1_task_manager_service_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AbortCheckpointResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AbortCheckpointResponse) ProtoMessage() {}
+
+func (x *AbortCheckpointResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_weir_v1_task_manager_service_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AbortCheckpointResponse.ProtoReflect.Descriptor instead.
+func (*AbortCheckpointResponse) Descriptor() ([]byte, []int) {
+	return file_weir_v1_task_manager_service_proto_rawDescGZIP(), []int{6}
+}
+
 type DeployTaskRequest struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
 	Execution *ExecutionID           `protobuf:"bytes,1,opt,name=execution,proto3" json:"execution,omitempty"`
 	Graph     *JobGraph              `protobuf:"bytes,2,opt,name=graph,proto3" json:"graph,omitempty"`
 	// Where every subtask of the job runs: the taskmanager rpc address per
 	// (vertex, subtask), so the task can wire its inputs and outputs.
-	Locations     []*TaskLocation `protobuf:"bytes,3,rep,name=locations,proto3" json:"locations,omitempty"`
+	Locations []*TaskLocation `protobuf:"bytes,3,rep,name=locations,proto3" json:"locations,omitempty"`
+	// State to restore, when the job resumes from a checkpoint or savepoint.
+	Restore       *RestoreState `protobuf:"bytes,4,opt,name=restore,proto3" json:"restore,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *DeployTaskRequest) Reset() {
 	*x = DeployTaskRequest{}
-	mi := &file_weir_v1_task_manager_service_proto_msgTypes[0]
+	mi := &file_weir_v1_task_manager_service_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -46,7 +391,7 @@ func (x *DeployTaskRequest) String() string {
 func (*DeployTaskRequest) ProtoMessage() {}
 
 func (x *DeployTaskRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weir_v1_task_manager_service_proto_msgTypes[0]
+	mi := &file_weir_v1_task_manager_service_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -59,7 +404,7 @@ func (x *DeployTaskRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeployTaskRequest.ProtoReflect.Descriptor instead.
 func (*DeployTaskRequest) Descriptor() ([]byte, []int) {
-	return file_weir_v1_task_manager_service_proto_rawDescGZIP(), []int{0}
+	return file_weir_v1_task_manager_service_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *DeployTaskRequest) GetExecution() *ExecutionID {
@@ -83,6 +428,13 @@ func (x *DeployTaskRequest) GetLocations() []*TaskLocation {
 	return nil
 }
 
+func (x *DeployTaskRequest) GetRestore() *RestoreState {
+	if x != nil {
+		return x.Restore
+	}
+	return nil
+}
+
 type TaskLocation struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	VertexId      int32                  `protobuf:"varint,1,opt,name=vertex_id,json=vertexId,proto3" json:"vertex_id,omitempty"`
@@ -95,7 +447,7 @@ type TaskLocation struct {
 
 func (x *TaskLocation) Reset() {
 	*x = TaskLocation{}
-	mi := &file_weir_v1_task_manager_service_proto_msgTypes[1]
+	mi := &file_weir_v1_task_manager_service_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -107,7 +459,7 @@ func (x *TaskLocation) String() string {
 func (*TaskLocation) ProtoMessage() {}
 
 func (x *TaskLocation) ProtoReflect() protoreflect.Message {
-	mi := &file_weir_v1_task_manager_service_proto_msgTypes[1]
+	mi := &file_weir_v1_task_manager_service_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -120,7 +472,7 @@ func (x *TaskLocation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskLocation.ProtoReflect.Descriptor instead.
 func (*TaskLocation) Descriptor() ([]byte, []int) {
-	return file_weir_v1_task_manager_service_proto_rawDescGZIP(), []int{1}
+	return file_weir_v1_task_manager_service_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *TaskLocation) GetVertexId() int32 {
@@ -159,7 +511,7 @@ type DeployTaskResponse struct {
 
 func (x *DeployTaskResponse) Reset() {
 	*x = DeployTaskResponse{}
-	mi := &file_weir_v1_task_manager_service_proto_msgTypes[2]
+	mi := &file_weir_v1_task_manager_service_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -171,7 +523,7 @@ func (x *DeployTaskResponse) String() string {
 func (*DeployTaskResponse) ProtoMessage() {}
 
 func (x *DeployTaskResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weir_v1_task_manager_service_proto_msgTypes[2]
+	mi := &file_weir_v1_task_manager_service_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -184,7 +536,7 @@ func (x *DeployTaskResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeployTaskResponse.ProtoReflect.Descriptor instead.
 func (*DeployTaskResponse) Descriptor() ([]byte, []int) {
-	return file_weir_v1_task_manager_service_proto_rawDescGZIP(), []int{2}
+	return file_weir_v1_task_manager_service_proto_rawDescGZIP(), []int{9}
 }
 
 type CancelTaskRequest struct {
@@ -196,7 +548,7 @@ type CancelTaskRequest struct {
 
 func (x *CancelTaskRequest) Reset() {
 	*x = CancelTaskRequest{}
-	mi := &file_weir_v1_task_manager_service_proto_msgTypes[3]
+	mi := &file_weir_v1_task_manager_service_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -208,7 +560,7 @@ func (x *CancelTaskRequest) String() string {
 func (*CancelTaskRequest) ProtoMessage() {}
 
 func (x *CancelTaskRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weir_v1_task_manager_service_proto_msgTypes[3]
+	mi := &file_weir_v1_task_manager_service_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -221,7 +573,7 @@ func (x *CancelTaskRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelTaskRequest.ProtoReflect.Descriptor instead.
 func (*CancelTaskRequest) Descriptor() ([]byte, []int) {
-	return file_weir_v1_task_manager_service_proto_rawDescGZIP(), []int{3}
+	return file_weir_v1_task_manager_service_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *CancelTaskRequest) GetExecution() *ExecutionID {
@@ -239,7 +591,7 @@ type CancelTaskResponse struct {
 
 func (x *CancelTaskResponse) Reset() {
 	*x = CancelTaskResponse{}
-	mi := &file_weir_v1_task_manager_service_proto_msgTypes[4]
+	mi := &file_weir_v1_task_manager_service_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -251,7 +603,7 @@ func (x *CancelTaskResponse) String() string {
 func (*CancelTaskResponse) ProtoMessage() {}
 
 func (x *CancelTaskResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weir_v1_task_manager_service_proto_msgTypes[4]
+	mi := &file_weir_v1_task_manager_service_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -264,7 +616,7 @@ func (x *CancelTaskResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelTaskResponse.ProtoReflect.Descriptor instead.
 func (*CancelTaskResponse) Descriptor() ([]byte, []int) {
-	return file_weir_v1_task_manager_service_proto_rawDescGZIP(), []int{4}
+	return file_weir_v1_task_manager_service_proto_rawDescGZIP(), []int{11}
 }
 
 type ChannelID struct {
@@ -281,7 +633,7 @@ type ChannelID struct {
 
 func (x *ChannelID) Reset() {
 	*x = ChannelID{}
-	mi := &file_weir_v1_task_manager_service_proto_msgTypes[5]
+	mi := &file_weir_v1_task_manager_service_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -293,7 +645,7 @@ func (x *ChannelID) String() string {
 func (*ChannelID) ProtoMessage() {}
 
 func (x *ChannelID) ProtoReflect() protoreflect.Message {
-	mi := &file_weir_v1_task_manager_service_proto_msgTypes[5]
+	mi := &file_weir_v1_task_manager_service_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -306,7 +658,7 @@ func (x *ChannelID) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChannelID.ProtoReflect.Descriptor instead.
 func (*ChannelID) Descriptor() ([]byte, []int) {
-	return file_weir_v1_task_manager_service_proto_rawDescGZIP(), []int{5}
+	return file_weir_v1_task_manager_service_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ChannelID) GetJobId() string {
@@ -362,7 +714,7 @@ type ExchangeRequest struct {
 
 func (x *ExchangeRequest) Reset() {
 	*x = ExchangeRequest{}
-	mi := &file_weir_v1_task_manager_service_proto_msgTypes[6]
+	mi := &file_weir_v1_task_manager_service_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -374,7 +726,7 @@ func (x *ExchangeRequest) String() string {
 func (*ExchangeRequest) ProtoMessage() {}
 
 func (x *ExchangeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weir_v1_task_manager_service_proto_msgTypes[6]
+	mi := &file_weir_v1_task_manager_service_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -387,7 +739,7 @@ func (x *ExchangeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExchangeRequest.ProtoReflect.Descriptor instead.
 func (*ExchangeRequest) Descriptor() ([]byte, []int) {
-	return file_weir_v1_task_manager_service_proto_rawDescGZIP(), []int{6}
+	return file_weir_v1_task_manager_service_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ExchangeRequest) GetChannel() *ChannelID {
@@ -412,7 +764,7 @@ type ExchangeResponse struct {
 
 func (x *ExchangeResponse) Reset() {
 	*x = ExchangeResponse{}
-	mi := &file_weir_v1_task_manager_service_proto_msgTypes[7]
+	mi := &file_weir_v1_task_manager_service_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -424,7 +776,7 @@ func (x *ExchangeResponse) String() string {
 func (*ExchangeResponse) ProtoMessage() {}
 
 func (x *ExchangeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weir_v1_task_manager_service_proto_msgTypes[7]
+	mi := &file_weir_v1_task_manager_service_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -437,18 +789,37 @@ func (x *ExchangeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExchangeResponse.ProtoReflect.Descriptor instead.
 func (*ExchangeResponse) Descriptor() ([]byte, []int) {
-	return file_weir_v1_task_manager_service_proto_rawDescGZIP(), []int{7}
+	return file_weir_v1_task_manager_service_proto_rawDescGZIP(), []int{14}
 }
 
 var File_weir_v1_task_manager_service_proto protoreflect.FileDescriptor
 
 const file_weir_v1_task_manager_service_proto_rawDesc = "" +
 	"\n" +
-	"\"weir/v1/task_manager_service.proto\x12\aweir.v1\x1a\x11weir/v1/job.proto\x1a!weir/v1/job_manager_service.proto\"\xa5\x01\n" +
+	"\"weir/v1/task_manager_service.proto\x12\aweir.v1\x1a\x18weir/v1/checkpoint.proto\x1a\x11weir/v1/job.proto\x1a!weir/v1/job_manager_service.proto\"z\n" +
+	"\x18TriggerCheckpointRequest\x122\n" +
+	"\texecution\x18\x01 \x01(\v2\x14.weir.v1.ExecutionIDR\texecution\x12*\n" +
+	"\abarrier\x18\x02 \x01(\v2\x10.weir.v1.BarrierR\abarrier\"\xbf\x01\n" +
+	"\aBarrier\x12#\n" +
+	"\rcheckpoint_id\x18\x01 \x01(\x03R\fcheckpointId\x122\n" +
+	"\x15timestamp_unix_millis\x18\x02 \x01(\x03R\x13timestampUnixMillis\x12)\n" +
+	"\x04kind\x18\x03 \x01(\x0e2\x15.weir.v1.SnapshotKindR\x04kind\x12\x1a\n" +
+	"\blocation\x18\x04 \x01(\tR\blocation\x12\x14\n" +
+	"\x05final\x18\x05 \x01(\bR\x05final\"\x1b\n" +
+	"\x19TriggerCheckpointResponse\"z\n" +
+	"\x1fNotifyCheckpointCompleteRequest\x122\n" +
+	"\texecution\x18\x01 \x01(\v2\x14.weir.v1.ExecutionIDR\texecution\x12#\n" +
+	"\rcheckpoint_id\x18\x02 \x01(\x03R\fcheckpointId\"\"\n" +
+	" NotifyCheckpointCompleteResponse\"q\n" +
+	"\x16AbortCheckpointRequest\x122\n" +
+	"\texecution\x18\x01 \x01(\v2\x14.weir.v1.ExecutionIDR\texecution\x12#\n" +
+	"\rcheckpoint_id\x18\x02 \x01(\x03R\fcheckpointId\"\x19\n" +
+	"\x17AbortCheckpointResponse\"\xd6\x01\n" +
 	"\x11DeployTaskRequest\x122\n" +
 	"\texecution\x18\x01 \x01(\v2\x14.weir.v1.ExecutionIDR\texecution\x12'\n" +
 	"\x05graph\x18\x02 \x01(\v2\x11.weir.v1.JobGraphR\x05graph\x123\n" +
-	"\tlocations\x18\x03 \x03(\v2\x15.weir.v1.TaskLocationR\tlocations\"\x99\x01\n" +
+	"\tlocations\x18\x03 \x03(\v2\x15.weir.v1.TaskLocationR\tlocations\x12/\n" +
+	"\arestore\x18\x04 \x01(\v2\x15.weir.v1.RestoreStateR\arestore\"\x99\x01\n" +
 	"\fTaskLocation\x12\x1b\n" +
 	"\tvertex_id\x18\x01 \x01(\x05R\bvertexId\x12#\n" +
 	"\rsubtask_index\x18\x02 \x01(\x05R\fsubtaskIndex\x12&\n" +
@@ -469,12 +840,15 @@ const file_weir_v1_task_manager_service_proto_rawDesc = "" +
 	"\x0fExchangeRequest\x12,\n" +
 	"\achannel\x18\x01 \x01(\v2\x12.weir.v1.ChannelIDR\achannel\x12\x16\n" +
 	"\x06buffer\x18\x02 \x01(\fR\x06buffer\"\x12\n" +
-	"\x10ExchangeResponse2\xa2\x01\n" +
+	"\x10ExchangeResponse2\xc5\x03\n" +
 	"\x12TaskManagerService\x12E\n" +
 	"\n" +
 	"DeployTask\x12\x1a.weir.v1.DeployTaskRequest\x1a\x1b.weir.v1.DeployTaskResponse\x12E\n" +
 	"\n" +
-	"CancelTask\x12\x1a.weir.v1.CancelTaskRequest\x1a\x1b.weir.v1.CancelTaskResponse2X\n" +
+	"CancelTask\x12\x1a.weir.v1.CancelTaskRequest\x1a\x1b.weir.v1.CancelTaskResponse\x12Z\n" +
+	"\x11TriggerCheckpoint\x12!.weir.v1.TriggerCheckpointRequest\x1a\".weir.v1.TriggerCheckpointResponse\x12o\n" +
+	"\x18NotifyCheckpointComplete\x12(.weir.v1.NotifyCheckpointCompleteRequest\x1a).weir.v1.NotifyCheckpointCompleteResponse\x12T\n" +
+	"\x0fAbortCheckpoint\x12\x1f.weir.v1.AbortCheckpointRequest\x1a .weir.v1.AbortCheckpointResponse2X\n" +
 	"\x13DataExchangeService\x12A\n" +
 	"\bExchange\x12\x18.weir.v1.ExchangeRequest\x1a\x19.weir.v1.ExchangeResponse(\x01B5Z3github.com/weirstream/weir/api/proto/weir/v1;weirv1b\x06proto3"
 
@@ -490,36 +864,57 @@ func file_weir_v1_task_manager_service_proto_rawDescGZIP() []byte {
 	return file_weir_v1_task_manager_service_proto_rawDescData
 }
 
-var file_weir_v1_task_manager_service_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
+var file_weir_v1_task_manager_service_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
 var file_weir_v1_task_manager_service_proto_goTypes = []any{
-	(*DeployTaskRequest)(nil),  // 0: weir.v1.DeployTaskRequest
-	(*TaskLocation)(nil),       // 1: weir.v1.TaskLocation
-	(*DeployTaskResponse)(nil), // 2: weir.v1.DeployTaskResponse
-	(*CancelTaskRequest)(nil),  // 3: weir.v1.CancelTaskRequest
-	(*CancelTaskResponse)(nil), // 4: weir.v1.CancelTaskResponse
-	(*ChannelID)(nil),          // 5: weir.v1.ChannelID
-	(*ExchangeRequest)(nil),    // 6: weir.v1.ExchangeRequest
-	(*ExchangeResponse)(nil),   // 7: weir.v1.ExchangeResponse
-	(*ExecutionID)(nil),        // 8: weir.v1.ExecutionID
-	(*JobGraph)(nil),           // 9: weir.v1.JobGraph
+	(*TriggerCheckpointRequest)(nil),         // 0: weir.v1.TriggerCheckpointRequest
+	(*Barrier)(nil),                          // 1: weir.v1.Barrier
+	(*TriggerCheckpointResponse)(nil),        // 2: weir.v1.TriggerCheckpointResponse
+	(*NotifyCheckpointCompleteRequest)(nil),  // 3: weir.v1.NotifyCheckpointCompleteRequest
+	(*NotifyCheckpointCompleteResponse)(nil), // 4: weir.v1.NotifyCheckpointCompleteResponse
+	(*AbortCheckpointRequest)(nil),           // 5: weir.v1.AbortCheckpointRequest
+	(*AbortCheckpointResponse)(nil),          // 6: weir.v1.AbortCheckpointResponse
+	(*DeployTaskRequest)(nil),                // 7: weir.v1.DeployTaskRequest
+	(*TaskLocation)(nil),                     // 8: weir.v1.TaskLocation
+	(*DeployTaskResponse)(nil),               // 9: weir.v1.DeployTaskResponse
+	(*CancelTaskRequest)(nil),                // 10: weir.v1.CancelTaskRequest
+	(*CancelTaskResponse)(nil),               // 11: weir.v1.CancelTaskResponse
+	(*ChannelID)(nil),                        // 12: weir.v1.ChannelID
+	(*ExchangeRequest)(nil),                  // 13: weir.v1.ExchangeRequest
+	(*ExchangeResponse)(nil),                 // 14: weir.v1.ExchangeResponse
+	(*ExecutionID)(nil),                      // 15: weir.v1.ExecutionID
+	(SnapshotKind)(0),                        // 16: weir.v1.SnapshotKind
+	(*JobGraph)(nil),                         // 17: weir.v1.JobGraph
+	(*RestoreState)(nil),                     // 18: weir.v1.RestoreState
 }
 var file_weir_v1_task_manager_service_proto_depIdxs = []int32{
-	8, // 0: weir.v1.DeployTaskRequest.execution:type_name -> weir.v1.ExecutionID
-	9, // 1: weir.v1.DeployTaskRequest.graph:type_name -> weir.v1.JobGraph
-	1, // 2: weir.v1.DeployTaskRequest.locations:type_name -> weir.v1.TaskLocation
-	8, // 3: weir.v1.CancelTaskRequest.execution:type_name -> weir.v1.ExecutionID
-	5, // 4: weir.v1.ExchangeRequest.channel:type_name -> weir.v1.ChannelID
-	0, // 5: weir.v1.TaskManagerService.DeployTask:input_type -> weir.v1.DeployTaskRequest
-	3, // 6: weir.v1.TaskManagerService.CancelTask:input_type -> weir.v1.CancelTaskRequest
-	6, // 7: weir.v1.DataExchangeService.Exchange:input_type -> weir.v1.ExchangeRequest
-	2, // 8: weir.v1.TaskManagerService.DeployTask:output_type -> weir.v1.DeployTaskResponse
-	4, // 9: weir.v1.TaskManagerService.CancelTask:output_type -> weir.v1.CancelTaskResponse
-	7, // 10: weir.v1.DataExchangeService.Exchange:output_type -> weir.v1.ExchangeResponse
-	8, // [8:11] is the sub-list for method output_type
-	5, // [5:8] is the sub-list for method input_type
-	5, // [5:5] is the sub-list for extension type_name
-	5, // [5:5] is the sub-list for extension extendee
-	0, // [0:5] is the sub-list for field type_name
+	15, // 0: weir.v1.TriggerCheckpointRequest.execution:type_name -> weir.v1.ExecutionID
+	1,  // 1: weir.v1.TriggerCheckpointRequest.barrier:type_name -> weir.v1.Barrier
+	16, // 2: weir.v1.Barrier.kind:type_name -> weir.v1.SnapshotKind
+	15, // 3: weir.v1.NotifyCheckpointCompleteRequest.execution:type_name -> weir.v1.ExecutionID
+	15, // 4: weir.v1.AbortCheckpointRequest.execution:type_name -> weir.v1.ExecutionID
+	15, // 5: weir.v1.DeployTaskRequest.execution:type_name -> weir.v1.ExecutionID
+	17, // 6: weir.v1.DeployTaskRequest.graph:type_name -> weir.v1.JobGraph
+	8,  // 7: weir.v1.DeployTaskRequest.locations:type_name -> weir.v1.TaskLocation
+	18, // 8: weir.v1.DeployTaskRequest.restore:type_name -> weir.v1.RestoreState
+	15, // 9: weir.v1.CancelTaskRequest.execution:type_name -> weir.v1.ExecutionID
+	12, // 10: weir.v1.ExchangeRequest.channel:type_name -> weir.v1.ChannelID
+	7,  // 11: weir.v1.TaskManagerService.DeployTask:input_type -> weir.v1.DeployTaskRequest
+	10, // 12: weir.v1.TaskManagerService.CancelTask:input_type -> weir.v1.CancelTaskRequest
+	0,  // 13: weir.v1.TaskManagerService.TriggerCheckpoint:input_type -> weir.v1.TriggerCheckpointRequest
+	3,  // 14: weir.v1.TaskManagerService.NotifyCheckpointComplete:input_type -> weir.v1.NotifyCheckpointCompleteRequest
+	5,  // 15: weir.v1.TaskManagerService.AbortCheckpoint:input_type -> weir.v1.AbortCheckpointRequest
+	13, // 16: weir.v1.DataExchangeService.Exchange:input_type -> weir.v1.ExchangeRequest
+	9,  // 17: weir.v1.TaskManagerService.DeployTask:output_type -> weir.v1.DeployTaskResponse
+	11, // 18: weir.v1.TaskManagerService.CancelTask:output_type -> weir.v1.CancelTaskResponse
+	2,  // 19: weir.v1.TaskManagerService.TriggerCheckpoint:output_type -> weir.v1.TriggerCheckpointResponse
+	4,  // 20: weir.v1.TaskManagerService.NotifyCheckpointComplete:output_type -> weir.v1.NotifyCheckpointCompleteResponse
+	6,  // 21: weir.v1.TaskManagerService.AbortCheckpoint:output_type -> weir.v1.AbortCheckpointResponse
+	14, // 22: weir.v1.DataExchangeService.Exchange:output_type -> weir.v1.ExchangeResponse
+	17, // [17:23] is the sub-list for method output_type
+	11, // [11:17] is the sub-list for method input_type
+	11, // [11:11] is the sub-list for extension type_name
+	11, // [11:11] is the sub-list for extension extendee
+	0,  // [0:11] is the sub-list for field type_name
 }
 
 func init() { file_weir_v1_task_manager_service_proto_init() }
@@ -527,6 +922,7 @@ func file_weir_v1_task_manager_service_proto_init() {
 	if File_weir_v1_task_manager_service_proto != nil {
 		return
 	}
+	file_weir_v1_checkpoint_proto_init()
 	file_weir_v1_job_proto_init()
 	file_weir_v1_job_manager_service_proto_init()
 	type x struct{}
@@ -535,7 +931,7 @@ func file_weir_v1_task_manager_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_weir_v1_task_manager_service_proto_rawDesc), len(file_weir_v1_task_manager_service_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   8,
+			NumMessages:   15,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

@@ -19,8 +19,11 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	TaskManagerService_DeployTask_FullMethodName = "/weir.v1.TaskManagerService/DeployTask"
-	TaskManagerService_CancelTask_FullMethodName = "/weir.v1.TaskManagerService/CancelTask"
+	TaskManagerService_DeployTask_FullMethodName               = "/weir.v1.TaskManagerService/DeployTask"
+	TaskManagerService_CancelTask_FullMethodName               = "/weir.v1.TaskManagerService/CancelTask"
+	TaskManagerService_TriggerCheckpoint_FullMethodName        = "/weir.v1.TaskManagerService/TriggerCheckpoint"
+	TaskManagerService_NotifyCheckpointComplete_FullMethodName = "/weir.v1.TaskManagerService/NotifyCheckpointComplete"
+	TaskManagerService_AbortCheckpoint_FullMethodName          = "/weir.v1.TaskManagerService/AbortCheckpoint"
 )
 
 // TaskManagerServiceClient is the client API for TaskManagerService service.
@@ -31,6 +34,13 @@ const (
 type TaskManagerServiceClient interface {
 	DeployTask(ctx context.Context, in *DeployTaskRequest, opts ...grpc.CallOption) (*DeployTaskResponse, error)
 	CancelTask(ctx context.Context, in *CancelTaskRequest, opts ...grpc.CallOption) (*CancelTaskResponse, error)
+	// Starts a checkpoint at a source subtask: it snapshots and emits the
+	// barrier.
+	TriggerCheckpoint(ctx context.Context, in *TriggerCheckpointRequest, opts ...grpc.CallOption) (*TriggerCheckpointResponse, error)
+	// The checkpoint is complete: subtasks commit its side effects.
+	NotifyCheckpointComplete(ctx context.Context, in *NotifyCheckpointCompleteRequest, opts ...grpc.CallOption) (*NotifyCheckpointCompleteResponse, error)
+	// The checkpoint failed: subtasks drop its pending work.
+	AbortCheckpoint(ctx context.Context, in *AbortCheckpointRequest, opts ...grpc.CallOption) (*AbortCheckpointResponse, error)
 }
 
 type taskManagerServiceClient struct {
@@ -61,6 +71,36 @@ func (c *taskManagerServiceClient) CancelTask(ctx context.Context, in *CancelTas
 	return out, nil
 }
 
+func (c *taskManagerServiceClient) TriggerCheckpoint(ctx context.Context, in *TriggerCheckpointRequest, opts ...grpc.CallOption) (*TriggerCheckpointResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(TriggerCheckpointResponse)
+	err := c.cc.Invoke(ctx, TaskManagerService_TriggerCheckpoint_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *taskManagerServiceClient) NotifyCheckpointComplete(ctx context.Context, in *NotifyCheckpointCompleteRequest, opts ...grpc.CallOption) (*NotifyCheckpointCompleteResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(NotifyCheckpointCompleteResponse)
+	err := c.cc.Invoke(ctx, TaskManagerService_NotifyCheckpointComplete_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *taskManagerServiceClient) AbortCheckpoint(ctx context.Context, in *AbortCheckpointRequest, opts ...grpc.CallOption) (*AbortCheckpointResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AbortCheckpointResponse)
+	err := c.cc.Invoke(ctx, TaskManagerService_AbortCheckpoint_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // TaskManagerServiceServer is the server API for TaskManagerService service.
 // All implementations must embed UnimplementedTaskManagerServiceServer
 // for forward compatibility.
@@ -69,6 +109,13 @@ func (c *taskManagerServiceClient) CancelTask(ctx context.Context, in *CancelTas
 type TaskManagerServiceServer interface {
 	DeployTask(context.Context, *DeployTaskRequest) (*DeployTaskResponse, error)
 	CancelTask(context.Context, *CancelTaskRequest) (*CancelTaskResponse, error)
+	// Starts a checkpoint at a source subtask: it snapshots and emits the
+	// barrier.
+	TriggerCheckpoint(context.Context, *TriggerCheckpointRequest) (*TriggerCheckpointResponse, error)
+	// The checkpoint is complete: subtasks commit its side effects.
+	NotifyCheckpointComplete(context.Context, *NotifyCheckpointCompleteRequest) (*NotifyCheckpointCompleteResponse, error)
+	// The checkpoint failed: subtasks drop its pending work.
+	AbortCheckpoint(context.Context, *AbortCheckpointRequest) (*AbortCheckpointResponse, error)
 	mustEmbedUnimplementedTaskManagerServiceServer()
 }
 
@@ -84,6 +131,15 @@ func (UnimplementedTaskManagerServiceServer) DeployTask(context.Context, *Deploy
 }
 func (UnimplementedTaskManagerServiceServer) CancelTask(context.Context, *CancelTaskRequest) (*CancelTaskResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method CancelTask not implemented")
+}
+func (UnimplementedTaskManagerServiceServer) TriggerCheckpoint(context.Context, *TriggerCheckpointRequest) (*TriggerCheckpointResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method TriggerCheckpoint not implemented")
+}
+func (UnimplementedTaskManagerServiceServer) NotifyCheckpointComplete(context.Context, *NotifyCheckpointCompleteRequest) (*NotifyCheckpointCompleteResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method NotifyCheckpointComplete not implemented")
+}
+func (UnimplementedTaskManagerServiceServer) AbortCheckpoint(context.Context, *AbortCheckpointRequest) (*AbortCheckpointResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method AbortCheckpoint not implemented")
 }
 func (UnimplementedTaskManagerServiceServer) mustEmbedUnimplementedTaskManagerServiceServer() {}
 func (UnimplementedTaskManagerServiceServer) testEmbeddedByValue()                            {}
@@ -142,6 +198,60 @@ func _TaskManagerService_CancelTask_Handler(srv interface{}, ctx context.Context
 	return interceptor(ctx, in, info, handler)
 }
 
+func _TaskManagerService_TriggerCheckpoint_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(TriggerCheckpointRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TaskManagerServiceServer).TriggerCheckpoint(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: TaskManagerService_TriggerCheckpoint_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TaskManagerServiceServer).TriggerCheckpoint(ctx, req.(*TriggerCheckpointRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _TaskManagerService_NotifyCheckpointComplete_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(NotifyCheckpointCompleteRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TaskManagerServiceServer).NotifyCheckpointComplete(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: TaskManagerService_NotifyCheckpointComplete_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TaskManagerServiceServer).NotifyCheckpointComplete(ctx, req.(*NotifyCheckpointCompleteRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _TaskManagerService_AbortCheckpoint_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AbortCheckpointRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TaskManagerServiceServer).AbortCheckpoint(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: TaskManagerService_AbortCheckpoint_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TaskManagerServiceServer).AbortCheckpoint(ctx, req.(*AbortCheckpointRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // TaskManagerService_ServiceDesc is the grpc.ServiceDesc for TaskManagerService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -156,6 +266,18 @@ var TaskManagerService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "CancelTask",
 			Handler:    _TaskManagerService_CancelTask_Handler,
+		},
+		{
+			MethodName: "TriggerCheckpoint",
+			Handler:    _TaskManagerService_TriggerCheckpoint_Handler,
+		},
+		{
+			MethodName: "NotifyCheckpointComplete",
+			Handler:    _TaskManagerService_NotifyCheckpointComplete_Handler,
+		},
+		{
+			MethodName: "AbortCheckpoint",
+			Handler:    _TaskManagerService_AbortCheckpoint_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -1,0 +1,175 @@
+package statebackend
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+)
+
+// The canonical snapshot format of keyed state: every backend writes and
+// reads it, so a savepoint taken on one backend restores on another, and a
+// restore at another parallelism keeps just its key groups.
+//
+//	snapshot = "WKS1" | uvarint nStates | state* | entry* | 0
+//	state    = uvarint kind | uvarint len | name
+//	entry    = uvarint keyGroup+1 | uvarint stateIndex | bytes key | [bytes userKey, KindMap only] | bytes value
+//	bytes    = uvarint len | len bytes
+//
+// A KindList value is the encoded list (AppendListElement). The byte slices
+// of entries are not ordered; readers must not assume an order.
+
+var snapshotMagic = []byte("WKS1")
+
+// ErrCorruptSnapshot is returned for a snapshot that does not parse.
+var ErrCorruptSnapshot = errors.New("statebackend: corrupt keyed-state snapshot")
+
+// StateDesc names a state in a snapshot.
+type StateDesc struct {
+	Name string
+	Kind Kind
+}
+
+// Entry is one stored value of a snapshot.
+type Entry struct {
+	KeyGroup int
+	State    int // index into the snapshot's states
+	Key      []byte
+	UserKey  []byte // KindMap only
+	Value    []byte
+}
+
+// SnapshotEncoder writes the canonical snapshot format.
+type SnapshotEncoder struct {
+	buf   []byte
+	kinds []Kind
+}
+
+// NewSnapshotEncoder starts a snapshot of the given states.
+func NewSnapshotEncoder(states []StateDesc) *SnapshotEncoder {
+	e := &SnapshotEncoder{buf: append([]byte(nil), snapshotMagic...)}
+	e.buf = binary.AppendUvarint(e.buf, uint64(len(states)))
+	for _, s := range states {
+		e.buf = binary.AppendUvarint(e.buf, uint64(s.Kind))
+		e.buf = appendBytes(e.buf, []byte(s.Name))
+		e.kinds = append(e.kinds, s.Kind)
+	}
+	return e
+}
+
+// Add appends one entry.
+func (e *SnapshotEncoder) Add(kg, state int, key, userKey, value []byte) {
+	e.buf = binary.AppendUvarint(e.buf, uint64(kg)+1)
+	e.buf = binary.AppendUvarint(e.buf, uint64(state))
+	e.buf = appendBytes(e.buf, key)
+	if e.kinds[state] == KindMap {
+		e.buf = appendBytes(e.buf, userKey)
+	}
+	e.buf = appendBytes(e.buf, value)
+}
+
+// Finish returns the encoded snapshot.
+func (e *SnapshotEncoder) Finish() []byte {
+	return binary.AppendUvarint(e.buf, 0)
+}
+
+func appendBytes(dst, b []byte) []byte {
+	dst = binary.AppendUvarint(dst, uint64(len(b)))
+	return append(dst, b...)
+}
+
+// DecodeSnapshot parses a snapshot, calling states once with its state
+// descriptors and then entry for every entry. The slices of an Entry alias
+// snap.
+func DecodeSnapshot(snap []byte, states func([]StateDesc) error, entry func(Entry) error) error {
+	d := decoder{b: snap}
+	if len(snap) < len(snapshotMagic) || string(snap[:len(snapshotMagic)]) != string(snapshotMagic) {
+		return fmt.Errorf("%w: bad magic", ErrCorruptSnapshot)
+	}
+	d.b = d.b[len(snapshotMagic):]
+	n := d.uvarint()
+	if d.err == nil && n > uint64(len(d.b)) {
+		d.fail()
+	}
+	descs := make([]StateDesc, 0, min(n, 1024))
+	for i := uint64(0); i < n && d.err == nil; i++ {
+		k := Kind(d.uvarint())
+		name := d.bytes()
+		if k != KindValue && k != KindList && k != KindMap {
+			d.fail()
+		}
+		descs = append(descs, StateDesc{Name: string(name), Kind: k})
+	}
+	if d.err != nil {
+		return d.err
+	}
+	if err := states(descs); err != nil {
+		return err
+	}
+	for {
+		kg1 := d.uvarint()
+		if d.err != nil {
+			return d.err
+		}
+		if kg1 == 0 {
+			if len(d.b) != 0 {
+				return fmt.Errorf("%w: trailing bytes", ErrCorruptSnapshot)
+			}
+			return nil
+		}
+		e := Entry{KeyGroup: int(kg1 - 1)}
+		st := d.uvarint()
+		if d.err == nil && st >= uint64(len(descs)) {
+			d.fail()
+		}
+		e.State = int(st)
+		e.Key = d.bytes()
+		if d.err == nil && descs[e.State].Kind == KindMap {
+			e.UserKey = d.bytes()
+		}
+		e.Value = d.bytes()
+		if d.err != nil {
+			return d.err
+		}
+		if err := entry(e); err != nil {
+			return err
+		}
+	}
+}
+
+type decoder struct {
+	b   []byte
+	err error
+}
+
+func (d *decoder) fail() {
+	if d.err == nil {
+		d.err = fmt.Errorf("%w: truncated or malformed", ErrCorruptSnapshot)
+	}
+}
+
+func (d *decoder) uvarint() uint64 {
+	if d.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(d.b)
+	if n <= 0 {
+		d.fail()
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) bytes() []byte {
+	n := d.uvarint()
+	if d.err != nil {
+		return nil
+	}
+	if n > uint64(len(d.b)) {
+		d.fail()
+		return nil
+	}
+	b := d.b[:n]
+	d.b = d.b[n:]
+	return b
+}
