@@ -56,6 +56,31 @@ type Opener interface {
 	Open(ctx *OpenContext) error
 }
 
+// Checkpointed is implemented by source readers, sink writers and functions
+// that keep state outside keyed state: a source's read position, a sink's
+// pending transactions. The state is a list of opaque elements, so that it
+// can be redistributed when a job resumes at another parallelism (Flink's
+// operator list state).
+type Checkpointed interface {
+	// SnapshotState returns the state as of the checkpoint barrier. It runs
+	// on the task goroutine and should be quick; the returned slices must
+	// not be modified afterwards.
+	SnapshotState(checkpointID int64) ([][]byte, error)
+	// RestoreState loads the state saved by a checkpoint or savepoint,
+	// before the first record. It is not called on a fresh start.
+	RestoreState(elements [][]byte) error
+}
+
+// CheckpointListener is implemented by those that act when a checkpoint
+// completes, such as sinks that commit transactions pre-committed at the
+// barrier (DESIGN invariant 6).
+type CheckpointListener interface {
+	// NotifyCheckpointComplete is called when checkpoint checkpointID, and
+	// with it every earlier one, is durable. It may be called more than
+	// once for the same checkpoint and must be idempotent.
+	NotifyCheckpointComplete(checkpointID int64) error
+}
+
 // Closer is implemented by functions, readers and writers that hold resources.
 type Closer interface {
 	Close() error

@@ -228,6 +228,7 @@ func RegisterSource[T any](name string, s Source[T]) {
 				return nil, err
 			}
 			rt.chain.closers = append(rt.chain.closers, r.Close)
+			rt.addStateful(r)
 			return &sourceRunner[T]{r: r, out: next.(Collector[T])}, nil
 		}})
 }
@@ -246,6 +247,7 @@ func RegisterSink[T any](name string, s Sink[T]) {
 				rt.chain.flushers = append(rt.chain.flushers, f.Flush)
 			}
 			rt.chain.closers = append(rt.chain.closers, w.Close)
+			rt.addStateful(w)
 			return &sinkOp[T]{w: w, fail: rt.fail, out: &rt.chain.recordsOut}, nil
 		}})
 }

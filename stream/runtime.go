@@ -32,11 +32,31 @@ type Chain struct {
 	finishers []func() error
 	flushers  []func() error
 	closers   []func() error
+	stateful  []statefulOp
+	listeners []CheckpointListener
+	backend   statebackend.KeyedBackend
+	headUID   string
 
 	recordsIn, recordsOut int64
 }
 
+type statefulOp struct {
+	uid string
+	cp  Checkpointed
+}
+
+// OperatorSnapshot is one operator's part of a subtask's snapshot.
+type OperatorSnapshot struct {
+	UID string
+	// Keyed is the keyed state in the canonical format (statebackend);
+	// nil for operators without keyed state.
+	Keyed []byte
+	// Elements is the operator's list state (Checkpointed).
+	Elements [][]byte
+}
+
 type buildContext struct {
+	uid     string // operator being built
 	info    TaskInfo
 	backend statebackend.KeyedBackend
 	fail    *failure
@@ -51,6 +71,9 @@ type ChainOptions struct {
 	Backend statebackend.KeyedBackend
 	// Writer returns the writer for the network edge e out of the chain.
 	Writer func(e plan.Edge) EdgeWriter
+	// Restore holds the state to resume from, by operator uid; nil on a
+	// fresh start.
+	Restore map[string]OperatorSnapshot
 }
 
 // BuildChain instantiates the operators of vertex v of graph g.
@@ -64,6 +87,15 @@ func BuildChain(g *weirv1.JobGraph, v *plan.Vertex, opts ChainOptions) (_ *Chain
 	}()
 	ops := g.GetOperators()
 	head := ops[v.ID]
+	c.backend, c.headUID = opts.Backend, head.GetUid()
+	if r, ok := opts.Restore[head.GetUid()]; ok && r.Keyed != nil {
+		if opts.Backend == nil {
+			return nil, fmt.Errorf("operator %q: the snapshot has keyed state but the operator is not keyed", head.GetName())
+		}
+		if err := opts.Backend.Restore(r.Keyed); err != nil {
+			return nil, fmt.Errorf("operator %q: restoring keyed state: %w", head.GetName(), err)
+		}
+	}
 	for _, in := range v.Inputs {
 		if in.Partitioning == weirv1.Partitioning_PARTITIONING_KEY_GROUP {
 			e, fn, err := lookupFunction(in.Key)
@@ -119,9 +151,16 @@ func BuildChain(g *weirv1.JobGraph, v *plan.Vertex, opts ChainOptions) (_ *Chain
 				}
 			}
 		}
+		rt.uid = op.GetUid()
+		if e.kind != weirv1.OperatorKind_OPERATOR_KIND_SOURCE && e.kind != weirv1.OperatorKind_OPERATOR_KIND_SINK {
+			rt.addStateful(fn)
+		}
 		in, err := e.build(rt, fn, out)
 		if err != nil {
 			return nil, fmt.Errorf("operator %q: %w", op.GetName(), err)
+		}
+		if err := c.restore(op.GetUid(), opts.Restore); err != nil {
+			return nil, fmt.Errorf("operator %q: restoring state: %w", op.GetName(), err)
 		}
 		if cl, ok := fn.(Closer); ok && e.kind != weirv1.OperatorKind_OPERATOR_KIND_SOURCE &&
 			e.kind != weirv1.OperatorKind_OPERATOR_KIND_SINK && e.kind != weirv1.OperatorKind_OPERATOR_KIND_PROCESS {
@@ -144,6 +183,71 @@ func BuildChain(g *weirv1.JobGraph, v *plan.Vertex, opts ChainOptions) (_ *Chain
 		c.finishers[i], c.finishers[j] = c.finishers[j], c.finishers[i]
 	}
 	return c, nil
+}
+
+// addStateful records obj's state and checkpoint hooks for the operator
+// being built.
+func (rt *buildContext) addStateful(obj any) {
+	if cp, ok := obj.(Checkpointed); ok {
+		rt.chain.stateful = append(rt.chain.stateful, statefulOp{uid: rt.uid, cp: cp})
+	}
+	if l, ok := obj.(CheckpointListener); ok {
+		rt.chain.listeners = append(rt.chain.listeners, l)
+	}
+}
+
+// restore hands the restored list state of operator uid to its
+// Checkpointed object.
+func (c *Chain) restore(uid string, from map[string]OperatorSnapshot) error {
+	r, ok := from[uid]
+	if !ok {
+		return nil
+	}
+	for _, s := range c.stateful {
+		if s.uid == uid {
+			return s.cp.RestoreState(r.Elements)
+		}
+	}
+	if len(r.Elements) > 0 {
+		return fmt.Errorf("the snapshot has operator state for %q, which keeps none", uid)
+	}
+	return nil
+}
+
+// Snapshot captures the state of every operator of the chain for
+// checkpoint id: the synchronous part of a checkpoint.
+func (c *Chain) Snapshot(id int64) ([]OperatorSnapshot, error) {
+	var out []OperatorSnapshot
+	if c.backend != nil {
+		keyed, err := c.backend.Snapshot()
+		if err != nil {
+			return nil, fmt.Errorf("snapshotting keyed state: %w", err)
+		}
+		out = append(out, OperatorSnapshot{UID: c.headUID, Keyed: keyed})
+	}
+	for _, s := range c.stateful {
+		elems, err := s.cp.SnapshotState(id)
+		if err != nil {
+			return nil, fmt.Errorf("snapshotting %q: %w", s.uid, err)
+		}
+		if len(out) > 0 && out[0].UID == s.uid {
+			out[0].Elements = elems
+			continue
+		}
+		out = append(out, OperatorSnapshot{UID: s.uid, Elements: elems})
+	}
+	return out, c.fail.err
+}
+
+// NotifyCheckpointComplete tells every listener that checkpoint id is
+// complete.
+func (c *Chain) NotifyCheckpointComplete(id int64) error {
+	for _, l := range c.listeners {
+		if err := l.NotifyCheckpointComplete(id); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func lookupFunction(f *weirv1.Function) (*entry, any, error) {

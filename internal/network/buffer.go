@@ -19,6 +19,10 @@ const (
 	KindRecord Kind = iota + 1
 	// KindEndOfPartition says the producer will send nothing more.
 	KindEndOfPartition
+	// KindBarrier is a checkpoint barrier: a weirv1.Barrier in protobuf.
+	// Every record before it belongs to the checkpoint's state, every
+	// record after it does not.
+	KindBarrier
 )
 
 // ErrCorruptBuffer is returned for a buffer that does not parse.
@@ -30,6 +34,9 @@ func AppendElement(buf []byte, k Kind, payload []byte) []byte {
 	buf = binary.AppendUvarint(buf, uint64(len(payload)))
 	return append(buf, payload...)
 }
+
+// Rest returns the unread part of the buffer.
+func (r *Reader) Rest() []byte { return r.buf }
 
 // Reader iterates over the elements of a buffer.
 type Reader struct {
@@ -45,7 +52,7 @@ func (r *Reader) Next() (k Kind, payload []byte, ok bool, err error) {
 		return 0, nil, false, nil
 	}
 	k = Kind(r.buf[0])
-	if k != KindRecord && k != KindEndOfPartition {
+	if k != KindRecord && k != KindEndOfPartition && k != KindBarrier {
 		return 0, nil, false, fmt.Errorf("%w: unknown element kind %d", ErrCorruptBuffer, k)
 	}
 	n, w := binary.Uvarint(r.buf[1:])

@@ -24,9 +24,10 @@ type InputGate struct {
 
 	mu struct {
 		sync.Mutex
-		queues [][][]byte
-		next   int   // channel to poll first, for fairness
-		err    error // first channel failure
+		queues  [][][]byte
+		blocked []bool // channels Poll skips: held for barrier alignment
+		next    int    // channel to poll first, for fairness
+		err     error  // first channel failure
 	}
 }
 
@@ -37,6 +38,7 @@ func NewInputGate(n int) *InputGate {
 		g.space[i] = make(chan struct{}, 1)
 	}
 	g.mu.queues = make([][][]byte, n)
+	g.mu.blocked = make([]bool, n)
 	return g
 }
 
@@ -111,7 +113,7 @@ func (g *InputGate) Poll() (ch int, buf []byte, ok bool, err error) {
 	for i := range n {
 		c := (g.mu.next + i) % n
 		q := g.mu.queues[c]
-		if len(q) == 0 {
+		if len(q) == 0 || g.mu.blocked[c] {
 			continue
 		}
 		buf = q[0]
@@ -125,6 +127,34 @@ func (g *InputGate) Poll() (ch int, buf []byte, ok bool, err error) {
 	}
 	g.mu.Unlock()
 	return 0, nil, false, nil
+}
+
+// Block makes Poll skip channel ch: its data waits, and its producer
+// blocks once the queue is full, while a checkpoint barrier is aligned.
+func (g *InputGate) Block(ch int) {
+	g.mu.Lock()
+	g.mu.blocked[ch] = true
+	g.mu.Unlock()
+}
+
+// UnblockAll lets Poll take from every channel again.
+func (g *InputGate) UnblockAll() {
+	g.mu.Lock()
+	clear(g.mu.blocked)
+	g.mu.Unlock()
+	kick(g.avail)
+}
+
+// Unread puts the unprocessed rest of a buffer back at the front of channel
+// ch, to be returned by a later Poll. It does not count against the
+// channel's capacity.
+func (g *InputGate) Unread(ch int, rest []byte) {
+	if len(rest) == 0 {
+		return
+	}
+	g.mu.Lock()
+	g.mu.queues[ch] = append([][]byte{rest}, g.mu.queues[ch]...)
+	g.mu.Unlock()
 }
 
 // Available is kicked when a buffer arrives or a channel fails.

@@ -88,17 +88,26 @@ func (o *Output) Pending() bool {
 	return false
 }
 
-// Finish flushes, sends the end of partition on every channel and closes them.
-func (o *Output) Finish() error {
+// Broadcast sends an in-band event to every channel, after the records
+// written before it.
+func (o *Output) Broadcast(k Kind, payload []byte) error {
 	for c := range o.channels {
 		b := o.bufs[c]
 		if b == nil {
 			b = getBuffer()
 		}
 		o.bufs[c] = nil
-		if err := o.send(c, AppendElement(b, KindEndOfPartition, nil)); err != nil {
+		if err := o.send(c, AppendElement(b, k, payload)); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// Finish flushes, sends the end of partition on every channel and closes them.
+func (o *Output) Finish() error {
+	if err := o.Broadcast(KindEndOfPartition, nil); err != nil {
+		return err
 	}
 	var errs []error
 	for _, ch := range o.channels {

@@ -1,0 +1,176 @@
+package checkpoint
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+
+	"google.golang.org/protobuf/proto"
+
+	weirv1 "github.com/weirstream/weir/api/proto/weir/v1"
+)
+
+// ErrCorrupt marks a snapshot object or metadata that fails its checksum
+// or does not parse. Recovery never uses such state.
+var ErrCorrupt = errors.New("checkpoint: corrupt")
+
+// MetadataName is the name of the commit record in a snapshot directory.
+const MetadataName = "_metadata"
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// Checksum is the CRC-32C of b, as stored in state handles and metadata.
+func Checksum(b []byte) uint32 { return crc32.Checksum(b, castagnoli) }
+
+var metadataMagic = []byte("WEIRMETA")
+
+const metadataVersion = 1
+
+// maxMetadataSize bounds what DecodeMetadata accepts.
+const maxMetadataSize = 256 << 20
+
+// EncodeMetadata encodes the _metadata object:
+//
+//	"WEIRMETA" | uvarint version | uvarint len | CheckpointMetadata (protobuf) | crc32c (4 bytes, big endian, of everything before)
+func EncodeMetadata(m *weirv1.CheckpointMetadata) ([]byte, error) {
+	body, err := proto.MarshalOptions{Deterministic: true}.Marshal(m)
+	if err != nil {
+		return nil, fmt.Errorf("checkpoint: encoding metadata: %w", err)
+	}
+	b := append([]byte(nil), metadataMagic...)
+	b = binary.AppendUvarint(b, metadataVersion)
+	b = binary.AppendUvarint(b, uint64(len(body)))
+	b = append(b, body...)
+	return binary.BigEndian.AppendUint32(b, Checksum(b)), nil
+}
+
+// DecodeMetadata decodes and verifies a _metadata object.
+func DecodeMetadata(b []byte) (*weirv1.CheckpointMetadata, error) {
+	if len(b) > maxMetadataSize {
+		return nil, fmt.Errorf("%w: metadata of %d bytes exceeds %d", ErrCorrupt, len(b), maxMetadataSize)
+	}
+	if len(b) < len(metadataMagic)+4 || string(b[:len(metadataMagic)]) != string(metadataMagic) {
+		return nil, fmt.Errorf("%w: metadata has no WEIRMETA header", ErrCorrupt)
+	}
+	payload, sum := b[:len(b)-4], binary.BigEndian.Uint32(b[len(b)-4:])
+	if Checksum(payload) != sum {
+		return nil, fmt.Errorf("%w: metadata checksum mismatch", ErrCorrupt)
+	}
+	rest := payload[len(metadataMagic):]
+	v, n := binary.Uvarint(rest)
+	if n <= 0 {
+		return nil, fmt.Errorf("%w: metadata version", ErrCorrupt)
+	}
+	if v != metadataVersion {
+		return nil, fmt.Errorf("checkpoint: metadata version %d is not supported (this build reads version %d)", v, metadataVersion)
+	}
+	rest = rest[n:]
+	size, n := binary.Uvarint(rest)
+	if n <= 0 || size != uint64(len(rest)-n) {
+		return nil, fmt.Errorf("%w: metadata length", ErrCorrupt)
+	}
+	m := &weirv1.CheckpointMetadata{}
+	if err := proto.Unmarshal(rest[n:], m); err != nil {
+		return nil, fmt.Errorf("%w: metadata: %v", ErrCorrupt, err)
+	}
+	return m, nil
+}
+
+// Section is one operator's state within a state object.
+type Section struct {
+	Keyed    []byte   // canonical keyed-state snapshot, or nil
+	Elements [][]byte // operator list state
+}
+
+// maxElements bounds the element count a section may declare.
+const maxElements = 1 << 24
+
+// AppendSection encodes s:
+//
+//	section = uvarint len | keyed | uvarint n | (uvarint len | element)*
+func AppendSection(dst []byte, s Section) []byte {
+	dst = binary.AppendUvarint(dst, uint64(len(s.Keyed)))
+	dst = append(dst, s.Keyed...)
+	dst = binary.AppendUvarint(dst, uint64(len(s.Elements)))
+	for _, e := range s.Elements {
+		dst = binary.AppendUvarint(dst, uint64(len(e)))
+		dst = append(dst, e...)
+	}
+	return dst
+}
+
+// DecodeSection decodes a section. The result aliases b.
+func DecodeSection(b []byte) (Section, error) {
+	bad := func(what string) (Section, error) {
+		return Section{}, fmt.Errorf("%w: state section: %s", ErrCorrupt, what)
+	}
+	var s Section
+	n, w := binary.Uvarint(b)
+	if w <= 0 || n > uint64(len(b)-w) {
+		return bad("keyed length")
+	}
+	if n > 0 {
+		s.Keyed = b[w : w+int(n)]
+	}
+	b = b[w+int(n):]
+	count, w := binary.Uvarint(b)
+	if w <= 0 || count > maxElements || count > uint64(len(b)) {
+		return bad("element count")
+	}
+	b = b[w:]
+	s.Elements = make([][]byte, 0, count)
+	for range count {
+		n, w := binary.Uvarint(b)
+		if w <= 0 || n > uint64(len(b)-w) {
+			return bad("element length")
+		}
+		s.Elements = append(s.Elements, b[w:w+int(n)])
+		b = b[w+int(n):]
+	}
+	if len(b) != 0 {
+		return bad("trailing bytes")
+	}
+	return s, nil
+}
+
+// ReadSection cuts the section h names out of its object's bytes and
+// verifies its checksum.
+func ReadSection(object []byte, h *weirv1.StateHandle) (Section, error) {
+	if h.GetOffset() < 0 || h.GetLength() < 0 || h.GetOffset()+h.GetLength() > int64(len(object)) {
+		return Section{}, fmt.Errorf("%w: section [%d, +%d) outside object %s of %d bytes",
+			ErrCorrupt, h.GetOffset(), h.GetLength(), h.GetObject(), len(object))
+	}
+	b := object[h.GetOffset() : h.GetOffset()+h.GetLength()]
+	if Checksum(b) != h.GetCrc32C() {
+		return Section{}, fmt.Errorf("%w: checksum mismatch in object %s", ErrCorrupt, h.GetObject())
+	}
+	return DecodeSection(b)
+}
+
+// ObjectBuilder assembles a subtask's state object from its operators'
+// sections and returns their handles.
+type ObjectBuilder struct {
+	name    string
+	buf     []byte
+	handles []*weirv1.OperatorSubtaskState
+}
+
+// NewObjectBuilder starts the object named name (relative to the snapshot
+// directory).
+func NewObjectBuilder(name string) *ObjectBuilder { return &ObjectBuilder{name: name} }
+
+// Add appends the section of operator uid, subtask index.
+func (o *ObjectBuilder) Add(uid string, subtask int, s Section) {
+	start := len(o.buf)
+	o.buf = AppendSection(o.buf, s)
+	sec := o.buf[start:]
+	o.handles = append(o.handles, &weirv1.OperatorSubtaskState{OperatorUid: uid, SubtaskIndex: int32(subtask),
+		Handle: &weirv1.StateHandle{Object: o.name, Offset: int64(start), Length: int64(len(sec)), Crc32C: Checksum(sec)}})
+}
+
+// Bytes returns the object.
+func (o *ObjectBuilder) Bytes() []byte { return o.buf }
+
+// Handles returns the handles of the sections added.
+func (o *ObjectBuilder) Handles() []*weirv1.OperatorSubtaskState { return o.handles }
