@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+
+	weirv1 "github.com/weirstream/weir/api/proto/weir/v1"
 	"github.com/weirstream/weir/internal/network"
 	"github.com/weirstream/weir/stream"
 )
@@ -16,6 +19,22 @@ type loop struct {
 	chain     *stream.Chain
 	gate      *network.InputGate // nil for sources
 	lastFlush time.Time
+
+	// Checkpointing, all nil or zero when the job takes no checkpoints.
+	cp           *Checkpointing
+	align        alignment
+	lastSnapshot int64  // the newest checkpoint this task has snapshotted
+	completed    int64  // the newest checkpoint notified complete
+	finalID      int64  // the final checkpoint this source emitted, while pending
+	inputEnded   bool   // a source has read all its input
+	ended        []bool // per input channel: end of partition received
+}
+
+// alignment tracks the barrier being aligned across input channels.
+type alignment struct {
+	barrier *weirv1.Barrier // nil when not aligning
+	seen    []bool          // per channel: barrier received
+	start   time.Time
 }
 
 // publish copies the loop's counters into the task's atomics.
@@ -64,7 +83,8 @@ func (l *loop) maybeFlush() (time.Duration, error) {
 	return 0, l.flush()
 }
 
-// idle waits for ready, flushing pending output when its timeout expires.
+// idle waits for ready or a control action, flushing pending output when
+// its timeout expires.
 func (l *loop) idle(ctx context.Context, ready <-chan struct{}) error {
 	if err := l.chain.Flush(); err != nil {
 		return err
@@ -81,6 +101,8 @@ func (l *loop) idle(ctx context.Context, ready <-chan struct{}) error {
 		select {
 		case <-ready:
 			return nil
+		case <-l.t.kick:
+			return l.handleMail()
 		case <-timer:
 		case <-ctx.Done():
 			return context.Cause(ctx)
@@ -88,10 +110,93 @@ func (l *loop) idle(ctx context.Context, ready <-chan struct{}) error {
 	}
 }
 
+// handleMail runs the waiting control actions.
+func (l *loop) handleMail() error {
+	for _, a := range l.t.takeMail() {
+		switch {
+		case a.trigger != nil:
+			if l.gate != nil {
+				return fmt.Errorf("checkpoint %d was triggered at a task that is not a source", a.trigger.GetCheckpointId())
+			}
+			if err := l.checkpoint(a.trigger, 0); err != nil {
+				return err
+			}
+			if a.trigger.GetFinal() {
+				l.finalID = a.trigger.GetCheckpointId()
+			}
+		case a.complete > 0:
+			if a.complete <= l.completed {
+				continue
+			}
+			l.completed = a.complete
+			if err := l.chain.NotifyCheckpointComplete(a.complete); err != nil {
+				return fmt.Errorf("committing checkpoint %d: %w", a.complete, err)
+			}
+		case a.abort > 0:
+			if a.abort == l.finalID {
+				l.finalID = 0 // the jobmanager triggers the final checkpoint again
+			}
+		}
+	}
+	return nil
+}
+
+// checkpoint takes the task's part of checkpoint b: it snapshots the chain,
+// sends the barrier downstream after every record written before it, and
+// hands the snapshot to the checkpointer for upload.
+func (l *loop) checkpoint(b *weirv1.Barrier, alignment time.Duration) error {
+	start := l.t.cfg.Clock.Now()
+	snap, serr := l.chain.Snapshot(b.GetCheckpointId())
+	enc, err := proto.Marshal(b)
+	if err != nil {
+		return err
+	}
+	for _, o := range l.t.outputs {
+		if err := o.Broadcast(network.KindBarrier, enc); err != nil {
+			return err
+		}
+	}
+	l.lastSnapshot = max(l.lastSnapshot, b.GetCheckpointId())
+	if serr != nil {
+		l.cp.Checkpointer.Decline(b, serr)
+		return nil
+	}
+	size := int64(0)
+	for _, s := range snap {
+		size += int64(len(s.Keyed))
+		for _, e := range s.Elements {
+			size += int64(len(e))
+		}
+	}
+	l.cp.Checkpointer.Acknowledge(b, snap, &weirv1.CheckpointMetrics{
+		SyncDurationMillis:      l.t.cfg.Clock.Now().Sub(start).Milliseconds(),
+		AlignmentDurationMillis: alignment.Milliseconds(),
+		StateSize:               size,
+	})
+	return nil
+}
+
 func (l *loop) runSource(ctx context.Context) error {
 	for {
 		if err := ctx.Err(); err != nil {
 			return context.Cause(ctx)
+		}
+		select {
+		case <-l.t.kick:
+			if err := l.handleMail(); err != nil {
+				return err
+			}
+		default:
+		}
+		if l.inputEnded {
+			// Read everything; finish once the final checkpoint completed.
+			if l.finalID > 0 && l.completed >= l.finalID {
+				return nil
+			}
+			if err := l.idle(ctx, nil); err != nil {
+				return err
+			}
+			continue
 		}
 		st, err := l.chain.Poll()
 		l.publish()
@@ -100,7 +205,14 @@ func (l *loop) runSource(ctx context.Context) error {
 		}
 		switch st {
 		case stream.PollEnd:
-			return nil
+			if l.cp == nil {
+				return nil
+			}
+			l.inputEnded = true
+			if err := l.flush(); err != nil {
+				return err
+			}
+			l.cp.Checkpointer.EndOfInput()
 		case stream.PollIdle:
 			if err := l.idle(ctx, l.chain.Available()); err != nil {
 				return err
@@ -115,9 +227,17 @@ func (l *loop) runSource(ctx context.Context) error {
 
 func (l *loop) runInputs(ctx context.Context) error {
 	gate := l.gate
-	ended := make([]bool, gate.NumChannels())
-	open := len(ended)
+	l.ended = make([]bool, gate.NumChannels())
+	open := len(l.ended)
+	l.align.seen = make([]bool, len(l.ended))
 	for open > 0 {
+		select {
+		case <-l.t.kick:
+			if err := l.handleMail(); err != nil {
+				return err
+			}
+		default:
+		}
 		ch, buf, ok, err := gate.Poll()
 		if err != nil {
 			return err
@@ -129,6 +249,8 @@ func (l *loop) runInputs(ctx context.Context) error {
 			continue
 		}
 		r := network.NewReader(buf)
+		consumed := true
+	elements:
 		for {
 			k, payload, more, err := r.Next()
 			if err != nil {
@@ -143,13 +265,34 @@ func (l *loop) runInputs(ctx context.Context) error {
 					return err
 				}
 			case network.KindEndOfPartition:
-				if !ended[ch] {
-					ended[ch] = true
+				if !l.ended[ch] {
+					l.ended[ch] = true
 					open--
+				}
+				if err := l.maybeAligned(); err != nil {
+					return err
+				}
+			case network.KindBarrier:
+				b := &weirv1.Barrier{}
+				if err := proto.Unmarshal(payload, b); err != nil {
+					return fmt.Errorf("input channel %d: barrier: %w", ch, err)
+				}
+				if err := l.onBarrier(ch, b); err != nil {
+					return err
+				}
+				if l.align.barrier != nil && l.cp.ExactlyOnce {
+					// Hold the channel: what follows the barrier belongs
+					// to the next checkpoint.
+					gate.Unread(ch, r.Rest())
+					gate.Block(ch)
+					consumed = false
+					break elements
 				}
 			}
 		}
-		network.Recycle(buf)
+		if consumed {
+			network.Recycle(buf)
+		}
 		l.publish()
 		if _, err := l.maybeFlush(); err != nil {
 			return err
@@ -158,5 +301,60 @@ func (l *loop) runInputs(ctx context.Context) error {
 			return context.Cause(ctx)
 		}
 	}
+	// With checkpointing, the output is complete only once the checkpoint
+	// that covered the last records has completed.
+	for l.cp != nil && l.completed < l.lastSnapshot {
+		if err := l.idle(ctx, nil); err != nil {
+			return err
+		}
+	}
 	return nil
+}
+
+// onBarrier handles barrier b arriving on channel ch.
+func (l *loop) onBarrier(ch int, b *weirv1.Barrier) error {
+	if l.cp == nil {
+		return fmt.Errorf("input channel %d: a checkpoint barrier in a job without checkpointing", ch)
+	}
+	a := &l.align
+	id := b.GetCheckpointId()
+	switch {
+	case id <= l.lastSnapshot:
+		return nil // a barrier of a checkpoint already taken or given up
+	case a.barrier != nil && id < a.barrier.GetCheckpointId():
+		return nil // stale: a newer checkpoint is being aligned
+	case a.barrier != nil && id > a.barrier.GetCheckpointId():
+		// The older checkpoint cannot complete here any more.
+		l.cp.Checkpointer.Decline(a.barrier, fmt.Errorf("barrier of checkpoint %d overtook it", id))
+		l.resetAlignment()
+	}
+	if a.barrier == nil {
+		a.barrier, a.start = b, l.t.cfg.Clock.Now()
+	}
+	a.seen[ch] = true
+	return l.maybeAligned()
+}
+
+// maybeAligned completes the alignment once every channel has delivered the
+// barrier or ended.
+func (l *loop) maybeAligned() error {
+	a := &l.align
+	if a.barrier == nil {
+		return nil
+	}
+	for ch, seen := range a.seen {
+		if !seen && !l.ended[ch] {
+			return nil
+		}
+	}
+	b, waited := a.barrier, l.t.cfg.Clock.Now().Sub(a.start)
+	l.resetAlignment()
+	return l.checkpoint(b, waited)
+}
+
+func (l *loop) resetAlignment() {
+	a := &l.align
+	a.barrier = nil
+	clear(a.seen)
+	l.gate.UnblockAll()
 }

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -49,6 +50,33 @@ type Config struct {
 	// BufferTimeout bounds how long a record may wait in a partly filled
 	// output buffer (Flink's execution.buffer-timeout).
 	BufferTimeout time.Duration
+	// Checkpointing is nil when the job takes no checkpoints.
+	Checkpointing *Checkpointing
+	// Restore is the state to resume from, by operator uid; nil on a fresh
+	// start.
+	Restore map[string]stream.OperatorSnapshot
+}
+
+// Checkpointing configures a task of a job that takes checkpoints.
+type Checkpointing struct {
+	// ExactlyOnce aligns barriers: an input that delivered barrier n is held
+	// until every input has. Otherwise (at least once) inputs are never
+	// held, and records after a barrier may be counted in its snapshot.
+	ExactlyOnce  bool
+	Checkpointer Checkpointer
+}
+
+// Checkpointer takes a task's snapshots off its goroutine: it persists them
+// and reports to the jobmanager. Its methods must not block.
+type Checkpointer interface {
+	// Acknowledge persists the state captured for barrier b and then
+	// acknowledges the checkpoint; if persisting fails it declines.
+	Acknowledge(b *weirv1.Barrier, snap []stream.OperatorSnapshot, m *weirv1.CheckpointMetrics)
+	// Decline reports that the task could not take its part of b.
+	Decline(b *weirv1.Barrier, err error)
+	// EndOfInput reports that a source subtask has read all its input; it
+	// finishes after the job's final checkpoint completes.
+	EndOfInput()
 }
 
 // Task is one running subtask.
@@ -61,10 +89,52 @@ type Task struct {
 	// gate is set once by Run; Metrics reads it from other goroutines.
 	gate    atomic.Pointer[network.InputGate]
 	outputs []*network.Output // owned by the task goroutine
+
+	// The mailbox: control actions from other goroutines, run by the task
+	// goroutine between records.
+	mail struct {
+		sync.Mutex
+		actions []action
+	}
+	kick chan struct{} // size 1: actions are waiting
+}
+
+// action is a control action for the task goroutine: exactly one field set.
+type action struct {
+	trigger  *weirv1.Barrier
+	complete int64
+	abort    int64
 }
 
 // New returns a task; Run runs it.
-func New(cfg Config) *Task { return &Task{cfg: cfg} }
+func New(cfg Config) *Task { return &Task{cfg: cfg, kick: make(chan struct{}, 1)} }
+
+func (t *Task) post(a action) {
+	t.mail.Lock()
+	t.mail.actions = append(t.mail.actions, a)
+	t.mail.Unlock()
+	select {
+	case t.kick <- struct{}{}:
+	default:
+	}
+}
+
+func (t *Task) takeMail() []action {
+	t.mail.Lock()
+	defer t.mail.Unlock()
+	a := t.mail.actions
+	t.mail.actions = nil
+	return a
+}
+
+// TriggerCheckpoint asks a source subtask to snapshot and emit barrier b.
+func (t *Task) TriggerCheckpoint(b *weirv1.Barrier) { t.post(action{trigger: b}) }
+
+// NotifyCheckpointComplete tells the task checkpoint id is complete.
+func (t *Task) NotifyCheckpointComplete(id int64) { t.post(action{complete: id}) }
+
+// AbortCheckpoint tells the task checkpoint id failed.
+func (t *Task) AbortCheckpoint(id int64) { t.post(action{abort: id}) }
 
 // Metrics returns the task's current counters. Safe from any goroutine.
 func (t *Task) Metrics() *weirv1.TaskMetrics {
@@ -124,13 +194,14 @@ func (t *Task) Run(ctx context.Context) (err error) {
 		},
 		Backend: backend,
 		Writer:  t.writerFor,
+		Restore: t.cfg.Restore,
 	})
 	if err != nil {
 		return err
 	}
 	defer func() { err = errors.Join(err, chain.Close()) }()
 
-	l := loop{t: t, chain: chain, gate: gate, lastFlush: t.cfg.Clock.Now()}
+	l := loop{t: t, chain: chain, gate: gate, cp: t.cfg.Checkpointing, lastFlush: t.cfg.Clock.Now()}
 	if chain.IsSource() {
 		err = l.runSource(ctx)
 	} else {
