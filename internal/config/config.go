@@ -147,6 +147,19 @@ func (c *Config) Int(key string) (int, error) {
 	return int(n), nil
 }
 
+// Float returns the value of a number key.
+func (c *Config) Float(key string) (float64, error) {
+	_, v, err := c.typed(key, TypeFloat)
+	if err != nil {
+		return 0, err
+	}
+	f, err := parseFloat(v)
+	if err != nil {
+		return 0, valueError(key, v, err)
+	}
+	return f, nil
+}
+
 // Bool returns the value of a boolean key.
 func (c *Config) Bool(key string) (bool, error) {
 	_, v, err := c.typed(key, TypeBool)

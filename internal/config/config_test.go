@@ -27,7 +27,7 @@ func TestKnownDefaults(t *testing.T) {
 		"state.checkpoints.num-retained":   "1",
 		"state.backend.incremental":        "false",
 		"state.backend.local-recovery":     "false",
-		"restart-strategy.type":            "none",
+		"restart-strategy.type":            "default",
 		"execution.buffer-timeout":         "100ms",
 		"parallelism.default":              "1",
 		"pipeline.max-parallelism":         "128",

@@ -32,6 +32,25 @@ const (
 	S3Endpoint             = "s3.endpoint"
 	S3AccessKey            = "s3.access-key"
 	S3SecretKey            = "s3.secret-key"
+	S3Region               = "s3.region"
+	S3PathStyleAccess      = "s3.path-style-access"
+
+	CheckpointingTimeout           = "execution.checkpointing.timeout"
+	CheckpointingMinPause          = "execution.checkpointing.min-pause"
+	CheckpointingMaxConcurrent     = "execution.checkpointing.max-concurrent-checkpoints"
+	CheckpointingTolerableFailures = "execution.checkpointing.tolerable-failed-checkpoints"
+	CheckpointRetention            = "execution.checkpointing.externalized-checkpoint-retention"
+
+	FixedDelayAttempts        = "restart-strategy.fixed-delay.attempts"
+	FixedDelayDelay           = "restart-strategy.fixed-delay.delay"
+	ExponentialInitialBackoff = "restart-strategy.exponential-delay.initial-backoff"
+	ExponentialMaxBackoff     = "restart-strategy.exponential-delay.max-backoff"
+	ExponentialMultiplier     = "restart-strategy.exponential-delay.backoff-multiplier"
+	ExponentialResetThreshold = "restart-strategy.exponential-delay.reset-backoff-threshold"
+	ExponentialJitter         = "restart-strategy.exponential-delay.jitter-factor"
+	FailureRateMaxFailures    = "restart-strategy.failure-rate.max-failures-per-interval"
+	FailureRateInterval       = "restart-strategy.failure-rate.failure-rate-interval"
+	FailureRateDelay          = "restart-strategy.failure-rate.delay"
 )
 
 // Type is the type of an option's value.
@@ -50,6 +69,8 @@ const (
 	TypeBytes
 	// TypeEnum is one of Option.Values, matched case-insensitively.
 	TypeEnum
+	// TypeFloat is a decimal number.
+	TypeFloat
 )
 
 func (t Type) String() string {
@@ -66,6 +87,8 @@ func (t Type) String() string {
 		return "size"
 	case TypeEnum:
 		return "enumeration"
+	case TypeFloat:
+		return "number"
 	}
 	return "unknown type"
 }
@@ -104,8 +127,44 @@ var options = []Option{
 		Description: "Parallelism of operators that do not set their own."},
 	{Key: MaxParallelism, Type: TypeInt, Default: "128", Min: 1, Max: 32768, Job: true,
 		Description: "Number of key groups: the upper bound of parallelism and the unit of keyed state redistribution."},
-	{Key: RestartStrategy, Type: TypeString, Default: "none", Job: true,
-		Description: "How a failed job restarts from its latest checkpoint; none fails the job on the first task failure."},
+	{Key: RestartStrategy, Type: TypeEnum, Default: "default", Job: true,
+		Values:      []string{"default", "none", "fixed-delay", "exponential-delay", "failure-rate"},
+		Description: "How a failed job restarts from its latest checkpoint: none fails the job on the first task failure; default is fixed-delay when checkpointing is on, else none."},
+	{Key: FixedDelayAttempts, Type: TypeInt, Default: "2147483647", Min: 0, Job: true,
+		Description: "fixed-delay: restarts before the job fails."},
+	{Key: FixedDelayDelay, Type: TypeDuration, Default: "1s", Job: true,
+		Description: "fixed-delay: wait before each restart."},
+	{Key: ExponentialInitialBackoff, Type: TypeDuration, Default: "1s", Job: true,
+		Description: "exponential-delay: wait before the first restart."},
+	{Key: ExponentialMaxBackoff, Type: TypeDuration, Default: "1min", Job: true,
+		Description: "exponential-delay: longest wait between restarts."},
+	{Key: ExponentialMultiplier, Type: TypeFloat, Default: "1.5", Job: true,
+		Description: "exponential-delay: factor by which the wait grows after each failure."},
+	{Key: ExponentialResetThreshold, Type: TypeDuration, Default: "1h", Job: true,
+		Description: "exponential-delay: a job that ran this long without failing starts again from the initial backoff."},
+	{Key: ExponentialJitter, Type: TypeFloat, Default: "0.1", Job: true,
+		Description: "exponential-delay: random variation of each wait, as a fraction of it."},
+	{Key: FailureRateMaxFailures, Type: TypeInt, Default: "1", Min: 1, Job: true,
+		Description: "failure-rate: failures within the interval after which the job fails."},
+	{Key: FailureRateInterval, Type: TypeDuration, Default: "1min", Job: true,
+		Description: "failure-rate: the interval failures are counted in."},
+	{Key: FailureRateDelay, Type: TypeDuration, Default: "1s", Job: true,
+		Description: "failure-rate: wait before each restart."},
+	{Key: CheckpointingTimeout, Type: TypeDuration, Default: "10min", Job: true,
+		Description: "A checkpoint not complete within this time is aborted."},
+	{Key: CheckpointingMinPause, Type: TypeDuration, Default: "0", Job: true,
+		Description: "Least time between the end of one checkpoint and the start of the next."},
+	{Key: CheckpointingMaxConcurrent, Type: TypeInt, Default: "1", Min: 1, Job: true,
+		Description: "Checkpoints in progress at once."},
+	{Key: CheckpointingTolerableFailures, Type: TypeInt, Default: "0", Min: 0, Job: true,
+		Description: "Consecutive failed checkpoints tolerated before the job fails (and restarts)."},
+	{Key: CheckpointRetention, Type: TypeEnum, Default: "DELETE_ON_CANCELLATION", Job: true,
+		Values:      []string{"DELETE_ON_CANCELLATION", "RETAIN_ON_CANCELLATION"},
+		Description: "Whether a cancelled job's checkpoints are deleted or kept to resume from."},
+	{Key: S3Region, Type: TypeString, Default: "",
+		Description: "Region of s3:// checkpoint storage; empty uses AWS_REGION or us-east-1."},
+	{Key: S3PathStyleAccess, Type: TypeBool, Default: "false",
+		Description: "Address buckets by path (endpoint/bucket), as MinIO needs, rather than by host name."},
 	{Key: RESTAddress, Type: TypeString, Default: "127.0.0.1:8081",
 		Description: "HTTP address of the jobmanager's web UI, JSON API, /metrics and /healthz."},
 	{Key: RPCMaxMessageSize, Type: TypeBytes, Default: "64mb",

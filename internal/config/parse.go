@@ -98,6 +98,8 @@ func parseValue(o *Option, value string) (string, error) {
 		_, err = parseBool(v)
 	case TypeBytes:
 		_, err = ParseBytes(v)
+	case TypeFloat:
+		_, err = parseFloat(v)
 	case TypeEnum:
 		for _, allowed := range o.Values {
 			if strings.EqualFold(v, allowed) {
@@ -136,4 +138,12 @@ func parseBool(v string) (bool, error) {
 		return false, nil
 	}
 	return false, errors.New("want true or false")
+}
+
+func parseFloat(v string) (float64, error) {
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+		return 0, errors.New("want a finite number")
+	}
+	return f, nil
 }
