@@ -360,10 +360,12 @@ func (x *OperatorState) GetSubtasks() []*OperatorSubtaskState {
 type RestoreState struct {
 	state        protoimpl.MessageState `protogen:"open.v1"`
 	CheckpointId int64                  `protobuf:"varint,1,opt,name=checkpoint_id,json=checkpointId,proto3" json:"checkpoint_id,omitempty"`
-	// URI of the snapshot's directory (file://, s3://, memory://).
-	Location string `protobuf:"bytes,2,opt,name=location,proto3" json:"location,omitempty"`
+	// URI of the checkpoint storage (file://, s3://, memory://).
+	Storage string `protobuf:"bytes,2,opt,name=storage,proto3" json:"storage,omitempty"`
+	// The snapshot's directory within the storage.
+	Directory string `protobuf:"bytes,3,opt,name=directory,proto3" json:"directory,omitempty"`
 	// Per operator of the task's chain that has state.
-	Operators     []*OperatorSubtaskState `protobuf:"bytes,3,rep,name=operators,proto3" json:"operators,omitempty"`
+	Operators     []*OperatorSubtaskState `protobuf:"bytes,4,rep,name=operators,proto3" json:"operators,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -405,9 +407,16 @@ func (x *RestoreState) GetCheckpointId() int64 {
 	return 0
 }
 
-func (x *RestoreState) GetLocation() string {
+func (x *RestoreState) GetStorage() string {
 	if x != nil {
-		return x.Location
+		return x.Storage
+	}
+	return ""
+}
+
+func (x *RestoreState) GetDirectory() string {
+	if x != nil {
+		return x.Directory
 	}
 	return ""
 }
@@ -443,11 +452,12 @@ const file_weir_v1_checkpoint_proto_rawDesc = "" +
 	"\rOperatorState\x12!\n" +
 	"\foperator_uid\x18\x01 \x01(\tR\voperatorUid\x12 \n" +
 	"\vparallelism\x18\x02 \x01(\x05R\vparallelism\x129\n" +
-	"\bsubtasks\x18\x03 \x03(\v2\x1d.weir.v1.OperatorSubtaskStateR\bsubtasks\"\x8c\x01\n" +
+	"\bsubtasks\x18\x03 \x03(\v2\x1d.weir.v1.OperatorSubtaskStateR\bsubtasks\"\xa8\x01\n" +
 	"\fRestoreState\x12#\n" +
-	"\rcheckpoint_id\x18\x01 \x01(\x03R\fcheckpointId\x12\x1a\n" +
-	"\blocation\x18\x02 \x01(\tR\blocation\x12;\n" +
-	"\toperators\x18\x03 \x03(\v2\x1d.weir.v1.OperatorSubtaskStateR\toperators*h\n" +
+	"\rcheckpoint_id\x18\x01 \x01(\x03R\fcheckpointId\x12\x18\n" +
+	"\astorage\x18\x02 \x01(\tR\astorage\x12\x1c\n" +
+	"\tdirectory\x18\x03 \x01(\tR\tdirectory\x12;\n" +
+	"\toperators\x18\x04 \x03(\v2\x1d.weir.v1.OperatorSubtaskStateR\toperators*h\n" +
 	"\fSnapshotKind\x12\x1d\n" +
 	"\x19SNAPSHOT_KIND_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18SNAPSHOT_KIND_CHECKPOINT\x10\x01\x12\x1b\n" +

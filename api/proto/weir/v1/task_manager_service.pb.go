@@ -79,10 +79,13 @@ type Barrier struct {
 	CheckpointId        int64                  `protobuf:"varint,1,opt,name=checkpoint_id,json=checkpointId,proto3" json:"checkpoint_id,omitempty"`
 	TimestampUnixMillis int64                  `protobuf:"varint,2,opt,name=timestamp_unix_millis,json=timestampUnixMillis,proto3" json:"timestamp_unix_millis,omitempty"`
 	Kind                SnapshotKind           `protobuf:"varint,3,opt,name=kind,proto3,enum=weir.v1.SnapshotKind" json:"kind,omitempty"`
-	// URI of the directory the snapshot's state objects go to.
-	Location string `protobuf:"bytes,4,opt,name=location,proto3" json:"location,omitempty"`
-	// The job's last checkpoint: sources end their input after it.
-	Final         bool `protobuf:"varint,5,opt,name=final,proto3" json:"final,omitempty"`
+	// URI of the checkpoint storage (state.checkpoints.dir, or the
+	// savepoint's target directory's parent).
+	Storage string `protobuf:"bytes,4,opt,name=storage,proto3" json:"storage,omitempty"`
+	// The snapshot's directory within the storage, e.g. "<job id>/chk-7".
+	Directory string `protobuf:"bytes,5,opt,name=directory,proto3" json:"directory,omitempty"`
+	// The job's last checkpoint: sources finish after it completes.
+	Final         bool `protobuf:"varint,6,opt,name=final,proto3" json:"final,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -138,9 +141,16 @@ func (x *Barrier) GetKind() SnapshotKind {
 	return SnapshotKind_SNAPSHOT_KIND_UNSPECIFIED
 }
 
-func (x *Barrier) GetLocation() string {
+func (x *Barrier) GetStorage() string {
 	if x != nil {
-		return x.Location
+		return x.Storage
+	}
+	return ""
+}
+
+func (x *Barrier) GetDirectory() string {
+	if x != nil {
+		return x.Directory
 	}
 	return ""
 }
@@ -799,13 +809,14 @@ const file_weir_v1_task_manager_service_proto_rawDesc = "" +
 	"\"weir/v1/task_manager_service.proto\x12\aweir.v1\x1a\x18weir/v1/checkpoint.proto\x1a\x11weir/v1/job.proto\x1a!weir/v1/job_manager_service.proto\"z\n" +
 	"\x18TriggerCheckpointRequest\x122\n" +
 	"\texecution\x18\x01 \x01(\v2\x14.weir.v1.ExecutionIDR\texecution\x12*\n" +
-	"\abarrier\x18\x02 \x01(\v2\x10.weir.v1.BarrierR\abarrier\"\xbf\x01\n" +
+	"\abarrier\x18\x02 \x01(\v2\x10.weir.v1.BarrierR\abarrier\"\xdb\x01\n" +
 	"\aBarrier\x12#\n" +
 	"\rcheckpoint_id\x18\x01 \x01(\x03R\fcheckpointId\x122\n" +
 	"\x15timestamp_unix_millis\x18\x02 \x01(\x03R\x13timestampUnixMillis\x12)\n" +
-	"\x04kind\x18\x03 \x01(\x0e2\x15.weir.v1.SnapshotKindR\x04kind\x12\x1a\n" +
-	"\blocation\x18\x04 \x01(\tR\blocation\x12\x14\n" +
-	"\x05final\x18\x05 \x01(\bR\x05final\"\x1b\n" +
+	"\x04kind\x18\x03 \x01(\x0e2\x15.weir.v1.SnapshotKindR\x04kind\x12\x18\n" +
+	"\astorage\x18\x04 \x01(\tR\astorage\x12\x1c\n" +
+	"\tdirectory\x18\x05 \x01(\tR\tdirectory\x12\x14\n" +
+	"\x05final\x18\x06 \x01(\bR\x05final\"\x1b\n" +
 	"\x19TriggerCheckpointResponse\"z\n" +
 	"\x1fNotifyCheckpointCompleteRequest\x122\n" +
 	"\texecution\x18\x01 \x01(\v2\x14.weir.v1.ExecutionIDR\texecution\x12#\n" +
