@@ -170,6 +170,9 @@ func (t *Task) Run(ctx context.Context) (err error) {
 	}
 	outputs, err := t.openOutputs(ctx)
 	if err != nil {
+		if ctx.Err() != nil { // cancelled while waiting for a consumer
+			return fmt.Errorf("%w: %v", ErrCanceled, context.Cause(ctx))
+		}
 		return err
 	}
 	t.outputs = outputs
