@@ -22,6 +22,9 @@ import (
 	"path/filepath"
 	"syscall"
 
+	"github.com/weirstream/weir/internal/checkpoint"
+	"github.com/weirstream/weir/internal/checkpoint/objstore"
+	"github.com/weirstream/weir/internal/clock"
 	"github.com/weirstream/weir/internal/config"
 	"github.com/weirstream/weir/internal/jobmanager"
 	"github.com/weirstream/weir/internal/rpc"
@@ -115,6 +118,10 @@ func JobManager(ctx context.Context, args []string) error {
 		return err
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil)).With("process", "jobmanager")
+	stores, err := Stores(cfg)
+	if err != nil {
+		return err
+	}
 
 	rpcLis, err := net.Listen("tcp", *rpcAddr)
 	if err != nil {
@@ -128,6 +135,7 @@ func JobManager(ctx context.Context, args []string) error {
 	jm := jobmanager.New(jobmanager.Options{
 		HeartbeatInterval: hbInterval, HeartbeatTimeout: hbTimeout, SlotRequestTimeout: slotTimeout,
 		Config: jobmanager.JobSettings(cfg), DialOptions: rpc.DialOptions(int(maxMsg)), Logger: log,
+		Stores: stores,
 	})
 	log.Info("jobmanager started", "rpc", rpcLis.Addr().String(), "http", httpLis.Addr().String(), "config", cfg)
 	return jm.Serve(ctx, rpcLis, httpLis, int(maxMsg))
@@ -206,10 +214,15 @@ func TaskManager(ctx context.Context, args []string) error {
 		return fmt.Errorf("--data-dir: %w", err)
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil)).With("process", "taskmanager")
+	stores, err := Stores(cfg)
+	if err != nil {
+		lis.Close()
+		return err
+	}
 	tm, err := taskmanager.New(taskmanager.Options{
 		ID: *id, Address: addr, JobManager: *jmAddr, Slots: *slots, DataDir: *dataDir,
 		HeartbeatInterval: hbInterval, HeartbeatTimeout: hbTimeout, BufferTimeout: bufferTimeout,
-		DialOptions: rpc.DialOptions(int(maxMsg)), Logger: log,
+		DialOptions: rpc.DialOptions(int(maxMsg)), Logger: log, Stores: stores,
 	})
 	if err != nil {
 		lis.Close()
@@ -217,4 +230,25 @@ func TaskManager(ctx context.Context, args []string) error {
 	}
 	log.Info("taskmanager started", "id", *id, "rpc", addr, "jobmanager", *jmAddr, "slots", *slots, "data-dir", *dataDir)
 	return tm.Serve(ctx, lis, int(maxMsg))
+}
+
+// Stores returns the checkpoint storage of a process configured by cfg: its
+// S3 settings and credentials (s3.*, else the AWS_* environment).
+func Stores(cfg *config.Config) (*checkpoint.Stores, error) {
+	var o objstore.Options
+	var errs []error
+	get := func(k string) string {
+		v, err := cfg.Get(k)
+		errs = append(errs, err)
+		return v
+	}
+	o.Endpoint, o.Region = get(config.S3Endpoint), get(config.S3Region)
+	o.AccessKey, o.SecretKey = get(config.S3AccessKey), get(config.S3SecretKey)
+	var err error
+	o.PathStyleAccess, err = cfg.Bool(config.S3PathStyleAccess)
+	errs = append(errs, err)
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return checkpoint.NewStores(o, clock.Real{}), nil
 }

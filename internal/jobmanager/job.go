@@ -11,7 +11,9 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	weirv1 "github.com/weirstream/weir/api/proto/weir/v1"
+	"github.com/weirstream/weir/internal/config"
 	"github.com/weirstream/weir/internal/plan"
+	"github.com/weirstream/weir/internal/scheduler"
 )
 
 // jobMaster runs one job: it waits for slots, deploys the subtasks, follows
@@ -32,16 +34,26 @@ type jobMaster struct {
 	}
 	kick chan struct{} // size 1: events are waiting
 
+	cfg      *config.Config // the job's configuration
+	strategy scheduler.RestartStrategy
+	start    *restorePoint // the savepoint the job was submitted with
+	cp       *checkpointing // nil when the job takes no checkpoints
+
 	// Owned by run.
-	attempt int32
-	slots   []slot
-	tasks   map[taskKey]*taskState
+	attempt   int32
+	restarts  int32
+	slots     []slot
+	tasks     map[taskKey]*taskState
+	restoring *restorePoint // what the current attempt restored
 
 	// Published by run for readers.
 	mu struct {
 		sync.Mutex
-		summary *weirv1.JobSummary
-		tasks   []*weirv1.TaskInfo
+		summary     *weirv1.JobSummary
+		tasks       []*weirv1.TaskInfo
+		checkpoints []*weirv1.CheckpointInfo // history, oldest first
+		latest      int64                    // newest completed checkpoint
+		fallbacks   int64                    // restores that skipped a damaged checkpoint
 	}
 }
 
@@ -55,6 +67,7 @@ type taskState struct {
 	name    string
 	ops     []int32
 	tm      string
+	address string
 	state   weirv1.ExecutionState
 	failure string
 	metrics *weirv1.TaskMetrics
@@ -76,6 +89,7 @@ type taskUpdate struct {
 	id      *weirv1.ExecutionID
 	state   weirv1.ExecutionState
 	failure string
+	corrupt bool // the task failed restoring damaged state
 	metrics *weirv1.TaskMetrics
 }
 
@@ -87,9 +101,10 @@ func (taskUpdate) isEvent()    {}
 func (tmLost) isEvent()        {}
 func (cancelRequest) isEvent() {}
 
-func newJobMaster(jm *JobManager, id string, g *weirv1.JobGraph, p *plan.Plan, now time.Time) *jobMaster {
+func newJobMaster(jm *JobManager, id string, g *weirv1.JobGraph, p *plan.Plan, now time.Time, j *jobSetup) *jobMaster {
 	m := &jobMaster{id: id, graph: g, plan: p, submitted: now, jm: jm, kick: make(chan struct{}, 1),
-		tasks: map[taskKey]*taskState{}, log: jm.log.With("job", id, "name", g.GetName())}
+		tasks: map[taskKey]*taskState{}, log: jm.log.With("job", id, "name", g.GetName()),
+		cfg: j.cfg, strategy: j.strategy, start: j.start, cp: j.cp}
 	m.mu.summary = &weirv1.JobSummary{JobId: id, Name: g.GetName(), Status: weirv1.JobStatus_JOB_STATUS_CREATED,
 		StartTimeUnixMillis: now.UnixMilli(), Parallelism: int32(p.MaxParallelism())}
 	return m
@@ -132,6 +147,7 @@ func (m *jobMaster) view() (*weirv1.JobSummary, []*weirv1.TaskInfo) {
 func (m *jobMaster) setStatus(st weirv1.JobStatus, msg string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.mu.summary.Restarts = m.restarts
 	if m.mu.summary.Status != st {
 		m.log.Info("job status", "status", st, "message", msg)
 	}
@@ -164,7 +180,9 @@ func (m *jobMaster) publishTasks() {
 	m.mu.Unlock()
 }
 
-// run drives the job to a terminal status.
+// run drives the job to a terminal status: it waits for slots, deploys,
+// follows the tasks, and on failure restarts from the latest checkpoint as
+// the restart strategy allows.
 func (m *jobMaster) run(ctx context.Context) {
 	defer func() {
 		m.inbox.Lock()
@@ -172,61 +190,137 @@ func (m *jobMaster) run(ctx context.Context) {
 		m.inbox.Unlock()
 	}()
 	defer m.publishTasks()
+	defer m.cp.close()
+	if !m.acquireSlots(ctx, m.submitted) {
+		return
+	}
+	defer func() { m.jm.resources.release(m.slots) }()
+
+	restore := m.start
+	for {
+		m.attempt++
+		cause := ""
+		if err := m.deploy(ctx, restore); err != nil {
+			cause = fmt.Sprintf("deploying the job failed: %v", err)
+		} else {
+			m.cp.deployed(m.attempt)
+			m.setStatus(weirv1.JobStatus_JOB_STATUS_RUNNING, "")
+			var done bool
+			if cause, done = m.follow(ctx); done {
+				m.ended()
+				return
+			}
+		}
+		delay, ok := m.strategy.OnFailure(m.jm.clock.Now())
+		if !ok {
+			m.fail(ctx, fmt.Sprintf("%s (%s: no more restarts)", cause, m.strategy))
+			m.ended()
+			return
+		}
+		m.restarts++
+		m.log.Warn("restarting the job", "cause", cause, "delay", delay, "attempt", m.attempt+1)
+		m.setStatus(weirv1.JobStatus_JOB_STATUS_RESTARTING, fmt.Sprintf("%s; restarting in %s", cause, delay))
+		m.cancelTasks(ctx)
+		m.awaitTerminal(ctx)
+		m.jm.resources.release(m.slots)
+		m.slots = nil
+		if !m.sleep(ctx, delay) || !m.acquireSlots(ctx, m.jm.clock.Now()) {
+			m.ended()
+			return
+		}
+		restore = m.restorePoint(ctx)
+	}
+}
+
+// acquireSlots waits for the job's slots, from since until the slot request
+// timeout. False means the job ended (failed, cancelled) meanwhile.
+func (m *jobMaster) acquireSlots(ctx context.Context, since time.Time) bool {
 	need := m.plan.MaxParallelism()
-	deadline := m.submitted.Add(m.jm.opts.SlotRequestTimeout)
+	deadline := since.Add(m.jm.opts.SlotRequestTimeout)
+	status := weirv1.JobStatus_JOB_STATUS_CREATED
+	if m.attempt > 0 {
+		status = weirv1.JobStatus_JOB_STATUS_RESTARTING
+	}
 	for {
 		changed := m.jm.resources.changed()
 		if slots, ok := m.jm.resources.allocate(m.id, need); ok {
 			m.slots = slots
-			break
+			return true
 		}
-		m.setStatus(weirv1.JobStatus_JOB_STATUS_CREATED, m.jm.resources.waitingMessage(need, m.jm.opts.SlotRequestTimeout))
+		m.setStatus(status, m.jm.resources.waitingMessage(need, m.jm.opts.SlotRequestTimeout))
 		wait := deadline.Sub(m.jm.clock.Now())
 		if wait <= 0 {
 			m.setStatus(weirv1.JobStatus_JOB_STATUS_FAILED, fmt.Sprintf("could not get %d slots within slot.request.timeout %s: %s",
 				need, m.jm.opts.SlotRequestTimeout, m.jm.resources.waitingMessage(need, m.jm.opts.SlotRequestTimeout)))
-			return
+			return false
 		}
 		select {
 		case <-ctx.Done():
 			m.setStatus(weirv1.JobStatus_JOB_STATUS_CANCELED, "the jobmanager shut down")
-			return
+			return false
 		case <-changed:
 		case <-m.jm.clock.After(wait):
 		case <-m.kick:
-			for _, e := range m.take() {
-				if _, ok := e.(cancelRequest); ok {
-					m.setStatus(weirv1.JobStatus_JOB_STATUS_CANCELED, "canceled before it was scheduled")
-					return
-				}
+			if m.cancelRequested(ctx) {
+				return false
 			}
 		}
 	}
-	defer func() { m.jm.resources.release(m.slots) }()
+}
 
-	m.attempt = 1
-	if err := m.deploy(ctx); err != nil {
-		m.fail(ctx, fmt.Sprintf("deploying the job failed: %v", err))
-		return
+// sleep waits d before a restart; false if the job was cancelled meanwhile.
+func (m *jobMaster) sleep(ctx context.Context, d time.Duration) bool {
+	timer := m.jm.clock.After(d)
+	for {
+		select {
+		case <-ctx.Done():
+			m.setStatus(weirv1.JobStatus_JOB_STATUS_CANCELED, "the jobmanager shut down")
+			return false
+		case <-timer:
+			return true
+		case <-m.kick:
+			if m.cancelRequested(ctx) {
+				return false
+			}
+		}
 	}
-	m.setStatus(weirv1.JobStatus_JOB_STATUS_RUNNING, "")
-	m.follow(ctx)
+}
+
+// cancelRequested drains events while no task runs; a cancel request
+// cancels the job, savepoint requests are refused.
+func (m *jobMaster) cancelRequested(ctx context.Context) bool {
+	for _, e := range m.take() {
+		switch e := e.(type) {
+		case cancelRequest:
+			m.setStatus(weirv1.JobStatus_JOB_STATUS_CANCELED, "canceled by request")
+			return true
+		case savepointRequest:
+			e.reply <- savepointResult{err: fmt.Errorf("job %s is not running", m.id)}
+		}
+	}
+	return false
 }
 
 // deploy sends every subtask to its slot: subtask i of every vertex goes to
-// slot i (slot sharing, as in Flink).
-func (m *jobMaster) deploy(ctx context.Context) error {
+// slot i (slot sharing, as in Flink). restore, if set, is the snapshot the
+// subtasks resume from.
+func (m *jobMaster) deploy(ctx context.Context, restore *restorePoint) error {
+	m.tasks = map[taskKey]*taskState{}
+	m.restoring = restore
 	var locs []*weirv1.TaskLocation
 	for _, v := range m.plan.Vertices {
 		for i := range v.Parallelism {
 			s := m.slots[i]
 			locs = append(locs, &weirv1.TaskLocation{VertexId: v.ID, SubtaskIndex: int32(i), TaskManagerId: s.tm, RpcAddress: s.address})
 			id := &weirv1.ExecutionID{JobId: m.id, VertexId: v.ID, SubtaskIndex: int32(i), Attempt: m.attempt}
-			m.tasks[taskKey{v.ID, int32(i)}] = &taskState{id: id, name: v.Name, ops: v.Ops, tm: s.tm,
+			m.tasks[taskKey{v.ID, int32(i)}] = &taskState{id: id, name: v.Name, ops: v.Ops, tm: s.tm, address: s.address,
 				state: weirv1.ExecutionState_EXECUTION_STATE_DEPLOYING, metrics: &weirv1.TaskMetrics{}}
 		}
 	}
 	m.publishTasks()
+	if restore != nil {
+		m.log.Info("restoring", "checkpoint", restore.id, "storage", restore.storage, "directory", restore.directory)
+	}
 	// Deploy consumers before producers so producers find their consumers'
 	// gates registered (they would wait for them otherwise).
 	for vi := len(m.plan.Vertices) - 1; vi >= 0; vi-- {
@@ -237,8 +331,9 @@ func (m *jobMaster) deploy(ctx context.Context) error {
 			if err != nil {
 				return err
 			}
+			req := &weirv1.DeployTaskRequest{Execution: t.id, Graph: m.graph, Locations: locs, Restore: restore.forSubtask(m.graph, v.Ops, i)}
 			dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-			_, err = client.DeployTask(dctx, &weirv1.DeployTaskRequest{Execution: t.id, Graph: m.graph, Locations: locs})
+			_, err = client.DeployTask(dctx, req)
 			cancel()
 			if err != nil {
 				return fmt.Errorf("subtask %d of %q on taskmanager %s: %w", i, v.Name, t.tm, err)
@@ -248,36 +343,47 @@ func (m *jobMaster) deploy(ctx context.Context) error {
 	return nil
 }
 
-// follow applies events until every task has finished, or the job failed
-// or was cancelled.
-func (m *jobMaster) follow(ctx context.Context) {
+// follow applies events until every task has finished, the job is
+// cancelled or stopped (done), or it failed (the cause, for a restart).
+func (m *jobMaster) follow(ctx context.Context) (cause string, done bool) {
+	var tick <-chan time.Time
+	if m.cp != nil {
+		t := m.jm.clock.NewTicker(m.cp.tick)
+		defer t.Stop()
+		tick = t.C()
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			m.cancelTasks(context.Background())
 			m.setStatus(weirv1.JobStatus_JOB_STATUS_CANCELED, "the jobmanager shut down")
-			return
+			return "", true
+		case <-tick:
+			m.cp.coord.Tick()
 		case <-m.kick:
 		}
 		for _, e := range m.take() {
 			switch e := e.(type) {
 			case taskUpdate:
 				t := m.apply(e)
-				if t != nil && t.state == weirv1.ExecutionState_EXECUTION_STATE_FAILED {
-					m.fail(ctx, fmt.Sprintf("subtask %d of %q failed on taskmanager %s: %s", t.id.GetSubtaskIndex(), t.name, t.tm, t.failure))
-					return
+				if t == nil {
+					continue
 				}
-				if t != nil && t.state == weirv1.ExecutionState_EXECUTION_STATE_CANCELED {
-					m.fail(ctx, fmt.Sprintf("subtask %d of %q was canceled on taskmanager %s", t.id.GetSubtaskIndex(), t.name, t.tm))
-					return
+				switch t.state {
+				case weirv1.ExecutionState_EXECUTION_STATE_FAILED:
+					if e.corrupt && m.restoring != nil {
+						m.cp.damaged(m.restoring, t.failure)
+					}
+					return fmt.Sprintf("subtask %d of %q failed on taskmanager %s: %s", t.id.GetSubtaskIndex(), t.name, t.tm, t.failure), false
+				case weirv1.ExecutionState_EXECUTION_STATE_CANCELED:
+					return fmt.Sprintf("subtask %d of %q was canceled on taskmanager %s", t.id.GetSubtaskIndex(), t.name, t.tm), false
 				}
 			case tmLost:
 				for _, t := range m.tasks {
 					if t.tm == e.tm && !t.terminal() {
 						t.state = weirv1.ExecutionState_EXECUTION_STATE_FAILED
 						t.failure = fmt.Sprintf("taskmanager %s lost: no heartbeat within heartbeat.timeout %s", e.tm, m.jm.opts.HeartbeatTimeout)
-						m.fail(ctx, fmt.Sprintf("subtask %d of %q failed: %s", t.id.GetSubtaskIndex(), t.name, t.failure))
-						return
+						return fmt.Sprintf("subtask %d of %q failed: %s", t.id.GetSubtaskIndex(), t.name, t.failure), false
 					}
 				}
 			case cancelRequest:
@@ -285,13 +391,34 @@ func (m *jobMaster) follow(ctx context.Context) {
 				m.cancelTasks(ctx)
 				m.awaitTerminal(ctx)
 				m.setStatus(weirv1.JobStatus_JOB_STATUS_CANCELED, "canceled by request")
-				return
+				return "", true
+			case endOfInput:
+				m.cp.endOfInput(m, e.id)
+			case ackEvent:
+				m.cp.ack(m, e)
+			case declineEvent:
+				m.cp.decline(m, e)
+			case persistedEvent:
+				m.cp.coord.Persisted(e.id, e.err)
+			case savepointRequest:
+				m.cp.requestSavepoint(m, e)
+			}
+		}
+		if m.cp != nil {
+			if reason := m.cp.execute(ctx, m); reason != "" {
+				return reason, false
+			}
+			if path := m.cp.stoppedWith; path != "" {
+				m.cancelTasks(ctx)
+				m.awaitTerminal(ctx)
+				m.setStatus(weirv1.JobStatus_JOB_STATUS_FINISHED, "stopped with savepoint "+path)
+				return "", true
 			}
 		}
 		m.publishTasks()
 		if m.allFinished() {
 			m.setStatus(weirv1.JobStatus_JOB_STATUS_FINISHED, "")
-			return
+			return "", true
 		}
 	}
 }
@@ -323,7 +450,6 @@ func (m *jobMaster) allFinished() bool {
 }
 
 // fail ends the job as FAILED: the remaining tasks are cancelled first.
-// Restarting from a checkpoint is the restart strategy's job (none yet).
 func (m *jobMaster) fail(ctx context.Context, reason string) {
 	m.log.Error("job failed", "reason", reason)
 	m.setStatus(weirv1.JobStatus_JOB_STATUS_FAILED, reason)
@@ -338,13 +464,7 @@ func (m *jobMaster) cancelTasks(ctx context.Context) {
 			continue
 		}
 		t.state = weirv1.ExecutionState_EXECUTION_STATE_CANCELING
-		addr := ""
-		for _, s := range m.slots {
-			if s.tm == t.tm {
-				addr = s.address
-			}
-		}
-		client, err := m.jm.taskManager(addr)
+		client, err := m.jm.taskManager(t.address)
 		if err != nil {
 			continue
 		}

@@ -7,8 +7,10 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
+	mrand "math/rand/v2"
 	"sort"
 	"sync"
 	"time"
@@ -19,10 +21,13 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	weirv1 "github.com/weirstream/weir/api/proto/weir/v1"
+	"github.com/weirstream/weir/internal/checkpoint"
+	"github.com/weirstream/weir/internal/checkpoint/objstore"
 	"github.com/weirstream/weir/internal/clock"
 	"github.com/weirstream/weir/internal/config"
 	"github.com/weirstream/weir/internal/network"
 	"github.com/weirstream/weir/internal/plan"
+	"github.com/weirstream/weir/internal/scheduler"
 	"github.com/weirstream/weir/stream"
 )
 
@@ -34,6 +39,12 @@ type Options struct {
 	// Config holds the cluster configuration that jobs inherit (Flink-style
 	// keys); a job's own settings override it.
 	Config map[string]string
+	// Stores opens checkpoint storage, with this process's credentials.
+	Stores *checkpoint.Stores
+	// DefaultCheckpointsDir is the checkpoint storage of jobs that set no
+	// state.checkpoints.dir (an in-process cluster's memory:// store); empty
+	// makes such jobs fail at submission when they take checkpoints.
+	DefaultCheckpointsDir string
 	// DialOptions are added to connections to taskmanagers.
 	DialOptions []grpc.DialOption
 	Clock       clock.Clock
@@ -49,6 +60,7 @@ type JobManager struct {
 	clock     clock.Clock
 	log       *slog.Logger
 	resources *resources
+	stores    *checkpoint.Stores
 	dialer    *network.Dialer
 	wg        sync.WaitGroup // job master goroutines
 	started   chan struct{}  // closed when Run has started
@@ -75,7 +87,10 @@ func New(opts Options) *JobManager {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	jm := &JobManager{opts: opts, clock: opts.Clock, log: opts.Logger, resources: newResources(),
+	if opts.Stores == nil {
+		opts.Stores = checkpoint.NewStores(objstore.Options{}, opts.Clock)
+	}
+	jm := &JobManager{opts: opts, clock: opts.Clock, log: opts.Logger, resources: newResources(), stores: opts.Stores,
 		dialer: network.NewDialer(opts.DialOptions...), started: make(chan struct{})}
 	jm.mu.jobs = map[string]*jobMaster{}
 	return jm
@@ -100,6 +115,7 @@ func (jm *JobManager) Run(ctx context.Context) error {
 		jm.mu.Unlock()
 		jm.wg.Wait()
 		jm.dialer.Close()
+		jm.stores.Close()
 	}()
 	t := jm.clock.NewTicker(jm.opts.HeartbeatInterval)
 	defer t.Stop()
@@ -156,18 +172,22 @@ func (jm *JobManager) SubmitJob(ctx context.Context, req *weirv1.SubmitJobReques
 	if err != nil {
 		return nil, status.Errorf(codes.InvalidArgument, "rejected: %v", err)
 	}
+	id := newJobID()
+	setup, err := jm.setup(ctx, id, g, p, req)
+	if err != nil {
+		return nil, err
+	}
 	select {
 	case <-jm.started:
 	case <-ctx.Done():
 		return nil, status.FromContextError(ctx.Err()).Err()
 	}
-	id := newJobID()
 	jm.mu.Lock()
 	defer jm.mu.Unlock()
 	if jm.mu.stopped {
 		return nil, status.Error(codes.Unavailable, "the jobmanager is not running")
 	}
-	m := newJobMaster(jm, id, g, p, jm.clock.Now())
+	m := newJobMaster(jm, id, g, p, jm.clock.Now(), setup)
 	jm.mu.jobs[id] = m
 	jm.mu.order = append(jm.mu.order, id)
 	jm.wg.Add(1)
@@ -255,6 +275,71 @@ func newJobID() string {
 		panic(err)
 	}
 	return hex.EncodeToString(b[:])
+}
+
+// jobSetup is what a job master starts with besides its graph.
+type jobSetup struct {
+	cfg      *config.Config
+	strategy scheduler.RestartStrategy
+	start    *restorePoint
+	cp       *checkpointing
+}
+
+// setup prepares a submitted job's configuration, restart strategy,
+// checkpointing and savepoint; errors reject the submission.
+func (jm *JobManager) setup(ctx context.Context, id string, g *weirv1.JobGraph, p *plan.Plan, req *weirv1.SubmitJobRequest) (*jobSetup, error) {
+	cfg, err := config.Default().WithJob(g.GetConfig())
+	if err != nil {
+		return nil, status.Errorf(codes.InvalidArgument, "rejected: config: %v", err)
+	}
+	cp, err := newCheckpointing(ctx, jm, id, g, p, cfg)
+	if err != nil {
+		return nil, status.Errorf(codes.InvalidArgument, "rejected: %v", err)
+	}
+	strategy, err := scheduler.NewRestartStrategy(cfg, cp != nil, mrand.Float64)
+	if err != nil {
+		return nil, status.Errorf(codes.InvalidArgument, "rejected: %v", err)
+	}
+	j := &jobSetup{cfg: cfg, strategy: strategy, cp: cp}
+	if path := req.GetSavepointPath(); path != "" {
+		if j.start, err = jm.savepoint(ctx, path, g, req.GetAllowNonRestoredState()); err != nil {
+			return nil, err
+		}
+	}
+	return j, nil
+}
+
+// savepoint reads and verifies the savepoint (or retained checkpoint) at
+// path and checks it fits graph g.
+func (jm *JobManager) savepoint(ctx context.Context, path string, g *weirv1.JobGraph, allowNonRestored bool) (*restorePoint, error) {
+	st, err := jm.stores.Open(ctx, path)
+	if err != nil {
+		return nil, status.Errorf(codes.InvalidArgument, "rejected: savepoint_path: %v", err)
+	}
+	meta, err := checkpoint.ReadMetadata(ctx, st, "")
+	if err != nil {
+		if errors.Is(err, objstore.ErrNotExist) {
+			return nil, status.Errorf(codes.InvalidArgument, "rejected: savepoint_path: %s has no _metadata: it is not a complete savepoint or checkpoint", path)
+		}
+		return nil, status.Errorf(codes.InvalidArgument, "rejected: savepoint %s is damaged: %v", path, err)
+	}
+	if err := checkpoint.Verify(ctx, st, "", meta); err != nil {
+		return nil, status.Errorf(codes.InvalidArgument, "rejected: savepoint %s is damaged: %v", path, err)
+	}
+	for _, os := range meta.GetOperators() {
+		p := parallelismOf(g, os.GetOperatorUid())
+		switch {
+		case p == 0 && !allowNonRestored:
+			return nil, status.Errorf(codes.InvalidArgument,
+				"rejected: savepoint %s has state of operator %q, which the job does not have; pass --allow-non-restored-state to drop it",
+				path, os.GetOperatorUid())
+		case p != 0 && p != os.GetParallelism():
+			return nil, status.Errorf(codes.InvalidArgument,
+				"rejected: savepoint %s has operator %q at parallelism %d, the job runs it at %d; resuming at another parallelism is not supported yet",
+				path, os.GetOperatorUid(), os.GetParallelism(), p)
+		}
+	}
+	return &restorePoint{id: meta.GetCheckpointId(), storage: path, meta: meta}, nil
 }
 
 // ListJobs lists every job in submission order.
@@ -347,8 +432,66 @@ func (jm *JobManager) UpdateTaskExecutionState(ctx context.Context, req *weirv1.
 	if err != nil {
 		return nil, err
 	}
-	m.post(taskUpdate{id: req.GetExecution(), state: req.GetState(), failure: req.GetFailure(), metrics: req.GetMetrics()})
+	if req.GetEndOfInput() {
+		m.post(endOfInput{id: req.GetExecution()})
+		return &weirv1.UpdateTaskExecutionStateResponse{}, nil
+	}
+	m.post(taskUpdate{id: req.GetExecution(), state: req.GetState(), failure: req.GetFailure(), corrupt: req.GetCorruptState(), metrics: req.GetMetrics()})
 	return &weirv1.UpdateTaskExecutionStateResponse{}, nil
+}
+
+// AcknowledgeCheckpoint records a subtask's durable state for a checkpoint.
+func (jm *JobManager) AcknowledgeCheckpoint(ctx context.Context, req *weirv1.AcknowledgeCheckpointRequest) (*weirv1.AcknowledgeCheckpointResponse, error) {
+	m, err := jm.job(req.GetExecution().GetJobId())
+	if err != nil {
+		return nil, err
+	}
+	m.post(ackEvent{id: req.GetExecution(), checkpointID: req.GetCheckpointId(), operators: req.GetOperators(), metrics: req.GetMetrics()})
+	return &weirv1.AcknowledgeCheckpointResponse{}, nil
+}
+
+// DeclineCheckpoint records that a subtask could not take its part.
+func (jm *JobManager) DeclineCheckpoint(ctx context.Context, req *weirv1.DeclineCheckpointRequest) (*weirv1.DeclineCheckpointResponse, error) {
+	m, err := jm.job(req.GetExecution().GetJobId())
+	if err != nil {
+		return nil, err
+	}
+	m.post(declineEvent{id: req.GetExecution(), checkpointID: req.GetCheckpointId(), reason: req.GetReason()})
+	return &weirv1.DeclineCheckpointResponse{}, nil
+}
+
+// TriggerSavepoint takes a savepoint and waits for it.
+func (jm *JobManager) TriggerSavepoint(ctx context.Context, req *weirv1.TriggerSavepointRequest) (*weirv1.TriggerSavepointResponse, error) {
+	m, err := jm.job(req.GetJobId())
+	if err != nil {
+		return nil, err
+	}
+	reply := make(chan savepointResult, 1)
+	m.post(savepointRequest{dir: req.GetTargetDirectory(), stop: req.GetStop(), reply: reply})
+	select {
+	case <-ctx.Done():
+		return nil, status.FromContextError(ctx.Err()).Err()
+	case r := <-reply:
+		if r.err != nil {
+			return nil, status.Errorf(codes.FailedPrecondition, "%v", r.err)
+		}
+		return &weirv1.TriggerSavepointResponse{Path: r.path}, nil
+	}
+}
+
+// ListCheckpoints lists a job's checkpoint history.
+func (jm *JobManager) ListCheckpoints(ctx context.Context, req *weirv1.ListCheckpointsRequest) (*weirv1.ListCheckpointsResponse, error) {
+	m, err := jm.job(req.GetJobId())
+	if err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	resp := &weirv1.ListCheckpointsResponse{LatestCompletedId: m.mu.latest, RestoreFallbacks: m.mu.fallbacks}
+	for _, c := range m.mu.checkpoints {
+		resp.Checkpoints = append(resp.Checkpoints, cloneInfo(c))
+	}
+	return resp, nil
 }
 
 func statusName(s weirv1.JobStatus) string {

@@ -64,6 +64,11 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 		}
 		opts.DataDir, c.tmpDir = dir, dir
 	}
+	dataDir, err := filepath.Abs(opts.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	opts.DataDir = dataDir
 	var lis []net.Listener
 	closeAll := func() {
 		for _, l := range lis {
@@ -92,6 +97,7 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 		HeartbeatInterval: opts.HeartbeatInterval, HeartbeatTimeout: opts.HeartbeatTimeout,
 		SlotRequestTimeout: opts.SlotRequestTimeout, Config: opts.Config,
 		DialOptions: rpc.DialOptions(0), Logger: opts.Logger.With("process", "jobmanager"),
+		DefaultCheckpointsDir: "file://" + filepath.Join(opts.DataDir, "checkpoints"),
 	})
 	var tms []*taskmanager.TaskManager
 	var tmLis []net.Listener

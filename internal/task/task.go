@@ -52,9 +52,9 @@ type Config struct {
 	BufferTimeout time.Duration
 	// Checkpointing is nil when the job takes no checkpoints.
 	Checkpointing *Checkpointing
-	// Restore is the state to resume from, by operator uid; nil on a fresh
-	// start.
-	Restore map[string]stream.OperatorSnapshot
+	// LoadRestore, if set, returns the state to resume from, by operator
+	// uid. Run calls it before building the chain.
+	LoadRestore func(ctx context.Context) (map[string]stream.OperatorSnapshot, error)
 }
 
 // Checkpointing configures a task of a job that takes checkpoints.
@@ -190,6 +190,12 @@ func (t *Task) Run(ctx context.Context) (err error) {
 		backend = heap.New(keygroup.RangeOf(t.cfg.Subtask, v.Parallelism, int(t.cfg.Graph.GetMaxParallelism())))
 		defer backend.Close()
 	}
+	var restore map[string]stream.OperatorSnapshot
+	if t.cfg.LoadRestore != nil {
+		if restore, err = t.cfg.LoadRestore(ctx); err != nil {
+			return fmt.Errorf("loading the state to restore: %w", err)
+		}
+	}
 	chain, err := stream.BuildChain(t.cfg.Graph, v, stream.ChainOptions{
 		Info: stream.TaskInfo{
 			JobID: t.cfg.JobID, TaskName: v.Name, SubtaskIndex: t.cfg.Subtask, Parallelism: v.Parallelism,
@@ -197,7 +203,7 @@ func (t *Task) Run(ctx context.Context) (err error) {
 		},
 		Backend: backend,
 		Writer:  t.writerFor,
-		Restore: t.cfg.Restore,
+		Restore: restore,
 	})
 	if err != nil {
 		return err

@@ -17,7 +17,10 @@ import (
 	"google.golang.org/grpc/status"
 
 	weirv1 "github.com/weirstream/weir/api/proto/weir/v1"
+	"github.com/weirstream/weir/internal/checkpoint"
+	"github.com/weirstream/weir/internal/checkpoint/objstore"
 	"github.com/weirstream/weir/internal/clock"
+	"github.com/weirstream/weir/internal/config"
 	"github.com/weirstream/weir/internal/network"
 	"github.com/weirstream/weir/internal/plan"
 	"github.com/weirstream/weir/internal/task"
@@ -41,6 +44,8 @@ type Options struct {
 	HeartbeatTimeout  time.Duration
 	BufferTimeout     time.Duration
 
+	// Stores opens checkpoint storage, with this process's credentials.
+	Stores *checkpoint.Stores
 	// DialOptions are added to every outgoing connection.
 	DialOptions []grpc.DialOption
 	Clock       clock.Clock
@@ -56,7 +61,9 @@ type TaskManager struct {
 	dialer    *network.Dialer
 	exchange  *network.Server
 	rm        weirv1.ResourceManagerServiceClient
-	wg        sync.WaitGroup // running task goroutines
+	stores    *checkpoint.Stores
+	wg        sync.WaitGroup // task goroutines and snapshot uploads
+	stopping  chan struct{}  // closed when Run returns: uploads give up
 
 	mu struct {
 		sync.Mutex
@@ -96,8 +103,11 @@ func New(opts Options) (*TaskManager, error) {
 	if err != nil {
 		return nil, err
 	}
+	if opts.Stores == nil {
+		opts.Stores = checkpoint.NewStores(objstore.Options{}, opts.Clock)
+	}
 	tm := &TaskManager{opts: opts, endpoints: network.NewEndpoints(), dialer: d,
-		rm: weirv1.NewResourceManagerServiceClient(conn)}
+		rm: weirv1.NewResourceManagerServiceClient(conn), stores: opts.Stores, stopping: make(chan struct{})}
 	tm.exchange = network.NewServer(tm.endpoints)
 	tm.mu.tasks = map[execKey]*running{}
 	return tm, nil
@@ -117,8 +127,10 @@ func (tm *TaskManager) Run(ctx context.Context) error {
 		tm.mu.Lock()
 		tm.mu.stopped = true
 		tm.mu.Unlock()
+		close(tm.stopping)
 		tm.wg.Wait()
 		tm.dialer.Close()
+		tm.stores.Close()
 	}()
 	for {
 		if err := tm.register(ctx); err != nil {
@@ -216,7 +228,13 @@ func (tm *TaskManager) DeployTask(ctx context.Context, req *weirv1.DeployTaskReq
 	for _, l := range req.GetLocations() {
 		locs[[2]int32{l.GetVertexId(), l.GetSubtaskIndex()}] = task.Location{TaskManagerID: l.GetTaskManagerId(), Address: l.GetRpcAddress()}
 	}
+	cp, err := checkpointingOf(req.GetGraph(), &checkpointer{tm: tm, id: id})
+	if err != nil {
+		return nil, status.Errorf(codes.InvalidArgument, "deploy: %v", err)
+	}
 	t := task.New(task.Config{
+		Checkpointing: cp,
+		LoadRestore:   tm.loadRestore(req.GetRestore()),
 		JobID: id.GetJobId(), Attempt: id.GetAttempt(), Graph: req.GetGraph(), Plan: p, Vertex: v,
 		Subtask: int(id.GetSubtaskIndex()),
 		Locate: func(vertex int32, subtask int) (task.Location, error) {
@@ -276,6 +294,7 @@ func (tm *TaskManager) report(id *weirv1.ExecutionID, st weirv1.ExecutionState, 
 	req := &weirv1.UpdateTaskExecutionStateRequest{Execution: id, State: st, Metrics: t.Metrics()}
 	if err != nil {
 		req.Failure = err.Error()
+		req.CorruptState = errors.Is(err, checkpoint.ErrCorrupt)
 	}
 	backoff := 50 * time.Millisecond
 	for range 5 {
@@ -289,6 +308,24 @@ func (tm *TaskManager) report(id *weirv1.ExecutionID, st weirv1.ExecutionState, 
 		<-tm.opts.Clock.After(backoff)
 		backoff *= 2
 	}
+}
+
+// checkpointingOf returns the checkpointing settings of a job, nil if it
+// takes no checkpoints.
+func checkpointingOf(g *weirv1.JobGraph, cp task.Checkpointer) (*task.Checkpointing, error) {
+	cfg, err := config.Default().WithJob(g.GetConfig())
+	if err != nil {
+		return nil, err
+	}
+	interval, err := cfg.Duration(config.CheckpointingInterval)
+	if err != nil || interval <= 0 {
+		return nil, err
+	}
+	mode, err := cfg.Get(config.CheckpointingMode)
+	if err != nil {
+		return nil, err
+	}
+	return &task.Checkpointing{ExactlyOnce: mode == "EXACTLY_ONCE", Checkpointer: cp}, nil
 }
 
 // CancelTask cancels a running subtask; cancelling an unknown one is not an

@@ -32,6 +32,8 @@ const (
 	JobStatus_JOB_STATUS_CANCELLING JobStatus = 4
 	JobStatus_JOB_STATUS_CANCELED   JobStatus = 5
 	JobStatus_JOB_STATUS_FAILED     JobStatus = 6
+	// A task failed; the job restarts from its latest checkpoint.
+	JobStatus_JOB_STATUS_RESTARTING JobStatus = 7
 )
 
 // Enum value maps for JobStatus.
@@ -44,6 +46,7 @@ var (
 		4: "JOB_STATUS_CANCELLING",
 		5: "JOB_STATUS_CANCELED",
 		6: "JOB_STATUS_FAILED",
+		7: "JOB_STATUS_RESTARTING",
 	}
 	JobStatus_value = map[string]int32{
 		"JOB_STATUS_UNSPECIFIED": 0,
@@ -53,6 +56,7 @@ var (
 		"JOB_STATUS_CANCELLING":  4,
 		"JOB_STATUS_CANCELED":    5,
 		"JOB_STATUS_FAILED":      6,
+		"JOB_STATUS_RESTARTING":  7,
 	}
 )
 
@@ -144,6 +148,58 @@ func (ExecutionState) EnumDescriptor() ([]byte, []int) {
 	return file_weir_v1_job_manager_service_proto_rawDescGZIP(), []int{1}
 }
 
+type CheckpointStatus int32
+
+const (
+	CheckpointStatus_CHECKPOINT_STATUS_UNSPECIFIED CheckpointStatus = 0
+	CheckpointStatus_CHECKPOINT_STATUS_IN_PROGRESS CheckpointStatus = 1
+	CheckpointStatus_CHECKPOINT_STATUS_COMPLETED   CheckpointStatus = 2
+	CheckpointStatus_CHECKPOINT_STATUS_FAILED      CheckpointStatus = 3
+)
+
+// Enum value maps for CheckpointStatus.
+var (
+	CheckpointStatus_name = map[int32]string{
+		0: "CHECKPOINT_STATUS_UNSPECIFIED",
+		1: "CHECKPOINT_STATUS_IN_PROGRESS",
+		2: "CHECKPOINT_STATUS_COMPLETED",
+		3: "CHECKPOINT_STATUS_FAILED",
+	}
+	CheckpointStatus_value = map[string]int32{
+		"CHECKPOINT_STATUS_UNSPECIFIED": 0,
+		"CHECKPOINT_STATUS_IN_PROGRESS": 1,
+		"CHECKPOINT_STATUS_COMPLETED":   2,
+		"CHECKPOINT_STATUS_FAILED":      3,
+	}
+)
+
+func (x CheckpointStatus) Enum() *CheckpointStatus {
+	p := new(CheckpointStatus)
+	*p = x
+	return p
+}
+
+func (x CheckpointStatus) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (CheckpointStatus) Descriptor() protoreflect.EnumDescriptor {
+	return file_weir_v1_job_manager_service_proto_enumTypes[2].Descriptor()
+}
+
+func (CheckpointStatus) Type() protoreflect.EnumType {
+	return &file_weir_v1_job_manager_service_proto_enumTypes[2]
+}
+
+func (x CheckpointStatus) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use CheckpointStatus.Descriptor instead.
+func (CheckpointStatus) EnumDescriptor() ([]byte, []int) {
+	return file_weir_v1_job_manager_service_proto_rawDescGZIP(), []int{2}
+}
+
 type SubmitJobRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Types that are valid to be assigned to Job:
@@ -154,9 +210,14 @@ type SubmitJobRequest struct {
 	// Default parallelism for operators that do not set one (programs only).
 	Parallelism *int32 `protobuf:"varint,3,opt,name=parallelism,proto3,oneof" json:"parallelism,omitempty"`
 	// Per-job configuration overrides (Flink-style keys).
-	Config        map[string]string `protobuf:"bytes,4,rep,name=config,proto3" json:"config,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Config map[string]string `protobuf:"bytes,4,rep,name=config,proto3" json:"config,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// Resume from this savepoint or retained checkpoint directory (a URI).
+	SavepointPath string `protobuf:"bytes,5,opt,name=savepoint_path,json=savepointPath,proto3" json:"savepoint_path,omitempty"`
+	// Resume even if the savepoint holds state of operators the job no
+	// longer has.
+	AllowNonRestoredState bool `protobuf:"varint,6,opt,name=allow_non_restored_state,json=allowNonRestoredState,proto3" json:"allow_non_restored_state,omitempty"`
+	unknownFields         protoimpl.UnknownFields
+	sizeCache             protoimpl.SizeCache
 }
 
 func (x *SubmitJobRequest) Reset() {
@@ -226,6 +287,20 @@ func (x *SubmitJobRequest) GetConfig() map[string]string {
 		return x.Config
 	}
 	return nil
+}
+
+func (x *SubmitJobRequest) GetSavepointPath() string {
+	if x != nil {
+		return x.SavepointPath
+	}
+	return ""
+}
+
+func (x *SubmitJobRequest) GetAllowNonRestoredState() bool {
+	if x != nil {
+		return x.AllowNonRestoredState
+	}
+	return false
 }
 
 type isSubmitJobRequest_Job interface {
@@ -378,8 +453,10 @@ type JobSummary struct {
 	StartTimeUnixMillis int64  `protobuf:"varint,5,opt,name=start_time_unix_millis,json=startTimeUnixMillis,proto3" json:"start_time_unix_millis,omitempty"`
 	EndTimeUnixMillis   int64  `protobuf:"varint,6,opt,name=end_time_unix_millis,json=endTimeUnixMillis,proto3" json:"end_time_unix_millis,omitempty"`
 	Parallelism         int32  `protobuf:"varint,7,opt,name=parallelism,proto3" json:"parallelism,omitempty"`
-	unknownFields       protoimpl.UnknownFields
-	sizeCache           protoimpl.SizeCache
+	// Restarts since the job was submitted.
+	Restarts      int32 `protobuf:"varint,8,opt,name=restarts,proto3" json:"restarts,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *JobSummary) Reset() {
@@ -457,6 +534,13 @@ func (x *JobSummary) GetEndTimeUnixMillis() int64 {
 func (x *JobSummary) GetParallelism() int32 {
 	if x != nil {
 		return x.Parallelism
+	}
+	return 0
+}
+
+func (x *JobSummary) GetRestarts() int32 {
+	if x != nil {
+		return x.Restarts
 	}
 	return 0
 }
@@ -1199,16 +1283,357 @@ func (x *TaskManagerInfo) GetLastHeartbeatUnixMillis() int64 {
 	return 0
 }
 
+type TriggerSavepointRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	JobId string                 `protobuf:"bytes,1,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	// Directory (URI) to create the savepoint in; state.savepoints.dir if empty.
+	TargetDirectory string `protobuf:"bytes,2,opt,name=target_directory,json=targetDirectory,proto3" json:"target_directory,omitempty"`
+	// Stop the job once the savepoint is complete.
+	Stop          bool `protobuf:"varint,3,opt,name=stop,proto3" json:"stop,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TriggerSavepointRequest) Reset() {
+	*x = TriggerSavepointRequest{}
+	mi := &file_weir_v1_job_manager_service_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TriggerSavepointRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TriggerSavepointRequest) ProtoMessage() {}
+
+func (x *TriggerSavepointRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_weir_v1_job_manager_service_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TriggerSavepointRequest.ProtoReflect.Descriptor instead.
+func (*TriggerSavepointRequest) Descriptor() ([]byte, []int) {
+	return file_weir_v1_job_manager_service_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *TriggerSavepointRequest) GetJobId() string {
+	if x != nil {
+		return x.JobId
+	}
+	return ""
+}
+
+func (x *TriggerSavepointRequest) GetTargetDirectory() string {
+	if x != nil {
+		return x.TargetDirectory
+	}
+	return ""
+}
+
+func (x *TriggerSavepointRequest) GetStop() bool {
+	if x != nil {
+		return x.Stop
+	}
+	return false
+}
+
+type TriggerSavepointResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// URI of the savepoint directory: what `weir run -s` takes.
+	Path          string `protobuf:"bytes,1,opt,name=path,proto3" json:"path,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TriggerSavepointResponse) Reset() {
+	*x = TriggerSavepointResponse{}
+	mi := &file_weir_v1_job_manager_service_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TriggerSavepointResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TriggerSavepointResponse) ProtoMessage() {}
+
+func (x *TriggerSavepointResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_weir_v1_job_manager_service_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TriggerSavepointResponse.ProtoReflect.Descriptor instead.
+func (*TriggerSavepointResponse) Descriptor() ([]byte, []int) {
+	return file_weir_v1_job_manager_service_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *TriggerSavepointResponse) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+type ListCheckpointsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	JobId         string                 `protobuf:"bytes,1,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListCheckpointsRequest) Reset() {
+	*x = ListCheckpointsRequest{}
+	mi := &file_weir_v1_job_manager_service_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListCheckpointsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListCheckpointsRequest) ProtoMessage() {}
+
+func (x *ListCheckpointsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_weir_v1_job_manager_service_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListCheckpointsRequest.ProtoReflect.Descriptor instead.
+func (*ListCheckpointsRequest) Descriptor() ([]byte, []int) {
+	return file_weir_v1_job_manager_service_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *ListCheckpointsRequest) GetJobId() string {
+	if x != nil {
+		return x.JobId
+	}
+	return ""
+}
+
+type CheckpointInfo struct {
+	state                 protoimpl.MessageState `protogen:"open.v1"`
+	CheckpointId          int64                  `protobuf:"varint,1,opt,name=checkpoint_id,json=checkpointId,proto3" json:"checkpoint_id,omitempty"`
+	Status                CheckpointStatus       `protobuf:"varint,2,opt,name=status,proto3,enum=weir.v1.CheckpointStatus" json:"status,omitempty"`
+	Kind                  SnapshotKind           `protobuf:"varint,3,opt,name=kind,proto3,enum=weir.v1.SnapshotKind" json:"kind,omitempty"`
+	TriggerTimeUnixMillis int64                  `protobuf:"varint,4,opt,name=trigger_time_unix_millis,json=triggerTimeUnixMillis,proto3" json:"trigger_time_unix_millis,omitempty"`
+	DurationMillis        int64                  `protobuf:"varint,5,opt,name=duration_millis,json=durationMillis,proto3" json:"duration_millis,omitempty"`
+	StateSize             int64                  `protobuf:"varint,6,opt,name=state_size,json=stateSize,proto3" json:"state_size,omitempty"`
+	// Longest barrier alignment of any subtask.
+	AlignmentMillis int64  `protobuf:"varint,7,opt,name=alignment_millis,json=alignmentMillis,proto3" json:"alignment_millis,omitempty"`
+	Acknowledged    int32  `protobuf:"varint,8,opt,name=acknowledged,proto3" json:"acknowledged,omitempty"`
+	Total           int32  `protobuf:"varint,9,opt,name=total,proto3" json:"total,omitempty"`
+	Failure         string `protobuf:"bytes,10,opt,name=failure,proto3" json:"failure,omitempty"`
+	// URI of the snapshot directory, for completed ones.
+	Path          string `protobuf:"bytes,11,opt,name=path,proto3" json:"path,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CheckpointInfo) Reset() {
+	*x = CheckpointInfo{}
+	mi := &file_weir_v1_job_manager_service_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CheckpointInfo) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CheckpointInfo) ProtoMessage() {}
+
+func (x *CheckpointInfo) ProtoReflect() protoreflect.Message {
+	mi := &file_weir_v1_job_manager_service_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CheckpointInfo.ProtoReflect.Descriptor instead.
+func (*CheckpointInfo) Descriptor() ([]byte, []int) {
+	return file_weir_v1_job_manager_service_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *CheckpointInfo) GetCheckpointId() int64 {
+	if x != nil {
+		return x.CheckpointId
+	}
+	return 0
+}
+
+func (x *CheckpointInfo) GetStatus() CheckpointStatus {
+	if x != nil {
+		return x.Status
+	}
+	return CheckpointStatus_CHECKPOINT_STATUS_UNSPECIFIED
+}
+
+func (x *CheckpointInfo) GetKind() SnapshotKind {
+	if x != nil {
+		return x.Kind
+	}
+	return SnapshotKind_SNAPSHOT_KIND_UNSPECIFIED
+}
+
+func (x *CheckpointInfo) GetTriggerTimeUnixMillis() int64 {
+	if x != nil {
+		return x.TriggerTimeUnixMillis
+	}
+	return 0
+}
+
+func (x *CheckpointInfo) GetDurationMillis() int64 {
+	if x != nil {
+		return x.DurationMillis
+	}
+	return 0
+}
+
+func (x *CheckpointInfo) GetStateSize() int64 {
+	if x != nil {
+		return x.StateSize
+	}
+	return 0
+}
+
+func (x *CheckpointInfo) GetAlignmentMillis() int64 {
+	if x != nil {
+		return x.AlignmentMillis
+	}
+	return 0
+}
+
+func (x *CheckpointInfo) GetAcknowledged() int32 {
+	if x != nil {
+		return x.Acknowledged
+	}
+	return 0
+}
+
+func (x *CheckpointInfo) GetTotal() int32 {
+	if x != nil {
+		return x.Total
+	}
+	return 0
+}
+
+func (x *CheckpointInfo) GetFailure() string {
+	if x != nil {
+		return x.Failure
+	}
+	return ""
+}
+
+func (x *CheckpointInfo) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+type ListCheckpointsResponse struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Checkpoints []*CheckpointInfo      `protobuf:"bytes,1,rep,name=checkpoints,proto3" json:"checkpoints,omitempty"`
+	// The checkpoint a restart would restore.
+	LatestCompletedId int64 `protobuf:"varint,2,opt,name=latest_completed_id,json=latestCompletedId,proto3" json:"latest_completed_id,omitempty"`
+	// Restores that fell back from a damaged checkpoint to an older one.
+	RestoreFallbacks int64 `protobuf:"varint,3,opt,name=restore_fallbacks,json=restoreFallbacks,proto3" json:"restore_fallbacks,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *ListCheckpointsResponse) Reset() {
+	*x = ListCheckpointsResponse{}
+	mi := &file_weir_v1_job_manager_service_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListCheckpointsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListCheckpointsResponse) ProtoMessage() {}
+
+func (x *ListCheckpointsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_weir_v1_job_manager_service_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListCheckpointsResponse.ProtoReflect.Descriptor instead.
+func (*ListCheckpointsResponse) Descriptor() ([]byte, []int) {
+	return file_weir_v1_job_manager_service_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *ListCheckpointsResponse) GetCheckpoints() []*CheckpointInfo {
+	if x != nil {
+		return x.Checkpoints
+	}
+	return nil
+}
+
+func (x *ListCheckpointsResponse) GetLatestCompletedId() int64 {
+	if x != nil {
+		return x.LatestCompletedId
+	}
+	return 0
+}
+
+func (x *ListCheckpointsResponse) GetRestoreFallbacks() int64 {
+	if x != nil {
+		return x.RestoreFallbacks
+	}
+	return 0
+}
+
 var File_weir_v1_job_manager_service_proto protoreflect.FileDescriptor
 
 const file_weir_v1_job_manager_service_proto_rawDesc = "" +
 	"\n" +
-	"!weir/v1/job_manager_service.proto\x12\aweir.v1\x1a\x11weir/v1/job.proto\"\xa3\x02\n" +
+	"!weir/v1/job_manager_service.proto\x12\aweir.v1\x1a\x18weir/v1/checkpoint.proto\x1a\x11weir/v1/job.proto\"\x83\x03\n" +
 	"\x10SubmitJobRequest\x12)\n" +
 	"\x05graph\x18\x01 \x01(\v2\x11.weir.v1.JobGraphH\x00R\x05graph\x12,\n" +
 	"\aprogram\x18\x02 \x01(\v2\x10.weir.v1.ProgramH\x00R\aprogram\x12%\n" +
 	"\vparallelism\x18\x03 \x01(\x05H\x01R\vparallelism\x88\x01\x01\x12=\n" +
-	"\x06config\x18\x04 \x03(\v2%.weir.v1.SubmitJobRequest.ConfigEntryR\x06config\x1a9\n" +
+	"\x06config\x18\x04 \x03(\v2%.weir.v1.SubmitJobRequest.ConfigEntryR\x06config\x12%\n" +
+	"\x0esavepoint_path\x18\x05 \x01(\tR\rsavepointPath\x127\n" +
+	"\x18allow_non_restored_state\x18\x06 \x01(\bR\x15allowNonRestoredState\x1a9\n" +
 	"\vConfigEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01B\x05\n" +
@@ -1218,7 +1643,7 @@ const file_weir_v1_job_manager_service_proto_rawDesc = "" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\"\x11\n" +
 	"\x0fListJobsRequest\";\n" +
 	"\x10ListJobsResponse\x12'\n" +
-	"\x04jobs\x18\x01 \x03(\v2\x13.weir.v1.JobSummaryR\x04jobs\"\x92\x02\n" +
+	"\x04jobs\x18\x01 \x03(\v2\x13.weir.v1.JobSummaryR\x04jobs\"\xae\x02\n" +
 	"\n" +
 	"JobSummary\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x12\n" +
@@ -1227,7 +1652,8 @@ const file_weir_v1_job_manager_service_proto_rawDesc = "" +
 	"\x0estatus_message\x18\x04 \x01(\tR\rstatusMessage\x123\n" +
 	"\x16start_time_unix_millis\x18\x05 \x01(\x03R\x13startTimeUnixMillis\x12/\n" +
 	"\x14end_time_unix_millis\x18\x06 \x01(\x03R\x11endTimeUnixMillis\x12 \n" +
-	"\vparallelism\x18\a \x01(\x05R\vparallelism\"&\n" +
+	"\vparallelism\x18\a \x01(\x05R\vparallelism\x12\x1a\n" +
+	"\brestarts\x18\b \x01(\x05R\brestarts\"&\n" +
 	"\rGetJobRequest\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\"\x89\x01\n" +
 	"\x0eGetJobResponse\x12%\n" +
@@ -1280,7 +1706,33 @@ const file_weir_v1_job_manager_service_proto_rawDesc = "" +
 	"slotsTotal\x12\x1d\n" +
 	"\n" +
 	"slots_free\x18\x04 \x01(\x05R\tslotsFree\x12;\n" +
-	"\x1alast_heartbeat_unix_millis\x18\x05 \x01(\x03R\x17lastHeartbeatUnixMillis*\xbb\x01\n" +
+	"\x1alast_heartbeat_unix_millis\x18\x05 \x01(\x03R\x17lastHeartbeatUnixMillis\"o\n" +
+	"\x17TriggerSavepointRequest\x12\x15\n" +
+	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12)\n" +
+	"\x10target_directory\x18\x02 \x01(\tR\x0ftargetDirectory\x12\x12\n" +
+	"\x04stop\x18\x03 \x01(\bR\x04stop\".\n" +
+	"\x18TriggerSavepointResponse\x12\x12\n" +
+	"\x04path\x18\x01 \x01(\tR\x04path\"/\n" +
+	"\x16ListCheckpointsRequest\x12\x15\n" +
+	"\x06job_id\x18\x01 \x01(\tR\x05jobId\"\xa7\x03\n" +
+	"\x0eCheckpointInfo\x12#\n" +
+	"\rcheckpoint_id\x18\x01 \x01(\x03R\fcheckpointId\x121\n" +
+	"\x06status\x18\x02 \x01(\x0e2\x19.weir.v1.CheckpointStatusR\x06status\x12)\n" +
+	"\x04kind\x18\x03 \x01(\x0e2\x15.weir.v1.SnapshotKindR\x04kind\x127\n" +
+	"\x18trigger_time_unix_millis\x18\x04 \x01(\x03R\x15triggerTimeUnixMillis\x12'\n" +
+	"\x0fduration_millis\x18\x05 \x01(\x03R\x0edurationMillis\x12\x1d\n" +
+	"\n" +
+	"state_size\x18\x06 \x01(\x03R\tstateSize\x12)\n" +
+	"\x10alignment_millis\x18\a \x01(\x03R\x0falignmentMillis\x12\"\n" +
+	"\facknowledged\x18\b \x01(\x05R\facknowledged\x12\x14\n" +
+	"\x05total\x18\t \x01(\x05R\x05total\x12\x18\n" +
+	"\afailure\x18\n" +
+	" \x01(\tR\afailure\x12\x12\n" +
+	"\x04path\x18\v \x01(\tR\x04path\"\xb1\x01\n" +
+	"\x17ListCheckpointsResponse\x129\n" +
+	"\vcheckpoints\x18\x01 \x03(\v2\x17.weir.v1.CheckpointInfoR\vcheckpoints\x12.\n" +
+	"\x13latest_completed_id\x18\x02 \x01(\x03R\x11latestCompletedId\x12+\n" +
+	"\x11restore_fallbacks\x18\x03 \x01(\x03R\x10restoreFallbacks*\xd6\x01\n" +
 	"\tJobStatus\x12\x1a\n" +
 	"\x16JOB_STATUS_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12JOB_STATUS_CREATED\x10\x01\x12\x16\n" +
@@ -1288,7 +1740,8 @@ const file_weir_v1_job_manager_service_proto_rawDesc = "" +
 	"\x13JOB_STATUS_FINISHED\x10\x03\x12\x19\n" +
 	"\x15JOB_STATUS_CANCELLING\x10\x04\x12\x17\n" +
 	"\x13JOB_STATUS_CANCELED\x10\x05\x12\x15\n" +
-	"\x11JOB_STATUS_FAILED\x10\x06*\xe4\x01\n" +
+	"\x11JOB_STATUS_FAILED\x10\x06\x12\x19\n" +
+	"\x15JOB_STATUS_RESTARTING\x10\a*\xe4\x01\n" +
 	"\x0eExecutionState\x12\x1f\n" +
 	"\x1bEXECUTION_STATE_UNSPECIFIED\x10\x00\x12\x1d\n" +
 	"\x19EXECUTION_STATE_DEPLOYING\x10\x01\x12\x1b\n" +
@@ -1296,14 +1749,21 @@ const file_weir_v1_job_manager_service_proto_rawDesc = "" +
 	"\x18EXECUTION_STATE_FINISHED\x10\x03\x12\x1d\n" +
 	"\x19EXECUTION_STATE_CANCELING\x10\x04\x12\x1c\n" +
 	"\x18EXECUTION_STATE_CANCELED\x10\x05\x12\x1a\n" +
-	"\x16EXECUTION_STATE_FAILED\x10\x062\xc3\x03\n" +
+	"\x16EXECUTION_STATE_FAILED\x10\x06*\x97\x01\n" +
+	"\x10CheckpointStatus\x12!\n" +
+	"\x1dCHECKPOINT_STATUS_UNSPECIFIED\x10\x00\x12!\n" +
+	"\x1dCHECKPOINT_STATUS_IN_PROGRESS\x10\x01\x12\x1f\n" +
+	"\x1bCHECKPOINT_STATUS_COMPLETED\x10\x02\x12\x1c\n" +
+	"\x18CHECKPOINT_STATUS_FAILED\x10\x032\xf2\x04\n" +
 	"\x11JobManagerService\x12B\n" +
 	"\tSubmitJob\x12\x19.weir.v1.SubmitJobRequest\x1a\x1a.weir.v1.SubmitJobResponse\x12?\n" +
 	"\bListJobs\x12\x18.weir.v1.ListJobsRequest\x1a\x19.weir.v1.ListJobsResponse\x129\n" +
 	"\x06GetJob\x12\x16.weir.v1.GetJobRequest\x1a\x17.weir.v1.GetJobResponse\x12B\n" +
 	"\tCancelJob\x12\x19.weir.v1.CancelJobRequest\x1a\x1a.weir.v1.CancelJobResponse\x12K\n" +
 	"\fListPrograms\x12\x1c.weir.v1.ListProgramsRequest\x1a\x1d.weir.v1.ListProgramsResponse\x12]\n" +
-	"\x12GetClusterOverview\x12\".weir.v1.GetClusterOverviewRequest\x1a#.weir.v1.GetClusterOverviewResponseB5Z3github.com/weirstream/weir/api/proto/weir/v1;weirv1b\x06proto3"
+	"\x12GetClusterOverview\x12\".weir.v1.GetClusterOverviewRequest\x1a#.weir.v1.GetClusterOverviewResponse\x12W\n" +
+	"\x10TriggerSavepoint\x12 .weir.v1.TriggerSavepointRequest\x1a!.weir.v1.TriggerSavepointResponse\x12T\n" +
+	"\x0fListCheckpoints\x12\x1f.weir.v1.ListCheckpointsRequest\x1a .weir.v1.ListCheckpointsResponseB5Z3github.com/weirstream/weir/api/proto/weir/v1;weirv1b\x06proto3"
 
 var (
 	file_weir_v1_job_manager_service_proto_rawDescOnce sync.Once
@@ -1317,64 +1777,78 @@ func file_weir_v1_job_manager_service_proto_rawDescGZIP() []byte {
 	return file_weir_v1_job_manager_service_proto_rawDescData
 }
 
-var file_weir_v1_job_manager_service_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_weir_v1_job_manager_service_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
+var file_weir_v1_job_manager_service_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
+var file_weir_v1_job_manager_service_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
 var file_weir_v1_job_manager_service_proto_goTypes = []any{
 	(JobStatus)(0),                     // 0: weir.v1.JobStatus
 	(ExecutionState)(0),                // 1: weir.v1.ExecutionState
-	(*SubmitJobRequest)(nil),           // 2: weir.v1.SubmitJobRequest
-	(*SubmitJobResponse)(nil),          // 3: weir.v1.SubmitJobResponse
-	(*ListJobsRequest)(nil),            // 4: weir.v1.ListJobsRequest
-	(*ListJobsResponse)(nil),           // 5: weir.v1.ListJobsResponse
-	(*JobSummary)(nil),                 // 6: weir.v1.JobSummary
-	(*GetJobRequest)(nil),              // 7: weir.v1.GetJobRequest
-	(*GetJobResponse)(nil),             // 8: weir.v1.GetJobResponse
-	(*TaskInfo)(nil),                   // 9: weir.v1.TaskInfo
-	(*TaskMetrics)(nil),                // 10: weir.v1.TaskMetrics
-	(*ExecutionID)(nil),                // 11: weir.v1.ExecutionID
-	(*CancelJobRequest)(nil),           // 12: weir.v1.CancelJobRequest
-	(*CancelJobResponse)(nil),          // 13: weir.v1.CancelJobResponse
-	(*ListProgramsRequest)(nil),        // 14: weir.v1.ListProgramsRequest
-	(*ListProgramsResponse)(nil),       // 15: weir.v1.ListProgramsResponse
-	(*ProgramInfo)(nil),                // 16: weir.v1.ProgramInfo
-	(*GetClusterOverviewRequest)(nil),  // 17: weir.v1.GetClusterOverviewRequest
-	(*GetClusterOverviewResponse)(nil), // 18: weir.v1.GetClusterOverviewResponse
-	(*TaskManagerInfo)(nil),            // 19: weir.v1.TaskManagerInfo
-	nil,                                // 20: weir.v1.SubmitJobRequest.ConfigEntry
-	(*JobGraph)(nil),                   // 21: weir.v1.JobGraph
-	(*Program)(nil),                    // 22: weir.v1.Program
+	(CheckpointStatus)(0),              // 2: weir.v1.CheckpointStatus
+	(*SubmitJobRequest)(nil),           // 3: weir.v1.SubmitJobRequest
+	(*SubmitJobResponse)(nil),          // 4: weir.v1.SubmitJobResponse
+	(*ListJobsRequest)(nil),            // 5: weir.v1.ListJobsRequest
+	(*ListJobsResponse)(nil),           // 6: weir.v1.ListJobsResponse
+	(*JobSummary)(nil),                 // 7: weir.v1.JobSummary
+	(*GetJobRequest)(nil),              // 8: weir.v1.GetJobRequest
+	(*GetJobResponse)(nil),             // 9: weir.v1.GetJobResponse
+	(*TaskInfo)(nil),                   // 10: weir.v1.TaskInfo
+	(*TaskMetrics)(nil),                // 11: weir.v1.TaskMetrics
+	(*ExecutionID)(nil),                // 12: weir.v1.ExecutionID
+	(*CancelJobRequest)(nil),           // 13: weir.v1.CancelJobRequest
+	(*CancelJobResponse)(nil),          // 14: weir.v1.CancelJobResponse
+	(*ListProgramsRequest)(nil),        // 15: weir.v1.ListProgramsRequest
+	(*ListProgramsResponse)(nil),       // 16: weir.v1.ListProgramsResponse
+	(*ProgramInfo)(nil),                // 17: weir.v1.ProgramInfo
+	(*GetClusterOverviewRequest)(nil),  // 18: weir.v1.GetClusterOverviewRequest
+	(*GetClusterOverviewResponse)(nil), // 19: weir.v1.GetClusterOverviewResponse
+	(*TaskManagerInfo)(nil),            // 20: weir.v1.TaskManagerInfo
+	(*TriggerSavepointRequest)(nil),    // 21: weir.v1.TriggerSavepointRequest
+	(*TriggerSavepointResponse)(nil),   // 22: weir.v1.TriggerSavepointResponse
+	(*ListCheckpointsRequest)(nil),     // 23: weir.v1.ListCheckpointsRequest
+	(*CheckpointInfo)(nil),             // 24: weir.v1.CheckpointInfo
+	(*ListCheckpointsResponse)(nil),    // 25: weir.v1.ListCheckpointsResponse
+	nil,                                // 26: weir.v1.SubmitJobRequest.ConfigEntry
+	(*JobGraph)(nil),                   // 27: weir.v1.JobGraph
+	(*Program)(nil),                    // 28: weir.v1.Program
+	(SnapshotKind)(0),                  // 29: weir.v1.SnapshotKind
 }
 var file_weir_v1_job_manager_service_proto_depIdxs = []int32{
-	21, // 0: weir.v1.SubmitJobRequest.graph:type_name -> weir.v1.JobGraph
-	22, // 1: weir.v1.SubmitJobRequest.program:type_name -> weir.v1.Program
-	20, // 2: weir.v1.SubmitJobRequest.config:type_name -> weir.v1.SubmitJobRequest.ConfigEntry
-	6,  // 3: weir.v1.ListJobsResponse.jobs:type_name -> weir.v1.JobSummary
+	27, // 0: weir.v1.SubmitJobRequest.graph:type_name -> weir.v1.JobGraph
+	28, // 1: weir.v1.SubmitJobRequest.program:type_name -> weir.v1.Program
+	26, // 2: weir.v1.SubmitJobRequest.config:type_name -> weir.v1.SubmitJobRequest.ConfigEntry
+	7,  // 3: weir.v1.ListJobsResponse.jobs:type_name -> weir.v1.JobSummary
 	0,  // 4: weir.v1.JobSummary.status:type_name -> weir.v1.JobStatus
-	6,  // 5: weir.v1.GetJobResponse.job:type_name -> weir.v1.JobSummary
-	21, // 6: weir.v1.GetJobResponse.graph:type_name -> weir.v1.JobGraph
-	9,  // 7: weir.v1.GetJobResponse.tasks:type_name -> weir.v1.TaskInfo
-	11, // 8: weir.v1.TaskInfo.execution:type_name -> weir.v1.ExecutionID
+	7,  // 5: weir.v1.GetJobResponse.job:type_name -> weir.v1.JobSummary
+	27, // 6: weir.v1.GetJobResponse.graph:type_name -> weir.v1.JobGraph
+	10, // 7: weir.v1.GetJobResponse.tasks:type_name -> weir.v1.TaskInfo
+	12, // 8: weir.v1.TaskInfo.execution:type_name -> weir.v1.ExecutionID
 	1,  // 9: weir.v1.TaskInfo.state:type_name -> weir.v1.ExecutionState
-	10, // 10: weir.v1.TaskInfo.metrics:type_name -> weir.v1.TaskMetrics
-	16, // 11: weir.v1.ListProgramsResponse.programs:type_name -> weir.v1.ProgramInfo
-	19, // 12: weir.v1.GetClusterOverviewResponse.task_managers:type_name -> weir.v1.TaskManagerInfo
-	2,  // 13: weir.v1.JobManagerService.SubmitJob:input_type -> weir.v1.SubmitJobRequest
-	4,  // 14: weir.v1.JobManagerService.ListJobs:input_type -> weir.v1.ListJobsRequest
-	7,  // 15: weir.v1.JobManagerService.GetJob:input_type -> weir.v1.GetJobRequest
-	12, // 16: weir.v1.JobManagerService.CancelJob:input_type -> weir.v1.CancelJobRequest
-	14, // 17: weir.v1.JobManagerService.ListPrograms:input_type -> weir.v1.ListProgramsRequest
-	17, // 18: weir.v1.JobManagerService.GetClusterOverview:input_type -> weir.v1.GetClusterOverviewRequest
-	3,  // 19: weir.v1.JobManagerService.SubmitJob:output_type -> weir.v1.SubmitJobResponse
-	5,  // 20: weir.v1.JobManagerService.ListJobs:output_type -> weir.v1.ListJobsResponse
-	8,  // 21: weir.v1.JobManagerService.GetJob:output_type -> weir.v1.GetJobResponse
-	13, // 22: weir.v1.JobManagerService.CancelJob:output_type -> weir.v1.CancelJobResponse
-	15, // 23: weir.v1.JobManagerService.ListPrograms:output_type -> weir.v1.ListProgramsResponse
-	18, // 24: weir.v1.JobManagerService.GetClusterOverview:output_type -> weir.v1.GetClusterOverviewResponse
-	19, // [19:25] is the sub-list for method output_type
-	13, // [13:19] is the sub-list for method input_type
-	13, // [13:13] is the sub-list for extension type_name
-	13, // [13:13] is the sub-list for extension extendee
-	0,  // [0:13] is the sub-list for field type_name
+	11, // 10: weir.v1.TaskInfo.metrics:type_name -> weir.v1.TaskMetrics
+	17, // 11: weir.v1.ListProgramsResponse.programs:type_name -> weir.v1.ProgramInfo
+	20, // 12: weir.v1.GetClusterOverviewResponse.task_managers:type_name -> weir.v1.TaskManagerInfo
+	2,  // 13: weir.v1.CheckpointInfo.status:type_name -> weir.v1.CheckpointStatus
+	29, // 14: weir.v1.CheckpointInfo.kind:type_name -> weir.v1.SnapshotKind
+	24, // 15: weir.v1.ListCheckpointsResponse.checkpoints:type_name -> weir.v1.CheckpointInfo
+	3,  // 16: weir.v1.JobManagerService.SubmitJob:input_type -> weir.v1.SubmitJobRequest
+	5,  // 17: weir.v1.JobManagerService.ListJobs:input_type -> weir.v1.ListJobsRequest
+	8,  // 18: weir.v1.JobManagerService.GetJob:input_type -> weir.v1.GetJobRequest
+	13, // 19: weir.v1.JobManagerService.CancelJob:input_type -> weir.v1.CancelJobRequest
+	15, // 20: weir.v1.JobManagerService.ListPrograms:input_type -> weir.v1.ListProgramsRequest
+	18, // 21: weir.v1.JobManagerService.GetClusterOverview:input_type -> weir.v1.GetClusterOverviewRequest
+	21, // 22: weir.v1.JobManagerService.TriggerSavepoint:input_type -> weir.v1.TriggerSavepointRequest
+	23, // 23: weir.v1.JobManagerService.ListCheckpoints:input_type -> weir.v1.ListCheckpointsRequest
+	4,  // 24: weir.v1.JobManagerService.SubmitJob:output_type -> weir.v1.SubmitJobResponse
+	6,  // 25: weir.v1.JobManagerService.ListJobs:output_type -> weir.v1.ListJobsResponse
+	9,  // 26: weir.v1.JobManagerService.GetJob:output_type -> weir.v1.GetJobResponse
+	14, // 27: weir.v1.JobManagerService.CancelJob:output_type -> weir.v1.CancelJobResponse
+	16, // 28: weir.v1.JobManagerService.ListPrograms:output_type -> weir.v1.ListProgramsResponse
+	19, // 29: weir.v1.JobManagerService.GetClusterOverview:output_type -> weir.v1.GetClusterOverviewResponse
+	22, // 30: weir.v1.JobManagerService.TriggerSavepoint:output_type -> weir.v1.TriggerSavepointResponse
+	25, // 31: weir.v1.JobManagerService.ListCheckpoints:output_type -> weir.v1.ListCheckpointsResponse
+	24, // [24:32] is the sub-list for method output_type
+	16, // [16:24] is the sub-list for method input_type
+	16, // [16:16] is the sub-list for extension type_name
+	16, // [16:16] is the sub-list for extension extendee
+	0,  // [0:16] is the sub-list for field type_name
 }
 
 func init() { file_weir_v1_job_manager_service_proto_init() }
@@ -1382,6 +1856,7 @@ func file_weir_v1_job_manager_service_proto_init() {
 	if File_weir_v1_job_manager_service_proto != nil {
 		return
 	}
+	file_weir_v1_checkpoint_proto_init()
 	file_weir_v1_job_proto_init()
 	file_weir_v1_job_manager_service_proto_msgTypes[0].OneofWrappers = []any{
 		(*SubmitJobRequest_Graph)(nil),
@@ -1392,8 +1867,8 @@ func file_weir_v1_job_manager_service_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_weir_v1_job_manager_service_proto_rawDesc), len(file_weir_v1_job_manager_service_proto_rawDesc)),
-			NumEnums:      2,
-			NumMessages:   19,
+			NumEnums:      3,
+			NumMessages:   24,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

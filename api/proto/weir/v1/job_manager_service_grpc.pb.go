@@ -25,6 +25,8 @@ const (
 	JobManagerService_CancelJob_FullMethodName          = "/weir.v1.JobManagerService/CancelJob"
 	JobManagerService_ListPrograms_FullMethodName       = "/weir.v1.JobManagerService/ListPrograms"
 	JobManagerService_GetClusterOverview_FullMethodName = "/weir.v1.JobManagerService/GetClusterOverview"
+	JobManagerService_TriggerSavepoint_FullMethodName   = "/weir.v1.JobManagerService/TriggerSavepoint"
+	JobManagerService_ListCheckpoints_FullMethodName    = "/weir.v1.JobManagerService/ListCheckpoints"
 )
 
 // JobManagerServiceClient is the client API for JobManagerService service.
@@ -40,6 +42,11 @@ type JobManagerServiceClient interface {
 	CancelJob(ctx context.Context, in *CancelJobRequest, opts ...grpc.CallOption) (*CancelJobResponse, error)
 	ListPrograms(ctx context.Context, in *ListProgramsRequest, opts ...grpc.CallOption) (*ListProgramsResponse, error)
 	GetClusterOverview(ctx context.Context, in *GetClusterOverviewRequest, opts ...grpc.CallOption) (*GetClusterOverviewResponse, error)
+	// Takes a savepoint of a running job; with stop set, the job then stops
+	// (stop-with-savepoint). Returns when the savepoint is complete.
+	TriggerSavepoint(ctx context.Context, in *TriggerSavepointRequest, opts ...grpc.CallOption) (*TriggerSavepointResponse, error)
+	// Lists a job's checkpoints: completed, failed and in progress.
+	ListCheckpoints(ctx context.Context, in *ListCheckpointsRequest, opts ...grpc.CallOption) (*ListCheckpointsResponse, error)
 }
 
 type jobManagerServiceClient struct {
@@ -110,6 +117,26 @@ func (c *jobManagerServiceClient) GetClusterOverview(ctx context.Context, in *Ge
 	return out, nil
 }
 
+func (c *jobManagerServiceClient) TriggerSavepoint(ctx context.Context, in *TriggerSavepointRequest, opts ...grpc.CallOption) (*TriggerSavepointResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(TriggerSavepointResponse)
+	err := c.cc.Invoke(ctx, JobManagerService_TriggerSavepoint_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *jobManagerServiceClient) ListCheckpoints(ctx context.Context, in *ListCheckpointsRequest, opts ...grpc.CallOption) (*ListCheckpointsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListCheckpointsResponse)
+	err := c.cc.Invoke(ctx, JobManagerService_ListCheckpoints_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // JobManagerServiceServer is the server API for JobManagerService service.
 // All implementations must embed UnimplementedJobManagerServiceServer
 // for forward compatibility.
@@ -123,6 +150,11 @@ type JobManagerServiceServer interface {
 	CancelJob(context.Context, *CancelJobRequest) (*CancelJobResponse, error)
 	ListPrograms(context.Context, *ListProgramsRequest) (*ListProgramsResponse, error)
 	GetClusterOverview(context.Context, *GetClusterOverviewRequest) (*GetClusterOverviewResponse, error)
+	// Takes a savepoint of a running job; with stop set, the job then stops
+	// (stop-with-savepoint). Returns when the savepoint is complete.
+	TriggerSavepoint(context.Context, *TriggerSavepointRequest) (*TriggerSavepointResponse, error)
+	// Lists a job's checkpoints: completed, failed and in progress.
+	ListCheckpoints(context.Context, *ListCheckpointsRequest) (*ListCheckpointsResponse, error)
 	mustEmbedUnimplementedJobManagerServiceServer()
 }
 
@@ -150,6 +182,12 @@ func (UnimplementedJobManagerServiceServer) ListPrograms(context.Context, *ListP
 }
 func (UnimplementedJobManagerServiceServer) GetClusterOverview(context.Context, *GetClusterOverviewRequest) (*GetClusterOverviewResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method GetClusterOverview not implemented")
+}
+func (UnimplementedJobManagerServiceServer) TriggerSavepoint(context.Context, *TriggerSavepointRequest) (*TriggerSavepointResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method TriggerSavepoint not implemented")
+}
+func (UnimplementedJobManagerServiceServer) ListCheckpoints(context.Context, *ListCheckpointsRequest) (*ListCheckpointsResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method ListCheckpoints not implemented")
 }
 func (UnimplementedJobManagerServiceServer) mustEmbedUnimplementedJobManagerServiceServer() {}
 func (UnimplementedJobManagerServiceServer) testEmbeddedByValue()                           {}
@@ -280,6 +318,42 @@ func _JobManagerService_GetClusterOverview_Handler(srv interface{}, ctx context.
 	return interceptor(ctx, in, info, handler)
 }
 
+func _JobManagerService_TriggerSavepoint_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(TriggerSavepointRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(JobManagerServiceServer).TriggerSavepoint(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: JobManagerService_TriggerSavepoint_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(JobManagerServiceServer).TriggerSavepoint(ctx, req.(*TriggerSavepointRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _JobManagerService_ListCheckpoints_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListCheckpointsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(JobManagerServiceServer).ListCheckpoints(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: JobManagerService_ListCheckpoints_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(JobManagerServiceServer).ListCheckpoints(ctx, req.(*ListCheckpointsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // JobManagerService_ServiceDesc is the grpc.ServiceDesc for JobManagerService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -310,6 +384,14 @@ var JobManagerService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetClusterOverview",
 			Handler:    _JobManagerService_GetClusterOverview_Handler,
+		},
+		{
+			MethodName: "TriggerSavepoint",
+			Handler:    _JobManagerService_TriggerSavepoint_Handler,
+		},
+		{
+			MethodName: "ListCheckpoints",
+			Handler:    _JobManagerService_ListCheckpoints_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -546,11 +546,16 @@ func (x *HeartbeatResponse) GetUnknownTaskManager() bool {
 }
 
 type UpdateTaskExecutionStateRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Execution     *ExecutionID           `protobuf:"bytes,1,opt,name=execution,proto3" json:"execution,omitempty"`
-	State         ExecutionState         `protobuf:"varint,2,opt,name=state,proto3,enum=weir.v1.ExecutionState" json:"state,omitempty"`
-	Failure       string                 `protobuf:"bytes,3,opt,name=failure,proto3" json:"failure,omitempty"`
-	Metrics       *TaskMetrics           `protobuf:"bytes,4,opt,name=metrics,proto3" json:"metrics,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Execution *ExecutionID           `protobuf:"bytes,1,opt,name=execution,proto3" json:"execution,omitempty"`
+	State     ExecutionState         `protobuf:"varint,2,opt,name=state,proto3,enum=weir.v1.ExecutionState" json:"state,omitempty"`
+	Failure   string                 `protobuf:"bytes,3,opt,name=failure,proto3" json:"failure,omitempty"`
+	Metrics   *TaskMetrics           `protobuf:"bytes,4,opt,name=metrics,proto3" json:"metrics,omitempty"`
+	// The task failed because the state it was to restore is damaged.
+	CorruptState bool `protobuf:"varint,5,opt,name=corrupt_state,json=corruptState,proto3" json:"corrupt_state,omitempty"`
+	// A running source subtask has read all its input and awaits the final
+	// checkpoint.
+	EndOfInput    bool `protobuf:"varint,6,opt,name=end_of_input,json=endOfInput,proto3" json:"end_of_input,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -611,6 +616,20 @@ func (x *UpdateTaskExecutionStateRequest) GetMetrics() *TaskMetrics {
 		return x.Metrics
 	}
 	return nil
+}
+
+func (x *UpdateTaskExecutionStateRequest) GetCorruptState() bool {
+	if x != nil {
+		return x.CorruptState
+	}
+	return false
+}
+
+func (x *UpdateTaskExecutionStateRequest) GetEndOfInput() bool {
+	if x != nil {
+		return x.EndOfInput
+	}
+	return false
 }
 
 type UpdateTaskExecutionStateResponse struct {
@@ -686,12 +705,15 @@ const file_weir_v1_resource_manager_service_proto_rawDesc = "" +
 	"\texecution\x18\x01 \x01(\v2\x14.weir.v1.ExecutionIDR\texecution\x12.\n" +
 	"\ametrics\x18\x02 \x01(\v2\x14.weir.v1.TaskMetricsR\ametrics\"E\n" +
 	"\x11HeartbeatResponse\x120\n" +
-	"\x14unknown_task_manager\x18\x01 \x01(\bR\x12unknownTaskManager\"\xce\x01\n" +
+	"\x14unknown_task_manager\x18\x01 \x01(\bR\x12unknownTaskManager\"\x95\x02\n" +
 	"\x1fUpdateTaskExecutionStateRequest\x122\n" +
 	"\texecution\x18\x01 \x01(\v2\x14.weir.v1.ExecutionIDR\texecution\x12-\n" +
 	"\x05state\x18\x02 \x01(\x0e2\x17.weir.v1.ExecutionStateR\x05state\x12\x18\n" +
 	"\afailure\x18\x03 \x01(\tR\afailure\x12.\n" +
-	"\ametrics\x18\x04 \x01(\v2\x14.weir.v1.TaskMetricsR\ametrics\"\"\n" +
+	"\ametrics\x18\x04 \x01(\v2\x14.weir.v1.TaskMetricsR\ametrics\x12#\n" +
+	"\rcorrupt_state\x18\x05 \x01(\bR\fcorruptState\x12 \n" +
+	"\fend_of_input\x18\x06 \x01(\bR\n" +
+	"endOfInput\"\"\n" +
 	" UpdateTaskExecutionStateResponse2\xf3\x03\n" +
 	"\x16ResourceManagerService\x12`\n" +
 	"\x13RegisterTaskManager\x12#.weir.v1.RegisterTaskManagerRequest\x1a$.weir.v1.RegisterTaskManagerResponse\x12B\n" +

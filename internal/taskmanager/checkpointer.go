@@ -1,0 +1,167 @@
+package taskmanager
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	weirv1 "github.com/weirstream/weir/api/proto/weir/v1"
+	"github.com/weirstream/weir/internal/checkpoint"
+	"github.com/weirstream/weir/internal/task"
+	"github.com/weirstream/weir/stream"
+)
+
+// uploadTimeout bounds persisting one subtask's snapshot.
+const uploadTimeout = 10 * time.Minute
+
+// checkpointer persists one subtask's snapshots and reports them to the
+// jobmanager, off the task goroutine.
+type checkpointer struct {
+	tm *TaskManager
+	id *weirv1.ExecutionID
+}
+
+var _ task.Checkpointer = (*checkpointer)(nil)
+
+// async runs f in a goroutine the taskmanager waits for on shutdown, with a
+// context that ends at shutdown or after uploadTimeout.
+func (tm *TaskManager) async(f func(ctx context.Context)) {
+	tm.wg.Add(1)
+	go func() {
+		defer tm.wg.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), uploadTimeout)
+		defer cancel()
+		go func() {
+			select {
+			case <-tm.stopping:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+		f(ctx)
+	}()
+}
+
+func (c *checkpointer) Acknowledge(b *weirv1.Barrier, snap []stream.OperatorSnapshot, m *weirv1.CheckpointMetrics) {
+	c.tm.async(func(ctx context.Context) {
+		start := c.tm.opts.Clock.Now()
+		sub := int(c.id.GetSubtaskIndex())
+		name := checkpoint.ObjectName(c.id.GetVertexId(), sub, c.id.GetAttempt())
+		ob := checkpoint.NewObjectBuilder(name)
+		for _, s := range snap {
+			ob.Add(s.UID, sub, checkpoint.Section{Keyed: s.Keyed, Elements: s.Elements})
+		}
+		if len(snap) > 0 {
+			st, err := c.tm.stores.Open(ctx, b.GetStorage())
+			if err == nil {
+				err = st.Put(ctx, checkpoint.Join(b.GetDirectory(), name), ob.Bytes())
+			}
+			if err != nil {
+				c.decline(ctx, b, fmt.Errorf("persisting state: %w", err))
+				return
+			}
+		}
+		m.AsyncDurationMillis = c.tm.opts.Clock.Now().Sub(start).Milliseconds()
+		_, err := c.tm.rm.AcknowledgeCheckpoint(ctx, &weirv1.AcknowledgeCheckpointRequest{
+			Execution: c.id, CheckpointId: b.GetCheckpointId(), Operators: ob.Handles(), Metrics: m})
+		if err != nil {
+			c.tm.opts.Logger.Warn("acknowledging a checkpoint failed", "checkpoint", b.GetCheckpointId(), "err", err)
+		}
+	})
+}
+
+func (c *checkpointer) Decline(b *weirv1.Barrier, err error) {
+	c.tm.async(func(ctx context.Context) { c.decline(ctx, b, err) })
+}
+
+func (c *checkpointer) decline(ctx context.Context, b *weirv1.Barrier, cause error) {
+	c.tm.opts.Logger.Warn("declining a checkpoint", "checkpoint", b.GetCheckpointId(), "err", cause)
+	if _, err := c.tm.rm.DeclineCheckpoint(ctx, &weirv1.DeclineCheckpointRequest{
+		Execution: c.id, CheckpointId: b.GetCheckpointId(), Reason: cause.Error()}); err != nil {
+		c.tm.opts.Logger.Warn("declining a checkpoint failed", "checkpoint", b.GetCheckpointId(), "err", err)
+	}
+}
+
+func (c *checkpointer) EndOfInput() {
+	c.tm.async(func(ctx context.Context) {
+		if _, err := c.tm.rm.UpdateTaskExecutionState(ctx, &weirv1.UpdateTaskExecutionStateRequest{
+			Execution: c.id, State: weirv1.ExecutionState_EXECUTION_STATE_RUNNING, EndOfInput: true}); err != nil {
+			c.tm.opts.Logger.Warn("reporting end of input failed", "err", err)
+		}
+	})
+}
+
+// loadRestore reads and verifies the state a subtask resumes from.
+func (tm *TaskManager) loadRestore(r *weirv1.RestoreState) func(ctx context.Context) (map[string]stream.OperatorSnapshot, error) {
+	if r == nil {
+		return nil
+	}
+	return func(ctx context.Context) (map[string]stream.OperatorSnapshot, error) {
+		st, err := tm.stores.Open(ctx, r.GetStorage())
+		if err != nil {
+			return nil, err
+		}
+		objects := map[string][]byte{}
+		out := map[string]stream.OperatorSnapshot{}
+		for _, op := range r.GetOperators() {
+			h := op.GetHandle()
+			obj, ok := objects[h.GetObject()]
+			if !ok {
+				if obj, err = st.Get(ctx, checkpoint.Join(r.GetDirectory(), h.GetObject())); err != nil {
+					return nil, fmt.Errorf("checkpoint %d: reading %s: %w", r.GetCheckpointId(), h.GetObject(), err)
+				}
+				objects[h.GetObject()] = obj
+			}
+			sec, err := checkpoint.ReadSection(obj, h)
+			if err != nil {
+				return nil, fmt.Errorf("checkpoint %d, operator %s: %w", r.GetCheckpointId(), op.GetOperatorUid(), err)
+			}
+			out[op.GetOperatorUid()] = stream.OperatorSnapshot{UID: op.GetOperatorUid(), Keyed: sec.Keyed, Elements: sec.Elements}
+		}
+		return out, nil
+	}
+}
+
+func (tm *TaskManager) running(id *weirv1.ExecutionID) (*running, error) {
+	tm.mu.Lock()
+	r, ok := tm.mu.tasks[execKey{id.GetJobId(), id.GetVertexId(), id.GetSubtaskIndex()}]
+	tm.mu.Unlock()
+	if !ok || r.id.GetAttempt() != id.GetAttempt() {
+		return nil, status.Errorf(codes.NotFound, "no attempt %d of subtask %d of vertex %d of job %s runs here",
+			id.GetAttempt(), id.GetSubtaskIndex(), id.GetVertexId(), id.GetJobId())
+	}
+	return r, nil
+}
+
+// TriggerCheckpoint starts a checkpoint at a source subtask.
+func (tm *TaskManager) TriggerCheckpoint(ctx context.Context, req *weirv1.TriggerCheckpointRequest) (*weirv1.TriggerCheckpointResponse, error) {
+	r, err := tm.running(req.GetExecution())
+	if err != nil {
+		return nil, err
+	}
+	r.task.TriggerCheckpoint(req.GetBarrier())
+	return &weirv1.TriggerCheckpointResponse{}, nil
+}
+
+// NotifyCheckpointComplete tells a subtask a checkpoint is complete.
+func (tm *TaskManager) NotifyCheckpointComplete(ctx context.Context, req *weirv1.NotifyCheckpointCompleteRequest) (*weirv1.NotifyCheckpointCompleteResponse, error) {
+	r, err := tm.running(req.GetExecution())
+	if err != nil {
+		return nil, err
+	}
+	r.task.NotifyCheckpointComplete(req.GetCheckpointId())
+	return &weirv1.NotifyCheckpointCompleteResponse{}, nil
+}
+
+// AbortCheckpoint tells a subtask a checkpoint failed.
+func (tm *TaskManager) AbortCheckpoint(ctx context.Context, req *weirv1.AbortCheckpointRequest) (*weirv1.AbortCheckpointResponse, error) {
+	r, err := tm.running(req.GetExecution())
+	if err != nil {
+		return nil, err
+	}
+	r.task.AbortCheckpoint(req.GetCheckpointId())
+	return &weirv1.AbortCheckpointResponse{}, nil
+}
