@@ -109,7 +109,7 @@ type checkpointing struct {
 
 	records     map[coordinator.ID]*record
 	savepoints  map[int64]savepointRequest // by request id
-	requestOf   map[coordinator.ID]int64  // savepoint ID -> request id
+	requestOf   map[coordinator.ID]int64   // savepoint ID -> request id
 	nextRequest int64
 	sourcesDone map[coordinator.SubtaskID]bool
 	bad         map[int64]bool // checkpoints found damaged

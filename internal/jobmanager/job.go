@@ -36,7 +36,7 @@ type jobMaster struct {
 
 	cfg      *config.Config // the job's configuration
 	strategy scheduler.RestartStrategy
-	start    *restorePoint // the savepoint the job was submitted with
+	start    *restorePoint  // the savepoint the job was submitted with
 	cp       *checkpointing // nil when the job takes no checkpoints
 
 	// Owned by run.

@@ -235,7 +235,7 @@ func (tm *TaskManager) DeployTask(ctx context.Context, req *weirv1.DeployTaskReq
 	t := task.New(task.Config{
 		Checkpointing: cp,
 		LoadRestore:   tm.loadRestore(req.GetRestore()),
-		JobID: id.GetJobId(), Attempt: id.GetAttempt(), Graph: req.GetGraph(), Plan: p, Vertex: v,
+		JobID:         id.GetJobId(), Attempt: id.GetAttempt(), Graph: req.GetGraph(), Plan: p, Vertex: v,
 		Subtask: int(id.GetSubtaskIndex()),
 		Locate: func(vertex int32, subtask int) (task.Location, error) {
 			l, ok := locs[[2]int32{vertex, int32(subtask)}]
