@@ -3,6 +3,7 @@ package file
 import (
 	"bufio"
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -43,6 +44,7 @@ type Source struct {
 }
 
 var (
+	_ stream.Checkpointed         = (*reader)(nil)
 	_ stream.Source[string]       = Source{}
 	_ stream.Validator            = Source{}
 	_ stream.SourceReader[string] = (*reader)(nil)
@@ -240,6 +242,50 @@ func (r *reader) PollNext(out stream.Collector[string]) (stream.PollStatus, erro
 		size += len(line)
 	}
 	return stream.PollMore, nil
+}
+
+// SnapshotState saves the splits left to read, the current one from the
+// start of its next line: one element per split, so the splits can be
+// redistributed when the job resumes at another parallelism.
+func (r *reader) SnapshotState(int64) ([][]byte, error) {
+	out := make([][]byte, 0, len(r.splits))
+	for i, sp := range r.splits {
+		if i == 0 && r.f != nil {
+			sp.start = r.pos
+		}
+		b := binary.AppendUvarint(nil, uint64(len(sp.path)))
+		b = append(b, sp.path...)
+		b = binary.AppendVarint(b, sp.start)
+		out = append(out, binary.AppendVarint(b, sp.end))
+	}
+	return out, nil
+}
+
+// RestoreState resumes reading the saved splits.
+func (r *reader) RestoreState(elems [][]byte) error {
+	if r.f != nil {
+		r.f.Close()
+		r.f = nil
+	}
+	r.splits = r.splits[:0]
+	for _, e := range elems {
+		n, w := binary.Uvarint(e)
+		if w <= 0 || n > uint64(len(e)-w) {
+			return errors.New("file source: corrupt split state")
+		}
+		sp := split{path: string(e[w : w+int(n)])}
+		e = e[w+int(n):]
+		var w1, w2 int
+		sp.start, w1 = binary.Varint(e)
+		if w1 > 0 {
+			sp.end, w2 = binary.Varint(e[w1:])
+		}
+		if w1 <= 0 || w2 <= 0 || sp.start < 0 || sp.end < sp.start {
+			return errors.New("file source: corrupt split state")
+		}
+		r.splits = append(r.splits, sp)
+	}
+	return nil
 }
 
 // open opens splits[0] and positions the reader at its first line.

@@ -1,6 +1,7 @@
 package generator
 
 import (
+	"encoding/binary"
 	"fmt"
 	"math"
 	"time"
@@ -30,6 +31,7 @@ type Source struct {
 }
 
 var (
+	_ stream.Checkpointed         = (*reader)(nil)
 	_ stream.Source[string]       = Source{}
 	_ stream.Validator            = Source{}
 	_ stream.SourceReader[string] = (*reader)(nil)
@@ -84,6 +86,7 @@ type reader struct {
 	words int
 	next  int64 // index of the next record to emit
 	step  int64 // the parallelism
+	base  int64 // index the pacer counts from: 0, or where a restore resumed
 	buf   []byte
 	pacer *pace.Pacer   // nil if unthrottled
 	idle  chan struct{} // Available of an unthrottled reader, never ready
@@ -100,7 +103,7 @@ func (r *reader) PollNext(out stream.Collector[string]) (stream.PollStatus, erro
 		}
 		// Record k is due k/Rate seconds after the start, on every
 		// subtask, so the subtasks together emit Rate records a second.
-		if r.pacer != nil && !r.pacer.Ready(r.next, now) {
+		if r.pacer != nil && !r.pacer.Ready(r.next-r.base, now) {
 			return stream.PollIdle, nil
 		}
 		r.buf = appendLine(r.buf[:0], r.src.Seed, r.words, r.next)
@@ -118,6 +121,29 @@ func (r *reader) Available() <-chan struct{} {
 		return r.pacer.Available()
 	}
 	return r.idle
+}
+
+// SnapshotState saves the index of the next record.
+func (r *reader) SnapshotState(int64) ([][]byte, error) {
+	return [][]byte{binary.AppendUvarint(nil, uint64(r.next))}, nil
+}
+
+// RestoreState resumes at the saved index. The generator's partitioning
+// depends on the parallelism, so it resumes only at the parallelism it was
+// saved at.
+func (r *reader) RestoreState(elems [][]byte) error {
+	if len(elems) != 1 {
+		return fmt.Errorf("generator: restoring %d state elements, want 1 (resuming at another parallelism is not supported)", len(elems))
+	}
+	next, n := binary.Uvarint(elems[0])
+	if n <= 0 || int64(next)%r.step != r.next%r.step {
+		return fmt.Errorf("generator: corrupt or foreign state for subtask %d of %d", r.next, r.step)
+	}
+	r.next, r.base = int64(next), int64(next)
+	if r.pacer != nil {
+		r.pacer = pace.New(r.pacer.Clock(), r.src.Rate)
+	}
+	return nil
 }
 
 // Close stops the pacer's timers.

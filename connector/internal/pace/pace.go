@@ -35,6 +35,9 @@ func New(clk clock.Clock, rate float64) *Pacer {
 	return &Pacer{clock: clk, rate: rate, start: clk.Now(), wake: make(chan struct{}, 1), stop: make(chan struct{})}
 }
 
+// Clock returns the pacer's clock.
+func (p *Pacer) Clock() clock.Clock { return p.clock }
+
 // Now reads the clock.
 func (p *Pacer) Now() time.Time { return p.clock.Now() }
 
