@@ -44,14 +44,26 @@ func call[Req, Resp any](ctx context.Context, cl *client, method func(context.Co
 	defer cancel()
 	resp, err := method(ctx, req)
 	if err != nil {
-		return resp, cl.rpcError(err)
+		return resp, cl.rpcError(err, rpcTimeout)
+	}
+	return resp, nil
+}
+
+// callLong runs one RPC that may rightly take minutes, such as a savepoint,
+// bounded only by ctx, and turns its error as call does.
+func callLong[Req, Resp any](ctx context.Context, cl *client, method func(context.Context, Req, ...grpc.CallOption) (Resp, error), req Req) (Resp, error) {
+	resp, err := method(ctx, req)
+	if err != nil {
+		return resp, cl.rpcError(err, 0)
 	}
 	return resp, nil
 }
 
 // rpcError turns a gRPC error into the server's message: "rejected:
 // operators[0]...", not "rpc error: code = InvalidArgument desc = ...".
-func (cl *client) rpcError(err error) error {
+// timeout is the call's own deadline, 0 for none: a deadline the server
+// reports otherwise is its message.
+func (cl *client) rpcError(err error, timeout time.Duration) error {
 	st, ok := status.FromError(err)
 	if !ok {
 		return err
@@ -62,7 +74,9 @@ func (cl *client) rpcError(err error) error {
 	case codes.Unavailable:
 		return fmt.Errorf("cannot reach the jobmanager at %s (is it running? set it with -m or WEIR_JOBMANAGER): %s", cl.addr, lastPart(st.Message()))
 	case codes.DeadlineExceeded:
-		return fmt.Errorf("the jobmanager at %s did not answer within %v", cl.addr, rpcTimeout)
+		if timeout > 0 {
+			return fmt.Errorf("the jobmanager at %s did not answer within %v", cl.addr, timeout)
+		}
 	}
 	return errors.New(st.Message())
 }

@@ -43,9 +43,10 @@ func (c *cli) printJobs(w io.Writer, jobs []*weirv1.JobSummary) error {
 		return cmp.Or(cmp.Compare(a.GetStartTimeUnixMillis(), b.GetStartTimeUnixMillis()), cmp.Compare(a.GetJobId(), b.GetJobId()))
 	})
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "JOB ID\tNAME\tSTATUS\tSTART TIME\tMESSAGE")
+	fmt.Fprintln(tw, "JOB ID\tNAME\tSTATUS\tRESTARTS\tSTART TIME\tMESSAGE")
 	for _, j := range jobs {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", j.GetJobId(), j.GetName(), statusName(j.GetStatus()), c.timeText(j.GetStartTimeUnixMillis()), j.GetStatusMessage())
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", j.GetJobId(), j.GetName(), statusName(j.GetStatus()), j.GetRestarts(),
+			c.timeText(j.GetStartTimeUnixMillis()), j.GetStatusMessage())
 	}
 	return tw.Flush()
 }

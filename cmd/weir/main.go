@@ -1,9 +1,12 @@
 // Command weir is Weir's command-line client: it submits jobs to a
-// jobmanager, watches and cancels them, and runs a local cluster.
+// jobmanager, watches, cancels and stops them, takes savepoints, and runs a
+// local cluster.
 //
-//	weir run [-p N] [-d] [-D key=value]... NAME [job args...]
-//	weir submit [-d] [-D key=value]... JOB.yaml
+//	weir run [-p N] [-d] [-s PATH [-n]] [-D key=value]... NAME [job args...]
+//	weir submit [-d] [-s PATH [-n]] [-D key=value]... JOB.yaml
 //	weir list | status JOB | cancel JOB | programs
+//	weir savepoint JOB [DIR] | stop [-p DIR] JOB
+//	weir checkpoints [--json] JOB
 //	weir local [--taskmanagers N] [--slots S]
 //
 // The jobmanager is -m/--jobmanager, else $WEIR_JOBMANAGER, else

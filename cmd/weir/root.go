@@ -36,6 +36,9 @@ The jobmanager is -m/--jobmanager, else $WEIR_JOBMANAGER, else ` + defaultJobMan
 		newListCmd(c),
 		newStatusCmd(c),
 		newCancelCmd(c),
+		newSavepointCmd(c),
+		newStopCmd(c),
+		newCheckpointsCmd(c),
 		newProgramsCmd(c),
 		newLocalCmd(c),
 	)

@@ -43,6 +43,7 @@ func (c *cli) printJob(w io.Writer, resp *weirv1.GetJobResponse) error {
 	if m := j.GetStatusMessage(); m != "" {
 		fmt.Fprintf(tw, "Message:\t%s\n", m)
 	}
+	fmt.Fprintf(tw, "Restarts:\t%d\n", j.GetRestarts())
 	fmt.Fprintf(tw, "Started:\t%s\n", c.timeText(j.GetStartTimeUnixMillis()))
 	if end := j.GetEndTimeUnixMillis(); end > 0 {
 		fmt.Fprintf(tw, "Ended:\t%s (after %v)\n", c.timeText(end), time.Duration(end-j.GetStartTimeUnixMillis())*time.Millisecond)

@@ -35,20 +35,24 @@ func (c *cli) submit(ctx context.Context, req *weirv1.SubmitJobRequest, detached
 	return c.wait(ctx, cl, id)
 }
 
-// sample is a job's record counts at one time.
+// sample is a job's record counts at one time. A restart deploys new
+// subtasks, whose counts start from zero.
 type sample struct {
-	at      time.Time
-	in, out int64
+	at       time.Time
+	in, out  int64
+	restarts int32
 }
 
-// wait polls job id until it ends, printing status changes and progress
-// on stderr. It returns nil when the job finishes, an error with the job's
-// message when it fails or is canceled, and errInterrupted, after telling
-// how to cancel the job, when ctx ends first.
+// wait polls job id until it ends, printing status changes (restarts
+// among them), progress and newly completed checkpoints on stderr. It
+// returns nil when the job finishes, an error with the job's message when
+// it fails or is canceled, and errInterrupted, after telling how to cancel
+// the job, when ctx ends first.
 func (c *cli) wait(ctx context.Context, cl *client, id string) error {
 	t := time.NewTicker(pollInterval)
 	defer t.Stop()
 	var last *weirv1.JobSummary
+	var checkpoint int64 // latest completed checkpoint printed
 	prev := sample{at: c.now()}
 	for {
 		resp, err := call(ctx, cl, cl.GetJob, &weirv1.GetJobRequest{JobId: id})
@@ -60,7 +64,7 @@ func (c *cli) wait(ctx context.Context, cl *client, id string) error {
 		}
 		job := resp.GetJob()
 		cur := records(resp.GetTasks())
-		cur.at = c.now()
+		cur.at, cur.restarts = c.now(), job.GetRestarts()
 		switch job.GetStatus() {
 		case weirv1.JobStatus_JOB_STATUS_FINISHED:
 			fmt.Fprintln(c.stderr, finishedLine(job, cur))
@@ -73,13 +77,23 @@ func (c *cli) wait(ctx context.Context, cl *client, id string) error {
 			}
 			return fmt.Errorf("job %s was canceled", id)
 		}
-		if last == nil || job.GetStatus() != last.GetStatus() || job.GetStatusMessage() != last.GetStatusMessage() {
+		// A restart shows even if the polls missed RESTARTING.
+		if last == nil || job.GetStatus() != last.GetStatus() || job.GetStatusMessage() != last.GetStatusMessage() ||
+			job.GetRestarts() != last.GetRestarts() {
 			fmt.Fprintln(c.stderr, statusLine(job))
 		}
 		last = job
 		if job.GetStatus() == weirv1.JobStatus_JOB_STATUS_RUNNING && cur.at.Sub(prev.at) >= progressInterval {
 			fmt.Fprintln(c.stderr, progressLine(prev, cur))
 			prev = cur
+			// Checkpoints are a nicety here: a jobmanager that cannot list
+			// them does not stop the wait.
+			if cps, err := call(ctx, cl, cl.ListCheckpoints, &weirv1.ListCheckpointsRequest{JobId: id}); err == nil {
+				if n := cps.GetLatestCompletedId(); n != checkpoint && n > 0 {
+					fmt.Fprintf(c.stderr, "  checkpoint %d completed\n", n)
+					checkpoint = n
+				}
+			}
 		}
 		select {
 		case <-ctx.Done():
@@ -91,12 +105,17 @@ func (c *cli) wait(ctx context.Context, cl *client, id string) error {
 
 // interrupted tells how to cancel the job the user stopped waiting for.
 func (c *cli) interrupted(id string) error {
-	m := ""
-	if c.jobmanager != defaultJobManager {
-		m = " -m " + c.jobmanager
-	}
-	fmt.Fprintf(c.stderr, "\nStopped waiting. Job %s is still running; cancel it with:\n  weir%s cancel %s\n", id, m, id)
+	fmt.Fprintf(c.stderr, "\nStopped waiting. Job %s is still running; cancel it with:\n  %s cancel %s\n", id, c.command(), id)
 	return errInterrupted
+}
+
+// command is how to run weir against this jobmanager, for the commands
+// weir suggests.
+func (c *cli) command() string {
+	if c.jobmanager != defaultJobManager {
+		return "weir -m " + c.jobmanager
+	}
+	return "weir"
 }
 
 // records sums the record counts of all tasks.
@@ -111,15 +130,22 @@ func records(tasks []*weirv1.TaskInfo) sample {
 
 func statusLine(job *weirv1.JobSummary) string {
 	s := fmt.Sprintf("Job %s is %s", job.GetJobId(), statusName(job.GetStatus()))
+	if n := job.GetRestarts(); n > 0 {
+		s += fmt.Sprintf(" (restart %d)", n)
+	}
 	if m := job.GetStatusMessage(); m != "" {
 		s += ": " + m
 	}
 	return s
 }
 
-// progressLine reports the records counted at cur and the rates since prev.
+// progressLine reports the records counted at cur and the rates since prev,
+// or, if the job restarted since, since zero.
 func progressLine(prev, cur sample) string {
 	secs := cur.at.Sub(prev.at).Seconds()
+	if cur.restarts != prev.restarts {
+		prev.in, prev.out = 0, 0
+	}
 	rate := func(a, b int64) int64 {
 		if secs <= 0 {
 			return 0
@@ -134,7 +160,11 @@ func finishedLine(job *weirv1.JobSummary, cur sample) string {
 	if start, end := job.GetStartTimeUnixMillis(), job.GetEndTimeUnixMillis(); start > 0 && end >= start {
 		s += " in " + (time.Duration(end-start) * time.Millisecond).String()
 	}
-	return s + fmt.Sprintf(" (records in %d, out %d)", cur.in, cur.out)
+	s += fmt.Sprintf(" (records in %d, out %d)", cur.in, cur.out)
+	if m := job.GetStatusMessage(); m != "" {
+		s += ": " + m // such as "stopped with savepoint PATH"
+	}
+	return s
 }
 
 func orNone(s string) string {

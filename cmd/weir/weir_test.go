@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"net"
@@ -15,6 +16,7 @@ import (
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
 	weirv1 "github.com/weirstream/weir/api/proto/weir/v1"
@@ -42,6 +44,16 @@ type fakeJM struct {
 	jobs      []*weirv1.JobSummary
 	cancels   []string
 	programs  []*weirv1.ProgramInfo
+
+	savepoints   []*weirv1.TriggerSavepointRequest
+	savepointErr error
+	// inSavepoint, if set, runs while a savepoint is in progress; the
+	// savepoint then lasts until the client goes away.
+	inSavepoint func()
+	deadline    bool // whether the last TriggerSavepoint had a deadline
+
+	checkpoints     []*weirv1.ListCheckpointsResponse // successive answers; the last repeats; none: Unimplemented
+	checkpointCalls []string                          // job IDs
 }
 
 func (f *fakeJM) SubmitJob(_ context.Context, req *weirv1.SubmitJobRequest) (*weirv1.SubmitJobResponse, error) {
@@ -85,6 +97,33 @@ func (f *fakeJM) CancelJob(_ context.Context, req *weirv1.CancelJobRequest) (*we
 	}
 	f.cancels = append(f.cancels, req.GetJobId())
 	return &weirv1.CancelJobResponse{}, nil
+}
+
+func (f *fakeJM) TriggerSavepoint(ctx context.Context, req *weirv1.TriggerSavepointRequest) (*weirv1.TriggerSavepointResponse, error) {
+	f.mu.Lock()
+	f.savepoints = append(f.savepoints, req)
+	_, f.deadline = ctx.Deadline()
+	inSavepoint, err := f.inSavepoint, f.savepointErr
+	f.mu.Unlock()
+	if inSavepoint != nil {
+		inSavepoint()
+		<-ctx.Done()
+		return nil, status.FromContextError(ctx.Err()).Err()
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &weirv1.TriggerSavepointResponse{Path: cmp.Or(req.GetTargetDirectory(), "s3://cluster/savepoints") + "/savepoint-job-1-7"}, nil
+}
+
+func (f *fakeJM) ListCheckpoints(ctx context.Context, req *weirv1.ListCheckpointsRequest) (*weirv1.ListCheckpointsResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.checkpoints) == 0 {
+		return f.UnimplementedJobManagerServiceServer.ListCheckpoints(ctx, req)
+	}
+	f.checkpointCalls = append(f.checkpointCalls, req.GetJobId())
+	return f.checkpoints[min(len(f.checkpointCalls), len(f.checkpoints))-1], nil
 }
 
 func (f *fakeJM) ListPrograms(context.Context, *weirv1.ListProgramsRequest) (*weirv1.ListProgramsResponse, error) {
@@ -161,11 +200,12 @@ func endTime(st weirv1.JobStatus) int64 {
 }
 
 const (
-	created   = weirv1.JobStatus_JOB_STATUS_CREATED
-	running   = weirv1.JobStatus_JOB_STATUS_RUNNING
-	finished  = weirv1.JobStatus_JOB_STATUS_FINISHED
-	failed    = weirv1.JobStatus_JOB_STATUS_FAILED
-	cancelled = weirv1.JobStatus_JOB_STATUS_CANCELED
+	created    = weirv1.JobStatus_JOB_STATUS_CREATED
+	running    = weirv1.JobStatus_JOB_STATUS_RUNNING
+	restarting = weirv1.JobStatus_JOB_STATUS_RESTARTING
+	finished   = weirv1.JobStatus_JOB_STATUS_FINISHED
+	failed     = weirv1.JobStatus_JOB_STATUS_FAILED
+	cancelled  = weirv1.JobStatus_JOB_STATUS_CANCELED
 )
 
 func TestRunDetached(t *testing.T) {
@@ -358,16 +398,19 @@ func TestList(t *testing.T) {
 		{JobId: "b2", Name: "nexmark-q5", Status: failed, StatusMessage: "task failed: boom", StartTimeUnixMillis: 1_767_323_100_000},
 		{JobId: "a1", Name: "wordcount", Status: running, StartTimeUnixMillis: 1_767_323_045_000},
 		{JobId: "c3", Name: "waiting", Status: created, StatusMessage: "waiting for 4 slots (1 free)"},
+		{JobId: "d4", Name: "flaky", Status: restarting, StatusMessage: "task failed: boom; restarting in 1s", Restarts: 12,
+			StartTimeUnixMillis: 1_767_323_200_000},
 	}}
 	addr := serve(t, f)
 	stdout, _, err := weir(t.Context(), addr, "list")
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := `JOB ID  NAME        STATUS   START TIME           MESSAGE
-c3      waiting     CREATED  -                    waiting for 4 slots (1 free)
-a1      wordcount   RUNNING  2026-01-02 03:04:05  
-b2      nexmark-q5  FAILED   2026-01-02 03:05:00  task failed: boom
+	want := `JOB ID  NAME        STATUS      RESTARTS  START TIME           MESSAGE
+c3      waiting     CREATED     0         -                    waiting for 4 slots (1 free)
+a1      wordcount   RUNNING     0         2026-01-02 03:04:05  
+b2      nexmark-q5  FAILED      0         2026-01-02 03:05:00  task failed: boom
+d4      flaky       RESTARTING  12        2026-01-02 03:06:40  task failed: boom; restarting in 1s
 `
 	if stdout != want {
 		t.Errorf("stdout:\n%s\nwant:\n%s", stdout, want)
@@ -382,6 +425,7 @@ b2      nexmark-q5  FAILED   2026-01-02 03:05:00  task failed: boom
 func TestStatus(t *testing.T) {
 	resp := job(running, "", 0, 0)
 	resp.Job.Parallelism = 2
+	resp.Job.Restarts = 1
 	resp.Tasks = []*weirv1.TaskInfo{
 		{Execution: &weirv1.ExecutionID{JobId: "job-1", VertexId: 2, SubtaskIndex: 1, Attempt: 1}, Name: "counts -> out",
 			State: weirv1.ExecutionState_EXECUTION_STATE_FAILED, TaskManagerId: "taskmanager-1", Failure: "boom",
@@ -401,6 +445,7 @@ func TestStatus(t *testing.T) {
 	want := `Job:         job-1
 Name:        wordcount
 Status:      RUNNING
+Restarts:    1
 Started:     2026-01-02 03:04:05
 Parallelism: 2
 
@@ -429,6 +474,7 @@ func TestStatusFinishedWithoutTasks(t *testing.T) {
 Name:        wordcount
 Status:      FINISHED
 Message:     all tasks finished
+Restarts:    0
 Started:     2026-01-02 03:04:05
 Ended:       2026-01-02 03:04:17 (after 12.5s)
 Parallelism: 0
@@ -453,6 +499,282 @@ func TestCancel(t *testing.T) {
 	_, _, err = weir(t.Context(), addr, "cancel", "job-9")
 	if err == nil || err.Error() != `unknown job "job-9"` {
 		t.Errorf("error = %v", err)
+	}
+}
+
+func TestSavepoint(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want *weirv1.TriggerSavepointRequest
+		path string
+	}{
+		{[]string{"savepoint", "job-1", "s3://b/sp"}, &weirv1.TriggerSavepointRequest{JobId: "job-1", TargetDirectory: "s3://b/sp"}, "s3://b/sp/savepoint-job-1-7"},
+		// Without DIR, the cluster's state.savepoints.dir.
+		{[]string{"savepoint", "job-1"}, &weirv1.TriggerSavepointRequest{JobId: "job-1"}, "s3://cluster/savepoints/savepoint-job-1-7"},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			f := &fakeJM{}
+			addr := serve(t, f)
+			stdout, stderr, err := weir(t.Context(), addr, tc.args...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(f.savepoints) != 1 || !proto.Equal(f.savepoints[0], tc.want) {
+				t.Fatalf("requests %v, want %v", f.savepoints, tc.want)
+			}
+			if f.deadline {
+				t.Error("the savepoint call has a deadline; savepoints may rightly take minutes")
+			}
+			if want := "Savepoint completed. Path: " + tc.path + "\n"; stdout != want {
+				t.Errorf("stdout = %q, want %q", stdout, want)
+			}
+			if fields := strings.Fields(stdout); fields[len(fields)-1] != tc.path {
+				t.Errorf("the path is not the last word of %q", stdout)
+			}
+			if want := "Triggering a savepoint of job job-1; waiting for it to complete.\n"; stderr != want {
+				t.Errorf("stderr = %q, want %q", stderr, want)
+			}
+		})
+	}
+}
+
+func TestStop(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want *weirv1.TriggerSavepointRequest
+		path string
+	}{
+		{[]string{"stop", "-p", "s3://b/sp", "job-1"}, &weirv1.TriggerSavepointRequest{JobId: "job-1", TargetDirectory: "s3://b/sp", Stop: true}, "s3://b/sp/savepoint-job-1-7"},
+		{[]string{"stop", "job-1", "--savepoint-dir=file:///sp"}, &weirv1.TriggerSavepointRequest{JobId: "job-1", TargetDirectory: "file:///sp", Stop: true}, "file:///sp/savepoint-job-1-7"},
+		{[]string{"stop", "job-1"}, &weirv1.TriggerSavepointRequest{JobId: "job-1", Stop: true}, "s3://cluster/savepoints/savepoint-job-1-7"},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			f := &fakeJM{}
+			addr := serve(t, f)
+			stdout, stderr, err := weir(t.Context(), addr, tc.args...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(f.savepoints) != 1 || !proto.Equal(f.savepoints[0], tc.want) {
+				t.Fatalf("requests %v, want %v", f.savepoints, tc.want)
+			}
+			if f.deadline {
+				t.Error("the stop call has a deadline; savepoints may rightly take minutes")
+			}
+			if want := "Savepoint completed. Path: " + tc.path + "\n"; stdout != want {
+				t.Errorf("stdout = %q, want %q", stdout, want)
+			}
+			if want := "Stopping job job-1 with a savepoint; waiting for it to complete.\n"; stderr != want {
+				t.Errorf("stderr = %q, want %q", stderr, want)
+			}
+		})
+	}
+}
+
+func TestSavepointFails(t *testing.T) {
+	msg := "job job-1 takes no checkpoints; savepoints need execution.checkpointing.interval"
+	addr := serve(t, &fakeJM{savepointErr: status.Error(codes.FailedPrecondition, msg)})
+	for _, args := range [][]string{{"savepoint", "job-1"}, {"stop", "job-1"}} {
+		stdout, _, err := weir(t.Context(), addr, args...)
+		if err == nil || err.Error() != msg {
+			t.Errorf("%s: error = %v, want %q", args[0], err, msg)
+		}
+		if stdout != "" {
+			t.Errorf("%s: stdout = %q", args[0], stdout)
+		}
+	}
+}
+
+func TestSavepointInterrupted(t *testing.T) {
+	for _, tc := range []struct {
+		cmd  string
+		want string
+	}{
+		{"savepoint", "Stopped waiting. The savepoint of job job-1 may still complete; follow it with:\n"},
+		{"stop", "Stopped waiting. Job job-1 stops if its savepoint completes; follow it with:\n"},
+	} {
+		t.Run(tc.cmd, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(t.Context())
+			defer cancel()
+			f := &fakeJM{inSavepoint: cancel} // Ctrl-C while the savepoint runs
+			addr := serve(t, f)
+			stdout, stderr, err := weir(ctx, addr, tc.cmd, "job-1")
+			if !errors.Is(err, errInterrupted) {
+				t.Fatalf("error = %v; want errInterrupted", err)
+			}
+			if want := tc.want + "  weir -m " + addr + " checkpoints job-1\n"; !strings.HasSuffix(stderr, want) {
+				t.Errorf("stderr:\n%s\nwant suffix:\n%s", stderr, want)
+			}
+			if stdout != "" {
+				t.Errorf("stdout = %q", stdout)
+			}
+		})
+	}
+}
+
+func TestRunFromSavepoint(t *testing.T) {
+	f := &fakeJM{}
+	addr := serve(t, f)
+	if _, _, err := weir(t.Context(), addr, "run", "-d", "-s", "s3://b/sp/savepoint-1", "-n", "wordcount", "-s", "x"); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := weir(t.Context(), addr, "run", "-d", "--from-savepoint=s3://b/sp/savepoint-2", "wordcount"); err != nil {
+		t.Fatal(err)
+	}
+	path := writeSpec(t, spec)
+	if _, _, err := weir(t.Context(), addr, "submit", "-d", "--from-savepoint", "file:///sp/savepoint-3", "--allow-non-restored-state", path); err != nil {
+		t.Fatal(err)
+	}
+	if len(f.submits) != 3 {
+		t.Fatalf("%d submissions, want 3", len(f.submits))
+	}
+	for i, want := range []struct {
+		path  string
+		allow bool
+	}{{"s3://b/sp/savepoint-1", true}, {"s3://b/sp/savepoint-2", false}, {"file:///sp/savepoint-3", true}} {
+		if got := f.submits[i]; got.GetSavepointPath() != want.path || got.GetAllowNonRestoredState() != want.allow {
+			t.Errorf("submission %d: savepoint %q, allow non-restored state %v; want %q, %v",
+				i, got.GetSavepointPath(), got.GetAllowNonRestoredState(), want.path, want.allow)
+		}
+	}
+	// -s after NAME belongs to the job.
+	if args := f.submits[0].GetProgram().GetArgs(); !slices.Equal(args, []string{"-s", "x"}) {
+		t.Errorf("job args = %q", args)
+	}
+}
+
+func TestRunWaitsThroughRestarts(t *testing.T) {
+	restarted := func(r *weirv1.GetJobResponse, n int32) *weirv1.GetJobResponse {
+		r.Job.Restarts = n
+		return r
+	}
+	f := &fakeJM{
+		gets: []*weirv1.GetJobResponse{
+			job(running, "", 0, 0),
+			job(running, "", 100, 100),
+			job(running, "", 200, 200),
+			job(running, "", 300, 300),
+			restarted(job(restarting, "task failed: boom; restarting in 1s", 300, 300), 1),
+			restarted(job(running, "", 40, 40), 1),
+			// The polls missed the second RESTARTING.
+			restarted(job(running, "", 10, 10), 2),
+			restarted(job(running, "", 50, 50), 2),
+			restarted(job(finished, "stopped with savepoint s3://b/sp/savepoint-job-1-7", 60, 60), 2),
+		},
+		checkpoints: []*weirv1.ListCheckpointsResponse{
+			{},
+			{LatestCompletedId: 3},
+			{LatestCompletedId: 3},
+			{LatestCompletedId: 5},
+		},
+	}
+	addr := serve(t, f)
+	_, stderr, err := weir(t.Context(), addr, "run", "wordcount")
+	if err != nil {
+		t.Fatalf("%v\nstderr: %s", err, stderr)
+	}
+	// Progress, and with it the checkpoint poll, comes every other poll
+	// while running; rates after a restart count from zero.
+	want := `Job job-1 is RUNNING
+  records in 100 (50/s), out 100 (50/s)
+  records in 300 (100/s), out 300 (100/s)
+  checkpoint 3 completed
+Job job-1 is RESTARTING (restart 1): task failed: boom; restarting in 1s
+Job job-1 is RUNNING (restart 1)
+  records in 40 (20/s), out 40 (20/s)
+Job job-1 is RUNNING (restart 2)
+  records in 50 (25/s), out 50 (25/s)
+  checkpoint 5 completed
+Job job-1 finished in 12.5s (records in 60, out 60): stopped with savepoint s3://b/sp/savepoint-job-1-7
+`
+	if stderr != want {
+		t.Errorf("stderr:\n%s\nwant:\n%s", stderr, want)
+	}
+	if !slices.Equal(f.checkpointCalls, []string{"job-1", "job-1", "job-1", "job-1"}) {
+		t.Errorf("ListCheckpoints calls: %q", f.checkpointCalls)
+	}
+}
+
+func checkpointHistory() *weirv1.ListCheckpointsResponse {
+	const cp, sp = weirv1.SnapshotKind_SNAPSHOT_KIND_CHECKPOINT, weirv1.SnapshotKind_SNAPSHOT_KIND_SAVEPOINT
+	return &weirv1.ListCheckpointsResponse{
+		Checkpoints: []*weirv1.CheckpointInfo{
+			{CheckpointId: 8, Status: weirv1.CheckpointStatus_CHECKPOINT_STATUS_IN_PROGRESS, Kind: cp,
+				TriggerTimeUnixMillis: 1_767_323_110_000, StateSize: 512, Acknowledged: 1, Total: 4},
+			{CheckpointId: 6, Status: weirv1.CheckpointStatus_CHECKPOINT_STATUS_COMPLETED, Kind: cp,
+				TriggerTimeUnixMillis: 1_767_323_090_000, DurationMillis: 1250, StateSize: 3 << 20, AlignmentMillis: 40,
+				Acknowledged: 4, Total: 4, Path: "s3://b/cp/job-1/chk-6"},
+			{CheckpointId: 7, Status: weirv1.CheckpointStatus_CHECKPOINT_STATUS_FAILED, Kind: sp,
+				TriggerTimeUnixMillis: 1_767_323_100_000, DurationMillis: 60_000, StateSize: 1536,
+				Acknowledged: 2, Total: 4, Failure: "checkpoint expired before completing"},
+		},
+		LatestCompletedId: 6,
+		RestoreFallbacks:  2,
+	}
+}
+
+func TestCheckpoints(t *testing.T) {
+	f := &fakeJM{checkpoints: []*weirv1.ListCheckpointsResponse{checkpointHistory()}}
+	addr := serve(t, f)
+	stdout, _, err := weir(t.Context(), addr, "checkpoints", "job-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `ID  STATUS       KIND        TRIGGERED            DURATION  SIZE     ALIGNMENT  ACKS  PATH/FAILURE
+6   COMPLETED    CHECKPOINT  2026-01-02 03:04:50  1.25s     3.0 MiB  40ms       4/4   s3://b/cp/job-1/chk-6
+7   FAILED       SAVEPOINT   2026-01-02 03:05:00  1m0s      1.5 KiB  0s         2/4   checkpoint expired before completing
+8   IN_PROGRESS  CHECKPOINT  2026-01-02 03:05:10  -         512 B    0s         1/4   -
+Latest completed: 6
+Restores that fell back past a damaged checkpoint: 2
+`
+	if stdout != want {
+		t.Errorf("stdout:\n%s\nwant:\n%s", stdout, want)
+	}
+	if !slices.Equal(f.checkpointCalls, []string{"job-1"}) {
+		t.Errorf("ListCheckpoints calls: %q", f.checkpointCalls)
+	}
+
+	f.checkpoints = []*weirv1.ListCheckpointsResponse{{}}
+	f.checkpointCalls = nil
+	stdout, _, err = weir(t.Context(), addr, "checkpoints", "job-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "No checkpoints.\nLatest completed: none\n"; stdout != want {
+		t.Errorf("stdout = %q, want %q", stdout, want)
+	}
+}
+
+func TestCheckpointsJSON(t *testing.T) {
+	want := checkpointHistory()
+	addr := serve(t, &fakeJM{checkpoints: []*weirv1.ListCheckpointsResponse{want}})
+	stdout, _, err := weir(t.Context(), addr, "checkpoints", "--json", "job-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got weirv1.ListCheckpointsResponse
+	if err := protojson.Unmarshal([]byte(stdout), &got); err != nil {
+		t.Fatalf("%v in:\n%s", err, stdout)
+	}
+	if !proto.Equal(&got, want) {
+		t.Errorf("got %v\nwant %v", &got, want)
+	}
+	// The .proto's field names, and every field, zero or not, for scripts.
+	for _, field := range []string{`"latest_completed_id"`, `"restore_fallbacks"`, `"checkpoint_id"`, `"failure"`, `"path"`} {
+		if !strings.Contains(stdout, field) {
+			t.Errorf("no %s in:\n%s", field, stdout)
+		}
+	}
+}
+
+func TestBytesText(t *testing.T) {
+	for n, want := range map[int64]string{
+		0: "0 B", 1023: "1023 B", 1024: "1.0 KiB", 1536: "1.5 KiB", 5 << 20: "5.0 MiB",
+		3<<30 + 1<<29: "3.5 GiB", 2 << 40: "2.0 TiB", 1 << 62: "4.0 EiB",
+	} {
+		if got := bytesText(n); got != want {
+			t.Errorf("bytesText(%d) = %q, want %q", n, got, want)
+		}
 	}
 }
 
@@ -523,8 +845,8 @@ func TestUsageErrors(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"run"}, "missing the program name (usage: weir run [-p N] [-d] [-D key=value]... NAME [job args...])"},
-		{[]string{"run", "-d"}, "missing the program name (usage: weir run [-p N] [-d] [-D key=value]... NAME [job args...])"},
+		{[]string{"run"}, "missing the program name (usage: weir run [-p N] [-d] [-s PATH [-n]] [-D key=value]... NAME [job args...])"},
+		{[]string{"run", "-d"}, "missing the program name (usage: weir run [-p N] [-d] [-s PATH [-n]] [-D key=value]... NAME [job args...])"},
 		{[]string{"run", "-p", "-1", "wordcount"}, "-p -1: want a parallelism of at least 1"},
 		{[]string{"run", "-p", "0", "wordcount"}, "-p 0: want a parallelism of at least 1"},
 		{[]string{"run", "-p", "two", "wordcount"}, `invalid argument "two" for "-p, --parallelism" flag: strconv.ParseInt: parsing "two": invalid syntax (see weir run --help)`},
@@ -534,9 +856,17 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"run", "-D", "taskmanager.numberOfTaskSlots=4", "wordcount"}, "-D taskmanager.numberOfTaskSlots is a cluster setting and cannot be set per job"},
 		{[]string{"run", "-D", "heartbeat.timeout=x", "wordcount"}, "-D heartbeat.timeout is a cluster setting and cannot be set per job"},
 		{[]string{"run", "-D", "execution.checkpointing.interval=often", "wordcount"}, `-D execution.checkpointing.interval: invalid value "often": want a duration such as "10 s", "500 ms", "1 min" or plain milliseconds`},
-		{[]string{"submit"}, "missing the job spec file (usage: weir submit [-d] [-D key=value]... JOB.yaml)"},
-		{[]string{"submit", "a.yaml", "b.yaml"}, `unexpected argument "b.yaml" (usage: weir submit [-d] [-D key=value]... JOB.yaml)`},
+		{[]string{"submit"}, "missing the job spec file (usage: weir submit [-d] [-s PATH [-n]] [-D key=value]... JOB.yaml)"},
+		{[]string{"submit", "a.yaml", "b.yaml"}, `unexpected argument "b.yaml" (usage: weir submit [-d] [-s PATH [-n]] [-D key=value]... JOB.yaml)`},
+		{[]string{"run", "-n", "wordcount"}, "-n/--allow-non-restored-state needs a savepoint to resume from (-s PATH)"},
+		{[]string{"submit", "--allow-non-restored-state", "job.yaml"}, "-n/--allow-non-restored-state needs a savepoint to resume from (-s PATH)"},
 		{[]string{"status"}, "missing the job ID (usage: weir status JOB)"},
+		{[]string{"savepoint"}, "missing the job ID (usage: weir savepoint JOB [DIR])"},
+		{[]string{"savepoint", "job-1", "s3://b/sp", "extra"}, `unexpected argument "extra" (usage: weir savepoint JOB [DIR])`},
+		{[]string{"stop"}, "missing the job ID (usage: weir stop [-p DIR] JOB)"},
+		{[]string{"stop", "job-1", "s3://b/sp"}, `unexpected argument "s3://b/sp" (usage: weir stop [-p DIR] JOB)`},
+		{[]string{"stop", "-p"}, "flag needs an argument: 'p' in -p (see weir stop --help)"},
+		{[]string{"checkpoints"}, "missing the job ID (usage: weir checkpoints [--json] JOB)"},
 		{[]string{"cancel"}, "missing the job ID (usage: weir cancel JOB)"},
 		{[]string{"list", "all"}, `unexpected argument "all" (usage: weir list)`},
 		{[]string{"list", "--all"}, "unknown flag: --all (see weir list --help)"},
@@ -566,6 +896,8 @@ func TestProgressLine(t *testing.T) {
 		{sample{at: t0}, sample{at: t0.Add(2 * time.Second), in: 1000, out: 500}, "  records in 1000 (500/s), out 500 (250/s)"},
 		{sample{at: t0, in: 1000, out: 500}, sample{at: t0.Add(500 * time.Millisecond), in: 1500, out: 500}, "  records in 1500 (1000/s), out 500 (0/s)"},
 		{sample{at: t0, in: 7}, sample{at: t0, in: 9}, "  records in 9 (0/s), out 0 (0/s)"},
+		// A restart's subtasks count from zero.
+		{sample{at: t0, in: 1000, out: 500}, sample{at: t0.Add(2 * time.Second), in: 300, out: 100, restarts: 1}, "  records in 300 (150/s), out 100 (50/s)"},
 	} {
 		if got := progressLine(tc.prev, tc.cur); got != tc.want {
 			t.Errorf("progressLine = %q, want %q", got, tc.want)
