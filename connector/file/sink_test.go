@@ -195,6 +195,7 @@ func TestSinkValidate(t *testing.T) {
 		{Sink{}, `file sink: path "": must not be empty`},
 		{Sink{Path: file}, `file sink: path "` + file + `": not a directory`},
 		{Sink{Path: t.TempDir(), MaxPartBytes: -1}, `file sink: max_part_bytes -1 must be >= 0`},
+		{Sink{Path: t.TempDir(), Mode: "exactly_once"}, `file sink: mode "exactly_once": want "none" or "exactly-once"`},
 		{Sink{Path: "hdfs://nn/x"}, `file sink: path "hdfs://nn/x": unsupported scheme hdfs://; want a local path or file:// URI`},
 	} {
 		if err := tc.sink.Validate(); err == nil || err.Error() != tc.want {
@@ -203,5 +204,10 @@ func TestSinkValidate(t *testing.T) {
 	}
 	if err := (Sink{Path: filepath.Join(t.TempDir(), "new")}).Validate(); err != nil {
 		t.Errorf("Validate of a missing directory: %v", err)
+	}
+	for _, mode := range []string{"", ModeNone, ModeExactlyOnce} {
+		if err := (Sink{Path: t.TempDir(), Mode: mode}).Validate(); err != nil {
+			t.Errorf("Validate of mode %q: %v", mode, err)
+		}
 	}
 }
