@@ -231,6 +231,39 @@ func (c *Coordinator) Decline(id ID, st SubtaskID, attempt int32, reason string)
 	return DeclineAccepted
 }
 
+// DeclineSubsumed is a decline because a newer checkpoint's barrier overtook
+// checkpoint id at subtask st before it could take its part (Flink's
+// CHECKPOINT_DECLINED_SUBSUMED): id is aborted as subsumed, which does not
+// count towards TolerableFailures. A subsumed savepoint fails its request; a
+// subsumed final checkpoint is triggered again.
+func (c *Coordinator) DeclineSubsumed(id ID, st SubtaskID, attempt int32) DeclineResult {
+	switch {
+	case attempt != c.attempt:
+		return DeclineStaleAttempt
+	case !c.isTask(st):
+		return DeclineUnknownSubtask
+	}
+	p := c.find(id)
+	if p == nil {
+		if c.ours(id) {
+			return DeclineLate
+		}
+		return DeclineUnknownCheckpoint
+	}
+	if p.writing {
+		return DeclineLate
+	}
+	c.abort(p, ReasonSubsumed)
+	switch p.kind {
+	case KindSavepoint:
+		c.out.Failed = append(c.out.Failed, Failure{ID: p.id, Kind: p.kind, Request: p.request,
+			Reason: "declined by " + st.String() + ": " + ReasonSubsumed})
+	case KindFinal:
+		c.trigger(KindFinal, 0)
+	}
+	return DeclineAccepted
+}
+
 // Persisted reports the outcome of the MetadataWrite for checkpoint id; the
 // owner reports each Write exactly once.
 //

@@ -38,6 +38,7 @@ type (
 		id           *weirv1.ExecutionID
 		checkpointID int64
 		reason       string
+		subsumed     bool
 	}
 	persistedEvent struct {
 		id  coordinator.ID
@@ -266,6 +267,11 @@ func (c *checkpointing) ack(m *jobMaster, e ackEvent) {
 
 func (c *checkpointing) decline(m *jobMaster, e declineEvent) {
 	if c == nil {
+		return
+	}
+	if e.subsumed {
+		res := c.coord.DeclineSubsumed(coordinator.ID(e.checkpointID), subtaskOf(e.id), e.id.GetAttempt())
+		m.log.Info("checkpoint subsumed", "checkpoint", e.checkpointID, "subtask", subtaskOf(e.id), "reason", e.reason, "outcome", res)
 		return
 	}
 	res := c.coord.Decline(coordinator.ID(e.checkpointID), subtaskOf(e.id), e.id.GetAttempt(), e.reason)
@@ -541,6 +547,9 @@ func (m *jobMaster) ended() {
 func (m *jobMaster) publishCheckpoint(info *weirv1.CheckpointInfo) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if info.GetStatus() == weirv1.CheckpointStatus_CHECKPOINT_STATUS_COMPLETED && info.GetKind() == weirv1.SnapshotKind_SNAPSHOT_KIND_CHECKPOINT {
+		m.mu.latest = max(m.mu.latest, info.GetCheckpointId())
+	}
 	for i, h := range m.mu.checkpoints {
 		if h.GetCheckpointId() == info.GetCheckpointId() {
 			m.mu.checkpoints[i] = cloneInfo(info)
@@ -550,9 +559,6 @@ func (m *jobMaster) publishCheckpoint(info *weirv1.CheckpointInfo) {
 	m.mu.checkpoints = append(m.mu.checkpoints, cloneInfo(info))
 	if len(m.mu.checkpoints) > historySize {
 		m.mu.checkpoints = m.mu.checkpoints[1:]
-	}
-	if info.GetStatus() == weirv1.CheckpointStatus_CHECKPOINT_STATUS_COMPLETED && info.GetKind() == weirv1.SnapshotKind_SNAPSHOT_KIND_CHECKPOINT {
-		m.mu.latest = info.GetCheckpointId()
 	}
 }
 

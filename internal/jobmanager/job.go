@@ -110,12 +110,13 @@ func newJobMaster(jm *JobManager, id string, g *weirv1.JobGraph, p *plan.Plan, n
 	return m
 }
 
-// post queues an event for the job's goroutine; it never blocks.
-func (m *jobMaster) post(e event) {
+// post queues an event for the job's goroutine; it never blocks. It
+// reports false, dropping the event, once the job has ended.
+func (m *jobMaster) post(e event) bool {
 	m.inbox.Lock()
 	if m.inbox.closed {
 		m.inbox.Unlock()
-		return
+		return false
 	}
 	m.inbox.events = append(m.inbox.events, e)
 	m.inbox.Unlock()
@@ -123,6 +124,7 @@ func (m *jobMaster) post(e event) {
 	case m.kick <- struct{}{}:
 	default:
 	}
+	return true
 }
 
 func (m *jobMaster) take() []event {
@@ -336,6 +338,7 @@ func (m *jobMaster) deploy(ctx context.Context, restore *restorePoint) error {
 			_, err = client.DeployTask(dctx, req)
 			cancel()
 			if err != nil {
+				m.jm.unreachable(t.tm, err)
 				return fmt.Errorf("subtask %d of %q on taskmanager %s: %w", i, v.Name, t.tm, err)
 			}
 		}
@@ -470,6 +473,7 @@ func (m *jobMaster) cancelTasks(ctx context.Context) {
 		}
 		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		if _, err := client.CancelTask(cctx, &weirv1.CancelTaskRequest{Execution: t.id}); err != nil {
+			m.jm.unreachable(t.tm, err)
 			m.log.Warn("cancelling a task failed", "task", t.name, "subtask", t.id.GetSubtaskIndex(), "err", err)
 		}
 		cancel()

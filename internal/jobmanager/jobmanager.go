@@ -134,6 +134,18 @@ func (jm *JobManager) Run(ctx context.Context) error {
 	}
 }
 
+// unreachable drops a taskmanager that refuses connections before its
+// heartbeat times out (its process is gone), so no job is placed on it.
+func (jm *JobManager) unreachable(tm string, err error) {
+	if status.Code(err) != codes.Unavailable || !jm.resources.drop(tm) {
+		return
+	}
+	jm.log.Warn("taskmanager lost: unreachable", "taskmanager", tm, "err", err)
+	for _, m := range jm.jobs() {
+		m.post(tmLost{tm: tm})
+	}
+}
+
 func (jm *JobManager) jobs() []*jobMaster {
 	jm.mu.Lock()
 	defer jm.mu.Unlock()
@@ -456,7 +468,7 @@ func (jm *JobManager) DeclineCheckpoint(ctx context.Context, req *weirv1.Decline
 	if err != nil {
 		return nil, err
 	}
-	m.post(declineEvent{id: req.GetExecution(), checkpointID: req.GetCheckpointId(), reason: req.GetReason()})
+	m.post(declineEvent{id: req.GetExecution(), checkpointID: req.GetCheckpointId(), reason: req.GetReason(), subsumed: req.GetSubsumed()})
 	return &weirv1.DeclineCheckpointResponse{}, nil
 }
 
@@ -467,7 +479,10 @@ func (jm *JobManager) TriggerSavepoint(ctx context.Context, req *weirv1.TriggerS
 		return nil, err
 	}
 	reply := make(chan savepointResult, 1)
-	m.post(savepointRequest{dir: req.GetTargetDirectory(), stop: req.GetStop(), reply: reply})
+	if !m.post(savepointRequest{dir: req.GetTargetDirectory(), stop: req.GetStop(), reply: reply}) {
+		s, _ := m.view()
+		return nil, status.Errorf(codes.FailedPrecondition, "job %s is %s: only a running job takes savepoints", req.GetJobId(), statusName(s.GetStatus()))
+	}
 	select {
 	case <-ctx.Done():
 		return nil, status.FromContextError(ctx.Err()).Err()

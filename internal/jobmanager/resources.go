@@ -181,3 +181,16 @@ func (r *resources) waitingMessage(need int, timeout time.Duration) string {
 	return fmt.Sprintf("waiting for %d free slots; the cluster has %d free of %d on %d taskmanagers (fails after slot.request.timeout %s)",
 		need, free, total, tms, timeout)
 }
+
+// drop removes a taskmanager known to be gone; false if it was not
+// registered.
+func (r *resources) drop(id string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ok := r.mu.tms[id]; !ok {
+		return false
+	}
+	delete(r.mu.tms, id)
+	r.signalLocked()
+	return true
+}

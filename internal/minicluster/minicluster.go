@@ -12,6 +12,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -44,10 +45,56 @@ type Options struct {
 // Cluster is a running mini cluster.
 type Cluster struct {
 	rpcAddr, httpAddr string
+	opts              Options
+	jm                *jobmanager.JobManager
+	g                 *errgroup.Group
+	gctx              context.Context // the processes' lifetime
 	cancel            context.CancelFunc
 	done              chan struct{}
 	err               error
 	tmpDir            string
+
+	mu struct {
+		sync.Mutex
+		tms []context.CancelFunc // stops taskmanager i
+	}
+}
+
+// AddTaskManager starts one more taskmanager and returns its index.
+func (c *Cluster) AddTaskManager() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("minicluster: %w", err)
+	}
+	c.mu.Lock()
+	i := len(c.mu.tms)
+	c.mu.Unlock()
+	id := fmt.Sprintf("taskmanager-%d", i)
+	tm, err := taskmanager.New(taskmanager.Options{
+		ID: id, Address: l.Addr().String(), JobManager: c.rpcAddr, Slots: c.opts.Slots,
+		DataDir: filepath.Join(c.opts.DataDir, id), HeartbeatInterval: c.opts.HeartbeatInterval,
+		HeartbeatTimeout: c.opts.HeartbeatTimeout, BufferTimeout: c.opts.BufferTimeout,
+		DialOptions: rpc.DialOptions(0), Logger: c.opts.Logger.With("process", id),
+	})
+	if err != nil {
+		l.Close()
+		return 0, err
+	}
+	ctx, cancel := context.WithCancel(c.gctx)
+	c.mu.Lock()
+	c.mu.tms = append(c.mu.tms, cancel)
+	c.mu.Unlock()
+	c.g.Go(func() error { return tm.Serve(ctx, l, 0) })
+	return i, awaitTaskManager(c.gctx, c.jm, id)
+}
+
+// StopTaskManager stops taskmanager i: its tasks are cancelled and it
+// leaves the cluster, as when its process ends.
+func (c *Cluster) StopTaskManager(i int) {
+	c.mu.Lock()
+	cancel := c.mu.tms[i]
+	c.mu.Unlock()
+	cancel()
 }
 
 // Start starts a cluster; it runs until ctx ends or Close is called.
@@ -99,63 +146,46 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 		DialOptions: rpc.DialOptions(0), Logger: opts.Logger.With("process", "jobmanager"),
 		DefaultCheckpointsDir: "file://" + filepath.Join(opts.DataDir, "checkpoints"),
 	})
-	var tms []*taskmanager.TaskManager
-	var tmLis []net.Listener
-	for i := range opts.TaskManagers {
-		l, err := listen("127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
-		id := fmt.Sprintf("taskmanager-%d", i)
-		tm, err := taskmanager.New(taskmanager.Options{
-			ID: id, Address: l.Addr().String(), JobManager: c.rpcAddr, Slots: opts.Slots,
-			DataDir: filepath.Join(opts.DataDir, id), HeartbeatInterval: opts.HeartbeatInterval,
-			HeartbeatTimeout: opts.HeartbeatTimeout, BufferTimeout: opts.BufferTimeout,
-			DialOptions: rpc.DialOptions(0), Logger: opts.Logger.With("process", id),
-		})
-		if err != nil {
-			closeAll()
-			return nil, err
-		}
-		tms, tmLis = append(tms, tm), append(tmLis, l)
-	}
-
 	ctx, c.cancel = context.WithCancel(ctx)
-	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return jm.Serve(gctx, rpcLis, httpLis, 0) })
-	for i, tm := range tms {
-		g.Go(func() error { return tm.Serve(gctx, tmLis[i], 0) })
-	}
+	c.g, c.gctx = errgroup.WithContext(ctx)
+	c.opts, c.jm = opts, jm
+	c.g.Go(func() error { return jm.Serve(c.gctx, rpcLis, httpLis, 0) })
 	go func() {
-		c.err = g.Wait()
+		c.err = c.g.Wait()
 		c.cancel()
 		if c.tmpDir != "" {
 			c.err = errors.Join(c.err, os.RemoveAll(c.tmpDir))
 		}
 		close(c.done)
 	}()
-	if err := awaitSlots(ctx, jm, opts.TaskManagers*opts.Slots); err != nil {
-		return nil, errors.Join(err, c.Close())
+	for range opts.TaskManagers {
+		if _, err := c.AddTaskManager(); err != nil {
+			return nil, errors.Join(err, c.Close())
+		}
 	}
 	return c, nil
 }
 
-// awaitSlots waits until every taskmanager has registered its slots, so a
-// job submitted right after Start finds them.
-func awaitSlots(ctx context.Context, jm *jobmanager.JobManager, n int) error {
+// awaitTaskManager waits until taskmanager id has registered, so a job
+// submitted afterwards finds its slots.
+func awaitTaskManager(ctx context.Context, jm *jobmanager.JobManager, id string) error {
 	t := time.NewTicker(5 * time.Millisecond)
 	defer t.Stop()
 	deadline := time.After(30 * time.Second)
 	for {
 		o, err := jm.GetClusterOverview(ctx, &weirv1.GetClusterOverviewRequest{})
-		if err == nil && int(o.GetSlotsTotal()) >= n {
-			return nil
+		if err == nil {
+			for _, tm := range o.GetTaskManagers() {
+				if tm.GetTaskManagerId() == id {
+					return nil
+				}
+			}
 		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-deadline:
-			return fmt.Errorf("minicluster: taskmanagers did not register %d slots within 30s", n)
+			return fmt.Errorf("minicluster: %s did not register within 30s", id)
 		case <-t.C:
 		}
 	}

@@ -118,6 +118,11 @@ func (l *loop) handleMail() error {
 			if l.gate != nil {
 				return fmt.Errorf("checkpoint %d was triggered at a task that is not a source", a.trigger.GetCheckpointId())
 			}
+			if id := a.trigger.GetCheckpointId(); id <= l.lastSnapshot {
+				// Triggers travel separately and may arrive out of order.
+				l.cp.Checkpointer.Decline(a.trigger, fmt.Errorf("%w: checkpoint %d was triggered after checkpoint %d", ErrSubsumed, id, l.lastSnapshot))
+				continue
+			}
 			if err := l.checkpoint(a.trigger, 0); err != nil {
 				return err
 			}
@@ -325,7 +330,7 @@ func (l *loop) onBarrier(ch int, b *weirv1.Barrier) error {
 		return nil // stale: a newer checkpoint is being aligned
 	case a.barrier != nil && id > a.barrier.GetCheckpointId():
 		// The older checkpoint cannot complete here any more.
-		l.cp.Checkpointer.Decline(a.barrier, fmt.Errorf("barrier of checkpoint %d overtook it", id))
+		l.cp.Checkpointer.Decline(a.barrier, fmt.Errorf("%w: the barrier of checkpoint %d overtook it", ErrSubsumed, id))
 		l.resetAlignment()
 	}
 	if a.barrier == nil {

@@ -150,6 +150,10 @@ func (t *Task) Metrics() *weirv1.TaskMetrics {
 	return m
 }
 
+// ErrSubsumed marks a checkpoint a task declines because a newer one
+// overtook it: not a failure of checkpointing.
+var ErrSubsumed = errors.New("subsumed by a newer checkpoint")
+
 // ErrCanceled is returned by Run when the task was cancelled.
 var ErrCanceled = errors.New("task: canceled")
 

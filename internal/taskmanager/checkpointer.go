@@ -2,6 +2,7 @@ package taskmanager
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -80,7 +81,8 @@ func (c *checkpointer) Decline(b *weirv1.Barrier, err error) {
 func (c *checkpointer) decline(ctx context.Context, b *weirv1.Barrier, cause error) {
 	c.tm.opts.Logger.Warn("declining a checkpoint", "checkpoint", b.GetCheckpointId(), "err", cause)
 	if _, err := c.tm.rm.DeclineCheckpoint(ctx, &weirv1.DeclineCheckpointRequest{
-		Execution: c.id, CheckpointId: b.GetCheckpointId(), Reason: cause.Error()}); err != nil {
+		Execution: c.id, CheckpointId: b.GetCheckpointId(), Reason: cause.Error(),
+		Subsumed: errors.Is(cause, task.ErrSubsumed)}); err != nil {
 		c.tm.opts.Logger.Warn("declining a checkpoint failed", "checkpoint", b.GetCheckpointId(), "err", err)
 	}
 }

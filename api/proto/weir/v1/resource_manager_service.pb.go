@@ -194,10 +194,12 @@ func (*AcknowledgeCheckpointResponse) Descriptor() ([]byte, []int) {
 }
 
 type DeclineCheckpointRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Execution     *ExecutionID           `protobuf:"bytes,1,opt,name=execution,proto3" json:"execution,omitempty"`
-	CheckpointId  int64                  `protobuf:"varint,2,opt,name=checkpoint_id,json=checkpointId,proto3" json:"checkpoint_id,omitempty"`
-	Reason        string                 `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	Execution    *ExecutionID           `protobuf:"bytes,1,opt,name=execution,proto3" json:"execution,omitempty"`
+	CheckpointId int64                  `protobuf:"varint,2,opt,name=checkpoint_id,json=checkpointId,proto3" json:"checkpoint_id,omitempty"`
+	Reason       string                 `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	// A newer checkpoint's barrier overtook this one: not a failure.
+	Subsumed      bool `protobuf:"varint,4,opt,name=subsumed,proto3" json:"subsumed,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -251,6 +253,13 @@ func (x *DeclineCheckpointRequest) GetReason() string {
 		return x.Reason
 	}
 	return ""
+}
+
+func (x *DeclineCheckpointRequest) GetSubsumed() bool {
+	if x != nil {
+		return x.Subsumed
+	}
+	return false
 }
 
 type DeclineCheckpointResponse struct {
@@ -684,11 +693,12 @@ const file_weir_v1_resource_manager_service_proto_rawDesc = "" +
 	"\x19alignment_duration_millis\x18\x03 \x01(\x03R\x17alignmentDurationMillis\x12\x1d\n" +
 	"\n" +
 	"state_size\x18\x04 \x01(\x03R\tstateSize\"\x1f\n" +
-	"\x1dAcknowledgeCheckpointResponse\"\x8b\x01\n" +
+	"\x1dAcknowledgeCheckpointResponse\"\xa7\x01\n" +
 	"\x18DeclineCheckpointRequest\x122\n" +
 	"\texecution\x18\x01 \x01(\v2\x14.weir.v1.ExecutionIDR\texecution\x12#\n" +
 	"\rcheckpoint_id\x18\x02 \x01(\x03R\fcheckpointId\x12\x16\n" +
-	"\x06reason\x18\x03 \x01(\tR\x06reason\"\x1b\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\x12\x1a\n" +
+	"\bsubsumed\x18\x04 \x01(\bR\bsubsumed\"\x1b\n" +
 	"\x19DeclineCheckpointResponse\"{\n" +
 	"\x1aRegisterTaskManagerRequest\x12&\n" +
 	"\x0ftask_manager_id\x18\x01 \x01(\tR\rtaskManagerId\x12\x1f\n" +
