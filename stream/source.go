@@ -49,8 +49,12 @@ type TaskInfo struct {
 	SubtaskIndex   int
 	Parallelism    int
 	MaxParallelism int
-	Clock          clock.Clock
-	Logger         *slog.Logger
+	// Checkpointing is the job's checkpointing mode: "EXACTLY_ONCE",
+	// "AT_LEAST_ONCE", or "" when the job takes no checkpoints. Sinks use it
+	// to choose how they commit.
+	Checkpointing string
+	Clock         clock.Clock
+	Logger        *slog.Logger
 }
 
 // Sink creates one writer per subtask of a sink operator.

@@ -29,7 +29,8 @@ const (
 // The values of Sink.Mode.
 const (
 	// ModeNone publishes part files at the end of input; a failed attempt
-	// publishes nothing. It is what the empty Mode means.
+	// publishes nothing. The empty Mode means ModeNone in a job without
+	// checkpoints and ModeExactlyOnce in a job with them.
 	ModeNone = "none"
 	// ModeExactlyOnce pre-commits part files at every checkpoint barrier
 	// and publishes them when the checkpoint completes (two-phase commit).
@@ -46,10 +47,12 @@ type Sink struct {
 	// 0 means DefaultMaxPartBytes. A record longer than this gets a part
 	// file of its own.
 	MaxPartBytes int64 `json:"max_part_bytes,omitempty"`
-	// Mode is how part files are published: "" or ModeNone at the end of
-	// input, ModeExactlyOnce when the checkpoint that covers them
-	// completes. ModeExactlyOnce needs a job that checkpoints, and gives
-	// exactly-once output when the job checkpoints in EXACTLY_ONCE mode.
+	// Mode is how part files are published: ModeNone at the end of input,
+	// ModeExactlyOnce when the checkpoint that covers them completes. Empty
+	// is ModeExactlyOnce whenever the job checkpoints, else ModeNone.
+	// ModeExactlyOnce needs a job that checkpoints, and gives exactly-once
+	// output when it checkpoints in EXACTLY_ONCE mode (at least once in
+	// AT_LEAST_ONCE mode).
 	Mode string `json:"mode,omitempty"`
 }
 
@@ -95,7 +98,7 @@ func (s Sink) CreateWriter(ctx *stream.SinkContext) (stream.SinkWriter[string], 
 		dir:         dir,
 		subtask:     ctx.SubtaskIndex,
 		maxBytes:    s.MaxPartBytes,
-		exactlyOnce: s.Mode == ModeExactlyOnce,
+		exactlyOnce: s.Mode == ModeExactlyOnce || (s.Mode == "" && ctx.Checkpointing != ""),
 		logger:      ctx.Logger,
 	}
 	if w.maxBytes == 0 {

@@ -66,6 +66,18 @@ type Checkpointing struct {
 	Checkpointer Checkpointer
 }
 
+// Mode names the checkpointing mode as TaskInfo.Checkpointing does; "" for
+// a nil receiver.
+func (c *Checkpointing) Mode() string {
+	switch {
+	case c == nil:
+		return ""
+	case c.ExactlyOnce:
+		return "EXACTLY_ONCE"
+	}
+	return "AT_LEAST_ONCE"
+}
+
 // Checkpointer takes a task's snapshots off its goroutine: it persists them
 // and reports to the jobmanager. Its methods must not block.
 type Checkpointer interface {
@@ -204,6 +216,7 @@ func (t *Task) Run(ctx context.Context) (err error) {
 		Info: stream.TaskInfo{
 			JobID: t.cfg.JobID, TaskName: v.Name, SubtaskIndex: t.cfg.Subtask, Parallelism: v.Parallelism,
 			MaxParallelism: int(t.cfg.Graph.GetMaxParallelism()), Clock: t.cfg.Clock, Logger: t.cfg.Logger,
+			Checkpointing: t.cfg.Checkpointing.Mode(),
 		},
 		Backend: backend,
 		Writer:  t.writerFor,
