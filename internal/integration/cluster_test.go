@@ -88,8 +88,14 @@ func (s *syncBuffer) String() string {
 // start runs binary with args. ready, if set, must match a line of its
 // stderr before start returns; its first submatch is returned.
 func start(t *testing.T, name, binary string, ready *regexp.Regexp, args ...string) (*proc, string) {
+	return startEnv(t, nil, name, binary, ready, args...)
+}
+
+// startEnv is start with extra environment variables.
+func startEnv(t *testing.T, env []string, name, binary string, ready *regexp.Regexp, args ...string) (*proc, string) {
 	t.Helper()
 	p := &proc{name: name, cmd: exec.Command(filepath.Join(bin, binary), args...), log: &syncBuffer{}, done: make(chan struct{})}
+	p.cmd.Env = append(os.Environ(), env...)
 	stderr, err := p.cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -165,19 +171,27 @@ var (
 
 // cluster is a jobmanager and its taskmanagers, each a process.
 type cluster struct {
-	t    *testing.T
-	addr string
-	jm   *proc
-	tms  []*proc
+	t      *testing.T
+	addr   string
+	jm     *proc
+	tms    []*proc
+	env    []string // for every process
+	tmArgs []string // for every taskmanager
 }
 
 // startCluster starts a jobmanager and n taskmanagers with slots each.
 // jmArgs are extra jobmanager flags (e.g. -D settings).
 func startCluster(t *testing.T, n, slots int, jmArgs ...string) *cluster {
+	return startClusterWith(t, &cluster{}, n, slots, jmArgs...)
+}
+
+// startClusterWith starts a cluster whose processes get c's environment and
+// taskmanager arguments.
+func startClusterWith(t *testing.T, c *cluster, n, slots int, jmArgs ...string) *cluster {
 	t.Helper()
 	args := append([]string{"--rpc-address", "127.0.0.1:0", "--http-address", "127.0.0.1:0"}, jmArgs...)
-	jm, addr := start(t, "jobmanager", "jobmanager", jmReady, args...)
-	c := &cluster{t: t, addr: addr, jm: jm}
+	jm, addr := startEnv(t, c.env, "jobmanager", "jobmanager", jmReady, args...)
+	c.t, c.addr, c.jm = t, addr, jm
 	for range n {
 		c.addTaskManager(slots)
 	}
@@ -189,8 +203,8 @@ func startCluster(t *testing.T, n, slots int, jmArgs ...string) *cluster {
 func (c *cluster) addTaskManager(slots int, extra ...string) *proc {
 	c.t.Helper()
 	args := append([]string{"--jobmanager", c.addr, "--slots", fmt.Sprint(slots), "--rpc-address", "127.0.0.1:0",
-		"--data-dir", c.t.TempDir()}, extra...)
-	p, _ := start(c.t, fmt.Sprintf("taskmanager-%d", len(c.tms)), "taskmanager", tmReady, args...)
+		"--data-dir", c.t.TempDir()}, append(c.tmArgs, extra...)...)
+	p, _ := startEnv(c.t, c.env, fmt.Sprintf("taskmanager-%d", len(c.tms)), "taskmanager", tmReady, args...)
 	c.tms = append(c.tms, p)
 	return p
 }

@@ -273,3 +273,12 @@ func statusIs(c *cluster, id string, want weirv1.JobStatus) func() (bool, string
 		return st == want, fmt.Sprintf("job is %v: %s", st, msg)
 	}
 }
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}

@@ -1,0 +1,157 @@
+package integration
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	weirv1 "github.com/weirstream/weir/api/proto/weir/v1"
+	"github.com/weirstream/weir/internal/checkpoint/objstore/miniotest"
+)
+
+// killTest runs WordCount at parallelism 2 on two taskmanager processes
+// with one slot each, rate-limited to run for about 20 s, checkpointing
+// every second into storage. After two completed checkpoints one
+// taskmanager is killed with SIGKILL and a fresh one starts; the job
+// finishes, and the output is checked against a reference.
+type killTest struct {
+	storage     string   // state.checkpoints.dir
+	env         []string // credentials for the processes
+	mode        string   // execution.checkpointing.mode
+	exactlyOnce bool     // check exactly one output line per input word
+}
+
+func (k killTest) run(t *testing.T) {
+	hb := []string{"-D", "heartbeat.interval=200ms", "-D", "heartbeat.timeout=3s"}
+	c := startClusterWith(t, &cluster{env: k.env, tmArgs: hb}, 2, 1, hb...)
+	dir := t.TempDir()
+	input := filepath.Join(dir, "text.txt")
+	want, total := writeText(t, input, 20_000)
+	lines := strings.Count(readFile(t, input), "\n")
+	rate := lines / 20 // about 20 s
+	out := filepath.Join(dir, "out")
+	stdout, stderr, err := c.weir("run", "-d", "-p", "2",
+		"-D", "execution.checkpointing.interval=1s",
+		"-D", "execution.checkpointing.mode="+k.mode,
+		"-D", "state.checkpoints.dir="+k.storage,
+		"-D", "restart-strategy.fixed-delay.delay=500ms",
+		"wordcount", "--input", input, "--rate", strconv.Itoa(rate), "--output", out)
+	if err != nil {
+		t.Fatalf("weir run: %v\n%s", err, stderr)
+	}
+	id := jobID(t, stdout)
+	client := c.client()
+	eventually(t, 60*time.Second, func() (bool, string) {
+		cps, err := client.ListCheckpoints(context.Background(), &weirv1.ListCheckpointsRequest{JobId: id})
+		if err != nil {
+			return false, err.Error()
+		}
+		return cps.GetLatestCompletedId() >= 2, fmt.Sprintf("latest completed checkpoint %d", cps.GetLatestCompletedId())
+	})
+	victim := c.tms[1]
+	victim.kill()
+	killed := time.Now()
+	t.Logf("killed %s with SIGKILL", victim.name)
+	c.addTaskManager(1, hb...)
+
+	var restored, firstCheckpoint time.Duration
+	var before int64
+	if cps, err := client.ListCheckpoints(context.Background(), &weirv1.ListCheckpointsRequest{JobId: id}); err == nil {
+		before = cps.GetLatestCompletedId()
+	}
+	eventually(t, 120*time.Second, func() (bool, string) {
+		j := c.job(id).GetJob()
+		if restored == 0 && j.GetRestarts() > 0 && j.GetStatus() == weirv1.JobStatus_JOB_STATUS_RUNNING {
+			restored = time.Since(killed)
+		}
+		if firstCheckpoint == 0 && restored > 0 {
+			if cps, err := client.ListCheckpoints(context.Background(), &weirv1.ListCheckpointsRequest{JobId: id}); err == nil &&
+				cps.GetLatestCompletedId() > before {
+				firstCheckpoint = time.Since(killed)
+			}
+		}
+		switch j.GetStatus() {
+		case weirv1.JobStatus_JOB_STATUS_FAILED, weirv1.JobStatus_JOB_STATUS_CANCELED:
+			t.Fatalf("job ended %v: %s", j.GetStatus(), j.GetStatusMessage())
+		}
+		return j.GetStatus() == weirv1.JobStatus_JOB_STATUS_FINISHED, fmt.Sprintf("job is %v: %s", j.GetStatus(), j.GetStatusMessage())
+	})
+	j := c.job(id).GetJob()
+	if j.GetRestarts() < 1 {
+		t.Fatal("the job finished without restarting")
+	}
+	if !strings.Contains(c.jm.log.String(), "restoring") {
+		t.Fatal("the jobmanager did not restore from a checkpoint")
+	}
+	lines2 := readOutput(t, out)
+	if k.exactlyOnce {
+		checkCounts(t, lines2, want, total)
+	} else {
+		checkFinalCounts(t, lines2, want)
+	}
+	t.Logf("%d words; %d output lines; kill -> running again %s, -> first checkpoint after restore %s",
+		total, len(lines2), restored.Round(time.Millisecond), firstCheckpoint.Round(time.Millisecond))
+}
+
+// checkFinalCounts verifies at-least-once WordCount output: duplicates are
+// allowed, but every word counts to exactly its reference count, through
+// every count from 1.
+func checkFinalCounts(t *testing.T, lines []string, want map[string]int64) {
+	t.Helper()
+	seen := map[string]map[int64]bool{}
+	for _, l := range lines {
+		i := strings.LastIndexByte(l, ',')
+		n, err := strconv.ParseInt(l[i+1:], 10, 64)
+		if i < 0 || err != nil {
+			t.Fatalf("malformed output line %q", l)
+		}
+		if seen[l[:i]] == nil {
+			seen[l[:i]] = map[int64]bool{}
+		}
+		seen[l[:i]][n] = true
+	}
+	for w, n := range want {
+		for k := int64(1); k <= n; k++ {
+			if !seen[w][k] {
+				t.Fatalf("word %q never counted to %d (final count %d)", w, k, n)
+			}
+		}
+		if seen[w][n+1] {
+			t.Fatalf("word %q counted past its %d occurrences", w, n)
+		}
+	}
+}
+
+func TestKillTaskManagerMinIO(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs for about 30 s")
+	}
+	t.Parallel()
+	endpoint, key, secret := miniotest.Start(t)
+	killTest{
+		storage: "s3://" + miniotest.Bucket + "/kill-test-" + strconv.FormatInt(time.Now().UnixNano(), 36),
+		env: []string{"WEIR_S3_ENDPOINT=" + endpoint, "WEIR_S3_PATH_STYLE_ACCESS=true",
+			"WEIR_S3_ACCESS_KEY=" + key, "WEIR_S3_SECRET_KEY=" + secret},
+		mode: "EXACTLY_ONCE", exactlyOnce: true,
+	}.run(t)
+}
+
+func TestKillTaskManagerFile(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs for about 30 s")
+	}
+	t.Parallel()
+	killTest{storage: "file://" + t.TempDir(), mode: "EXACTLY_ONCE", exactlyOnce: true}.run(t)
+}
+
+func TestKillTaskManagerAtLeastOnce(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs for about 30 s")
+	}
+	t.Parallel()
+	killTest{storage: "file://" + t.TempDir(), mode: "AT_LEAST_ONCE"}.run(t)
+}
