@@ -94,6 +94,17 @@ func referenceCounts(t *testing.T, path string) (map[string]int64, int) {
 // input word. It fails on hidden (unfinished) files.
 func readOutput(t *testing.T, dir string) []string {
 	t.Helper()
+	return readParts(t, dir, false)
+}
+
+// readVisible reads the published part files of dir, ignoring hidden ones.
+func readVisible(t *testing.T, dir string) []string {
+	t.Helper()
+	return readParts(t, dir, true)
+}
+
+func readParts(t *testing.T, dir string, skipHidden bool) []string {
+	t.Helper()
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -101,6 +112,9 @@ func readOutput(t *testing.T, dir string) []string {
 	var lines []string
 	for _, e := range entries {
 		if strings.HasPrefix(e.Name(), ".") {
+			if skipHidden {
+				continue
+			}
 			t.Fatalf("output %s still holds an unfinished file %s", dir, e.Name())
 		}
 		data, err := os.ReadFile(filepath.Join(dir, e.Name()))
