@@ -201,3 +201,57 @@ func TestRecoveryIgnoresCheckpointWithoutMetadata(t *testing.T) {
 		t.Fatal("the job did not restore from a checkpoint")
 	}
 }
+
+// A cancelled job's checkpoints are deleted by default; retained on
+// cancellation, the newest one resumes the job like a savepoint.
+func TestResumeFromRetainedCheckpoint(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs for about 10 s")
+	}
+	c := startCluster(t, 2, 1)
+	dir := t.TempDir()
+	input := filepath.Join(dir, "text.txt")
+	want, total := writeText(t, input, 20_000)
+	lines := strings.Count(readFile(t, input), "\n")
+	out := filepath.Join(dir, "out")
+	run := func(store, retention string) string {
+		stdout, stderr, err := c.weir("run", "-d", "-p", "2", "-D", "execution.checkpointing.interval=500ms",
+			"-D", "state.checkpoints.dir=file://"+store,
+			"-D", "execution.checkpointing.externalized-checkpoint-retention="+retention,
+			"wordcount", "--input", input, "--rate", strconv.Itoa(lines/8), "--output", out)
+		if err != nil {
+			t.Fatalf("weir run: %v\n%s", err, stderr)
+		}
+		id := jobID(t, stdout)
+		awaitCheckpoints(t, c, id, 2)
+		if _, stderr, err := c.weir("cancel", id); err != nil {
+			t.Fatalf("weir cancel: %v\n%s", err, stderr)
+		}
+		eventually(t, 20*time.Second, statusIs(c, id, weirv1.JobStatus_JOB_STATUS_CANCELED))
+		return id
+	}
+
+	deleted := filepath.Join(dir, "deleted")
+	id := run(deleted, "DELETE_ON_CANCELLATION")
+	eventually(t, 10*time.Second, func() (bool, string) {
+		_, err := os.Stat(filepath.Join(deleted, id))
+		return os.IsNotExist(err), fmt.Sprintf("the checkpoints of cancelled job %s are still there", id)
+	})
+	if err := os.RemoveAll(out); err != nil {
+		t.Fatal(err)
+	}
+
+	retained := filepath.Join(dir, "retained")
+	id = run(retained, "RETAIN_ON_CANCELLATION")
+	cps, err := c.client().ListCheckpoints(context.Background(), &weirv1.ListCheckpointsRequest{JobId: id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	chk := fmt.Sprintf("file://%s/%s/chk-%d", retained, id, cps.GetLatestCompletedId())
+	if _, stderr, err := c.weir("run", "-p", "2", "-s", chk, "-D", "execution.checkpointing.interval=500ms",
+		"-D", "state.checkpoints.dir=file://"+filepath.Join(dir, "resumed"),
+		"wordcount", "--input", input, "--output", out); err != nil {
+		t.Fatalf("resuming from retained checkpoint %s: %v\n%s", chk, err, stderr)
+	}
+	checkCounts(t, readOutput(t, out), want, total)
+}
