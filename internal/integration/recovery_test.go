@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -95,6 +96,22 @@ func (k killTest) run(t *testing.T) {
 	}
 	t.Logf("%d words; %d output lines; kill -> running again %s, -> first checkpoint after restore %s",
 		total, len(lines2), restored.Round(time.Millisecond), firstCheckpoint.Round(time.Millisecond))
+	if cps, err := client.ListCheckpoints(context.Background(), &weirv1.ListCheckpointsRequest{JobId: id}); err == nil {
+		var ms []int64
+		var size, align int64
+		for _, cp := range cps.GetCheckpoints() {
+			if cp.GetStatus() == weirv1.CheckpointStatus_CHECKPOINT_STATUS_COMPLETED {
+				ms = append(ms, cp.GetDurationMillis())
+				size = max(size, cp.GetStateSize())
+				align = max(align, cp.GetAlignmentMillis())
+			}
+		}
+		slices.Sort(ms)
+		if len(ms) > 0 {
+			t.Logf("%d completed checkpoints: duration p50 %d ms, max %d ms; state up to %d bytes; alignment up to %d ms",
+				len(ms), ms[len(ms)/2], ms[len(ms)-1], size, align)
+		}
+	}
 }
 
 // checkFinalCounts verifies at-least-once WordCount output: duplicates are
