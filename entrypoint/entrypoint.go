@@ -21,6 +21,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"syscall"
+	"time"
 
 	"github.com/weirstream/weir/internal/checkpoint"
 	"github.com/weirstream/weir/internal/checkpoint/objstore"
@@ -75,6 +76,49 @@ func Exit(name string, err error) {
 	os.Exit(1)
 }
 
+// process is what both processes read from their flags and configuration.
+type process struct {
+	cfg               *config.Config
+	heartbeatInterval time.Duration
+	heartbeatTimeout  time.Duration
+	maxMessageSize    int
+	stores            *checkpoint.Stores
+	log               *slog.Logger
+}
+
+// load parses args with the flags fs already has plus --config and -D,
+// then loads the configuration: defaults, file, WEIR_ environment, -D.
+func load(name string, fs *flag.FlagSet, args []string) (*process, error) {
+	file := fs.String("config", "", "configuration file (weir.yaml)")
+	var props config.Properties
+	fs.Var(&props, "D", "configuration property key=value (repeatable)")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	cfg, err := config.Load(config.Sources{File: *file, Environ: os.Environ(), Dynamic: props})
+	if err != nil {
+		return nil, err
+	}
+	p := &process{cfg: cfg, log: slog.New(slog.NewTextHandler(os.Stderr, nil)).With("process", name)}
+	var errs []error
+	p.heartbeatInterval, err = cfg.Duration(config.HeartbeatInterval)
+	errs = append(errs, err)
+	p.heartbeatTimeout, err = cfg.Duration(config.HeartbeatTimeout)
+	errs = append(errs, err)
+	maxMsg, err := cfg.Bytes(config.RPCMaxMessageSize)
+	errs = append(errs, err)
+	p.maxMessageSize = int(maxMsg)
+	p.stores, err = Stores(cfg)
+	errs = append(errs, err)
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
 // JobManager runs a jobmanager with command-line args until ctx ends.
 //
 //	jobmanager [--rpc-address 127.0.0.1:6123] [--http-address 127.0.0.1:8081] [--config weir.yaml] [-D key=value]...
@@ -82,47 +126,20 @@ func JobManager(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("jobmanager", flag.ContinueOnError)
 	rpcAddr := fs.String("rpc-address", "", "gRPC listen address (default jobmanager.rpc.address, 127.0.0.1:6123)")
 	httpAddr := fs.String("http-address", "", "HTTP listen address for /healthz and the JSON API (default rest.address, 127.0.0.1:8081)")
-	file := fs.String("config", "", "configuration file (weir.yaml)")
-	var props config.Properties
-	fs.Var(&props, "D", "configuration property key=value (repeatable)")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
-	}
-	cfg, err := config.Load(config.Sources{File: *file, Environ: os.Environ(), Dynamic: props})
+	p, err := load("jobmanager", fs, args)
 	if err != nil {
 		return err
 	}
 	if *rpcAddr == "" {
-		*rpcAddr, _ = cfg.Get("jobmanager.rpc.address")
+		*rpcAddr, _ = p.cfg.Get(config.JobManagerRPCAddress)
 	}
 	if *httpAddr == "" {
-		*httpAddr, _ = cfg.Get("rest.address")
+		*httpAddr, _ = p.cfg.Get(config.RESTAddress)
 	}
-	hbInterval, err := cfg.Duration("heartbeat.interval")
+	slotTimeout, err := p.cfg.Duration(config.SlotRequestTimeout)
 	if err != nil {
 		return err
 	}
-	hbTimeout, err := cfg.Duration("heartbeat.timeout")
-	if err != nil {
-		return err
-	}
-	slotTimeout, err := cfg.Duration("slot.request.timeout")
-	if err != nil {
-		return err
-	}
-	maxMsg, err := cfg.Bytes("rpc.max-message-size")
-	if err != nil {
-		return err
-	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, nil)).With("process", "jobmanager")
-	stores, err := Stores(cfg)
-	if err != nil {
-		return err
-	}
-
 	rpcLis, err := net.Listen("tcp", *rpcAddr)
 	if err != nil {
 		return err
@@ -133,12 +150,12 @@ func JobManager(ctx context.Context, args []string) error {
 		return err
 	}
 	jm := jobmanager.New(jobmanager.Options{
-		HeartbeatInterval: hbInterval, HeartbeatTimeout: hbTimeout, SlotRequestTimeout: slotTimeout,
-		Config: jobmanager.JobSettings(cfg), DialOptions: rpc.DialOptions(int(maxMsg)), Logger: log,
-		Stores: stores,
+		HeartbeatInterval: p.heartbeatInterval, HeartbeatTimeout: p.heartbeatTimeout, SlotRequestTimeout: slotTimeout,
+		Config: jobmanager.JobSettings(p.cfg), DialOptions: rpc.DialOptions(p.maxMessageSize), Logger: p.log,
+		Stores: p.stores,
 	})
-	log.Info("jobmanager started", "rpc", rpcLis.Addr().String(), "http", httpLis.Addr().String(), "config", cfg)
-	return jm.Serve(ctx, rpcLis, httpLis, int(maxMsg))
+	p.log.Info("jobmanager started", "rpc", rpcLis.Addr().String(), "http", httpLis.Addr().String(), "config", p.cfg)
+	return jm.Serve(ctx, rpcLis, httpLis, p.maxMessageSize)
 }
 
 // TaskManager runs a taskmanager with command-line args until ctx ends.
@@ -152,47 +169,31 @@ func TaskManager(ctx context.Context, args []string) error {
 	advertise := fs.String("advertised-address", "", "address peers dial, if not the listen address (e.g. a container's service name)")
 	dataDir := fs.String("data-dir", "", "directory for local working state (default a directory under the system temp dir)")
 	id := fs.String("id", "", "taskmanager id (default: derived from the advertised address and a random suffix)")
-	file := fs.String("config", "", "configuration file (weir.yaml)")
-	var props config.Properties
-	fs.Var(&props, "D", "configuration property key=value (repeatable)")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
-	}
-	cfg, err := config.Load(config.Sources{File: *file, Environ: os.Environ(), Dynamic: props})
+	p, err := load("taskmanager", fs, args)
 	if err != nil {
 		return err
 	}
 	if *jmAddr == "" {
-		*jmAddr, _ = cfg.Get("jobmanager.rpc.address")
+		*jmAddr, _ = p.cfg.Get(config.JobManagerRPCAddress)
 	}
 	if *slots == 0 {
-		if *slots, err = cfg.Int("taskmanager.numberOfTaskSlots"); err != nil {
+		if *slots, err = p.cfg.Int(config.TaskManagerSlots); err != nil {
 			return err
 		}
 	}
 	if *slots < 1 {
 		return fmt.Errorf("--slots %d must be at least 1", *slots)
 	}
-	hbInterval, err := cfg.Duration("heartbeat.interval")
+	bufferTimeout, err := p.cfg.Duration(config.BufferTimeout)
 	if err != nil {
 		return err
 	}
-	hbTimeout, err := cfg.Duration("heartbeat.timeout")
-	if err != nil {
-		return err
+	if *dataDir == "" {
+		*dataDir = filepath.Join(os.TempDir(), "weir-taskmanager")
 	}
-	bufferTimeout, err := cfg.Duration("execution.buffer-timeout")
-	if err != nil {
-		return err
+	if err := os.MkdirAll(*dataDir, 0o755); err != nil {
+		return fmt.Errorf("--data-dir: %w", err)
 	}
-	maxMsg, err := cfg.Bytes("rpc.max-message-size")
-	if err != nil {
-		return err
-	}
-
 	lis, err := net.Listen("tcp", *rpcAddr)
 	if err != nil {
 		return err
@@ -206,30 +207,17 @@ func TaskManager(ctx context.Context, args []string) error {
 		_, _ = rand.Read(b[:])
 		*id = addr + "-" + hex.EncodeToString(b[:])
 	}
-	if *dataDir == "" {
-		*dataDir = filepath.Join(os.TempDir(), "weir-taskmanager")
-	}
-	if err := os.MkdirAll(*dataDir, 0o755); err != nil {
-		lis.Close()
-		return fmt.Errorf("--data-dir: %w", err)
-	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, nil)).With("process", "taskmanager")
-	stores, err := Stores(cfg)
-	if err != nil {
-		lis.Close()
-		return err
-	}
 	tm, err := taskmanager.New(taskmanager.Options{
 		ID: *id, Address: addr, JobManager: *jmAddr, Slots: *slots, DataDir: *dataDir,
-		HeartbeatInterval: hbInterval, HeartbeatTimeout: hbTimeout, BufferTimeout: bufferTimeout,
-		DialOptions: rpc.DialOptions(int(maxMsg)), Logger: log, Stores: stores,
+		HeartbeatInterval: p.heartbeatInterval, HeartbeatTimeout: p.heartbeatTimeout, BufferTimeout: bufferTimeout,
+		DialOptions: rpc.DialOptions(p.maxMessageSize), Logger: p.log, Stores: p.stores,
 	})
 	if err != nil {
 		lis.Close()
 		return err
 	}
-	log.Info("taskmanager started", "id", *id, "rpc", addr, "jobmanager", *jmAddr, "slots", *slots, "data-dir", *dataDir)
-	return tm.Serve(ctx, lis, int(maxMsg))
+	p.log.Info("taskmanager started", "id", *id, "rpc", addr, "jobmanager", *jmAddr, "slots", *slots, "data-dir", *dataDir)
+	return tm.Serve(ctx, lis, p.maxMessageSize)
 }
 
 // Stores returns the checkpoint storage of a process configured by cfg: its

@@ -211,24 +211,33 @@ func (c *Coordinator) Ack(id ID, st SubtaskID, attempt int32, h Handle) AckResul
 // once every subtask has acked, the checkpoint's fate is its metadata write's
 // and a decline is late.
 func (c *Coordinator) Decline(id ID, st SubtaskID, attempt int32, reason string) DeclineResult {
-	switch {
-	case attempt != c.attempt:
-		return DeclineStaleAttempt
-	case !c.isTask(st):
-		return DeclineUnknownSubtask
-	}
-	p := c.find(id)
+	p, res := c.declinable(id, st, attempt)
 	if p == nil {
-		if c.ours(id) {
-			return DeclineLate
-		}
-		return DeclineUnknownCheckpoint
-	}
-	if p.writing {
-		return DeclineLate
+		return res
 	}
 	c.fail(p, "declined by "+st.String()+": "+reason, true)
 	return DeclineAccepted
+}
+
+// declinable returns the pending checkpoint a decline from st for id ends,
+// or nil and the outcome that the decline is not accepted.
+func (c *Coordinator) declinable(id ID, st SubtaskID, attempt int32) (*pending, DeclineResult) {
+	switch {
+	case attempt != c.attempt:
+		return nil, DeclineStaleAttempt
+	case !c.isTask(st):
+		return nil, DeclineUnknownSubtask
+	}
+	p := c.find(id)
+	switch {
+	case p == nil && c.ours(id):
+		return nil, DeclineLate
+	case p == nil:
+		return nil, DeclineUnknownCheckpoint
+	case p.writing:
+		return nil, DeclineLate
+	}
+	return p, DeclineAccepted
 }
 
 // DeclineSubsumed is a decline because a newer checkpoint's barrier overtook
@@ -237,21 +246,9 @@ func (c *Coordinator) Decline(id ID, st SubtaskID, attempt int32, reason string)
 // count towards TolerableFailures. A subsumed savepoint fails its request; a
 // subsumed final checkpoint is triggered again.
 func (c *Coordinator) DeclineSubsumed(id ID, st SubtaskID, attempt int32) DeclineResult {
-	switch {
-	case attempt != c.attempt:
-		return DeclineStaleAttempt
-	case !c.isTask(st):
-		return DeclineUnknownSubtask
-	}
-	p := c.find(id)
+	p, res := c.declinable(id, st, attempt)
 	if p == nil {
-		if c.ours(id) {
-			return DeclineLate
-		}
-		return DeclineUnknownCheckpoint
-	}
-	if p.writing {
-		return DeclineLate
+		return res
 	}
 	c.abort(p, ReasonSubsumed)
 	switch p.kind {
