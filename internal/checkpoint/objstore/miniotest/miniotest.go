@@ -15,7 +15,7 @@
 //
 // The first Start on a machine builds MinIO into .cache/bin/minio, which
 // takes minutes; later ones find it. When it cannot be built (no network,
-// no Go toolchain), Start skips the test, or fails it if WEIR_REQUIRE_MINIO=1
+// no Go toolchain), Start skips the test, or fails it if WEIRTEST_REQUIRE_MINIO=1
 // is set, as CI does.
 package miniotest
 
@@ -49,8 +49,10 @@ import (
 const Bucket = "weir-test"
 
 // RequireEnv names the environment variable that turns "MinIO cannot be
-// built" from a skip into a failure.
-const RequireEnv = "WEIR_REQUIRE_MINIO"
+// built" from a skip into a failure. It is not WEIR_-prefixed: the
+// processes under test reject unknown WEIR_ variables as misspelt
+// configuration keys.
+const RequireEnv = "WEIRTEST_REQUIRE_MINIO"
 
 const (
 	buildTimeout = 15 * time.Minute
