@@ -40,3 +40,23 @@ lint:
 
 clean:
 	rm -rf $(BIN) out
+
+# The compose stack (deploy/). COMPOSE is docker compose (v2) where it
+# exists, else docker-compose (v1, Debian's).
+.PHONY: images up down
+COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
+COMPOSE_STACK = $(COMPOSE) -p weir -f deploy/docker-compose.yml
+
+## images: weir:dev and the MinIO and Kafka stand-ins, FROM scratch, no registry needed (deploy/README.md)
+images:
+	bash scripts/images.sh
+
+## up: the stack of deploy/docker-compose.yml (after make images): MinIO, Kafka, a jobmanager, two taskmanagers
+up:
+	@mkdir -p deploy/data && chmod 0777 deploy/data && cp examples/wordcount/data/hamlet.txt deploy/data/
+	$(COMPOSE_STACK) up -d
+
+## down: stop the stack and delete its volumes
+down:
+	$(COMPOSE_STACK) down -v
+
