@@ -43,7 +43,7 @@ clean:
 
 # The compose stack (deploy/). COMPOSE is docker compose (v2) where it
 # exists, else docker-compose (v1, Debian's).
-.PHONY: images up down
+.PHONY: images up down e2e
 COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
 COMPOSE_STACK = $(COMPOSE) -p weir -f deploy/docker-compose.yml
 
@@ -60,3 +60,6 @@ up:
 down:
 	$(COMPOSE_STACK) down -v
 
+## e2e: build the images, run the stack, run WordCount through a taskmanager kill, tear down
+e2e:
+	bash scripts/e2e.sh

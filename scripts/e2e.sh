@@ -1,0 +1,217 @@
+#!/usr/bin/env bash
+# End-to-end smoke test of the compose stack (`make e2e`): builds the images
+# (scripts/images.sh), starts deploy/docker-compose.yml as project weir-e2e,
+# and from the host:
+#
+#   1. runs WordCount with checkpoints to MinIO and checks its output;
+#   2. runs a rate-limited WordCount (5 lines/s, about 7 s), SIGKILLs
+#      taskmanager-1 after the first completed checkpoint, waits for its
+#      restart policy to bring it back and for the job to restart from the
+#      checkpoint and finish, and checks that the output holds every
+#      word,count exactly once.
+#
+# The stack is torn down (volumes included) on every exit, and the script
+# exits non-zero on the first failure, after printing the containers' logs.
+# Every wait is bounded.
+#
+# Why the kill is not `docker kill`: Docker treats a kill through its API as
+# a deliberate stop, and a restart policy never restarts a container that
+# was stopped deliberately. A crash is the process dying on its own, so the
+# script SIGKILLs the container's process from the host (kill -KILL on
+# .State.Pid), which needs root. Without root it falls back to `docker kill
+# -s KILL` followed by `docker start`, and says so.
+#
+# Environment: E2E_SKIP_IMAGES=1 uses the images already built;
+# E2E_KEEP=1 leaves the stack up on failure for a look (then: make down,
+# or the compose command printed).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+project=weir-e2e
+jm=127.0.0.1:6123
+http=127.0.0.1:8081
+input=examples/wordcount/data/hamlet.txt
+start=$SECONDS
+
+step() { printf 'e2e: [%3ds] %s\n' "$((SECONDS - start))" "$*"; }
+fail() {
+  printf 'e2e: [%3ds] FAIL: %s\n' "$((SECONDS - start))" "$*" >&2
+  exit 1
+}
+
+# wait_for SECONDS WHAT COMMAND...: polls COMMAND every second until it
+# succeeds, failing after SECONDS.
+wait_for() {
+  local limit=$1 what=$2
+  shift 2
+  local deadline=$((SECONDS + limit))
+  until "$@" >/dev/null 2>&1; do
+    [ "$SECONDS" -lt "$deadline" ] || fail "timed out after ${limit}s waiting for $what"
+    sleep 1
+  done
+}
+
+if docker compose version >/dev/null 2>&1; then
+  compose=(docker compose)
+elif command -v docker-compose >/dev/null; then
+  compose=(docker-compose)
+else
+  fail "neither 'docker compose' nor docker-compose is installed"
+fi
+stack=("${compose[@]}" -p "$project" -f deploy/docker-compose.yml)
+step "using ${compose[*]} $("${compose[@]}" version --short 2>/dev/null || echo '(version unknown)')"
+
+# A stack already running (make up) holds the ports.
+for port in 6123 8081 9000 9001 9092; do
+  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+    fail "127.0.0.1:$port is in use: is a stack up? (make down)"
+  fi
+done
+
+data="$(mktemp -d "${TMPDIR:-/tmp}/weir-e2e.XXXXXX")"
+up=0
+cleanup() {
+  local rc=$?
+  set +e
+  if [ "$up" = 1 ]; then
+    if [ "$rc" != 0 ]; then
+      echo "e2e: ---- containers ----" >&2
+      "${stack[@]}" ps >&2
+      echo "e2e: ---- logs (last 60 lines each) ----" >&2
+      "${stack[@]}" logs --no-color --tail=60 >&2
+    fi
+    if [ "$rc" != 0 ] && [ "${E2E_KEEP:-0}" = 1 ]; then
+      echo "e2e: E2E_KEEP=1: leaving the stack up; tear it down with: WEIRDEPLOY_DATA_DIR=$data ${stack[*]} down -v" >&2
+      exit "$rc"
+    fi
+    step "tearing down"
+    "${stack[@]}" down -v --remove-orphans --timeout 5 >/dev/null 2>&1 || echo "e2e: warning: compose down failed" >&2
+  fi
+  rm -rf "$data" 2>/dev/null || echo "e2e: warning: could not remove $data" >&2
+  if [ "$rc" = 0 ]; then
+    step "PASS"
+  else
+    printf 'e2e: [%3ds] FAILED (exit %d)\n' "$((SECONDS - start))" "$rc" >&2
+  fi
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# The containers run as uid 65532: the shared /data must be writable by
+# it, and the output directories are made here, by this user, so that the
+# files the containers write in them can be removed without root.
+cp "$input" "$data/hamlet.txt"
+mkdir "$data/out" "$data/out-kill"
+chmod 0777 "$data" "$data/out" "$data/out-kill"
+chmod 0644 "$data/hamlet.txt"
+export WEIRDEPLOY_DATA_DIR="$data"
+
+if [ "${E2E_SKIP_IMAGES:-0}" != 1 ]; then
+  step "building images"
+  bash scripts/images.sh
+else
+  [ -x bin/weir ] || fail "E2E_SKIP_IMAGES=1 but there is no bin/weir (make build)"
+fi
+for img in weir:dev minio/minio:latest apache/kafka:latest; do
+  docker image inspect "$img" >/dev/null 2>&1 || fail "image $img is missing (make images)"
+done
+
+step "starting the stack (project $project, data $data)"
+up=1
+"${stack[@]}" up -d >"$data/compose-up.log" 2>&1 || { cat "$data/compose-up.log" >&2; fail "compose up failed"; }
+
+taskmanagers() {
+  curl -fsS --max-time 2 "http://$http/api/v1/overview" | tr -d ' \n' | grep -o '"taskmanagers":[0-9]*' | cut -d: -f2
+}
+two_taskmanagers() { [ "$(taskmanagers)" = 2 ]; }
+wait_for 120 "the jobmanager to answer on $http" curl -fsS --max-time 2 "http://$http/healthz"
+wait_for 60 "2 taskmanagers to register" two_taskmanagers
+step "cluster up: jobmanager healthy, 2 taskmanagers registered"
+
+# expected prints every word,count WordCount emits for the input, sorted:
+# lowercased, split on every character that is not a letter or digit (the
+# example's rule; this awk is the ASCII case of it, so the input must be
+# ASCII), one line per word with its running count.
+[ "$(LC_ALL=C tr -d '\000-\177' <"$input" | wc -c)" -eq 0 ] || fail "$input is not ASCII; the expected-output rule here is ASCII only"
+expected() {
+  LC_ALL=C awk '{ n = split(tolower($0), w, /[^a-z0-9]+/); for (i = 1; i <= n; i++) if (w[i] != "") print w[i] "," ++c[w[i]] }' "$input" | LC_ALL=C sort
+}
+words="$(expected | wc -l)"
+
+# check_output DIR: the visible part files hold exactly the expected lines.
+check_output() {
+  local dir=$1
+  compgen -G "$dir/part-*" >/dev/null || fail "no part files in $dir"
+  local got
+  got="$(cat "$dir"/part-* | wc -l)"
+  if ! diff <(expected) <(cat "$dir"/part-* | LC_ALL=C sort) >"$data/diff" 2>&1; then
+    head -20 "$data/diff" >&2
+    fail "$dir: $got lines, want $words (the words of $input); diff above (< want, > got)"
+  fi
+  local parts=("$dir"/part-*)
+  step "output ok: $got lines in ${#parts[@]} part files = $words words, every word,count exactly once"
+}
+
+weir() { timeout 30 ./bin/weir -m "$jm" "$@"; }
+job_field() { weir status "$1" | awk -v f="$2:" '$1 == f { print $2 }'; }
+
+step "job 1: wordcount -p 2 with checkpoints every 1s to s3://weir/checkpoints"
+timeout 120 ./bin/weir -m "$jm" run -p 2 -D execution.checkpointing.interval=1s \
+  wordcount --input /data/hamlet.txt --output /data/out >"$data/job1.log" 2>&1 ||
+  { cat "$data/job1.log" >&2; fail "job 1 did not finish"; }
+step "job 1 finished: $(tail -1 "$data/job1.log")"
+check_output "$data/out"
+
+step "job 2: rate-limited wordcount (5 lines/s over $(wc -l <"$input") lines), to be interrupted"
+weir run -d -p 2 -D execution.checkpointing.interval=1s \
+  wordcount --input /data/hamlet.txt --output /data/out-kill --rate 5 >"$data/job2.log" 2>&1 ||
+  { cat "$data/job2.log" >&2; fail "job 2 was not accepted"; }
+job="$(awk 'END { print $NF }' "$data/job2.log")"
+[[ "$job" =~ ^[0-9a-f]{32}$ ]] || { cat "$data/job2.log" >&2; fail "no job ID in weir run -d's output"; }
+completed_checkpoint() {
+  curl -fsS --max-time 2 "http://$http/api/v1/jobs/$job/checkpoints" | tr -d ' \n' | grep -q '"completed":[1-9]'
+}
+wait_for 30 "job 2's first completed checkpoint" completed_checkpoint
+[ "$(job_field "$job" Status)" = RUNNING ] || fail "job 2 is $(job_field "$job" Status) before the kill; want RUNNING (too fast to interrupt?)"
+step "job 2 ($job) is RUNNING with a completed checkpoint"
+
+tm1="$("${stack[@]}" ps -q taskmanager-1)"
+[ -n "$tm1" ] || fail "no taskmanager-1 container"
+restarts_before="$(docker inspect -f '{{.RestartCount}}' "$tm1")"
+if [ "$(id -u)" = 0 ]; then
+  pid="$(docker inspect -f '{{.State.Pid}}' "$tm1")"
+  [ "$pid" -gt 0 ] || fail "taskmanager-1 is not running"
+  kill -KILL "$pid"
+  step "killed taskmanager-1 (SIGKILL to its process, pid $pid on the host): a crash, as the restart policy sees it"
+  restarted() {
+    [ "$(docker inspect -f '{{.RestartCount}} {{.State.Running}}' "$tm1")" = "$((restarts_before + 1)) true" ]
+  }
+  wait_for 30 "taskmanager-1's restart policy to bring it back" restarted
+  step "taskmanager-1 is back (restart policy; restart count $((restarts_before + 1)))"
+else
+  docker kill -s KILL "$tm1" >/dev/null
+  step "killed taskmanager-1 (docker kill -s KILL; not root, so no host-side crash)"
+  docker start "$tm1" >/dev/null
+  step "taskmanager-1 started again by hand: docker kill disables the restart policy"
+fi
+
+job_state() { job_field "$job" Status; }
+job_ended() { case "$(job_state)" in FINISHED | FAILED | CANCELED) return 0 ;; *) return 1 ;; esac }
+wait_for 120 "job 2 to end" job_ended
+state="$(job_state)"
+restarts="$(job_field "$job" Restarts)"
+if [ "$state" != FINISHED ]; then
+  weir status "$job" >&2 || true
+  fail "job 2 ended $state, want FINISHED"
+fi
+[ "${restarts:-0}" -ge 1 ] || fail "job 2 finished with $restarts restarts: the kill did not interrupt it"
+restored="$("${stack[@]}" logs --no-color jobmanager 2>/dev/null | grep 'msg=restoring' | grep "job=$job" |
+  grep -o 'checkpoint=[0-9]*' | cut -d= -f2 | paste -sd, - || true)"
+step "job recovered: job 2 FINISHED after $restarts restart(s), restored from checkpoint ${restored:-? (no restore in the jobmanager log)}"
+weir checkpoints "$job" >"$data/checkpoints.txt" 2>&1 || true
+step "job 2 checkpoints: $(grep -c ' COMPLETED ' "$data/checkpoints.txt" || true) completed to s3://weir/checkpoints/$job/; $(grep -i '^latest' "$data/checkpoints.txt" || true)"
+
+check_output "$data/out-kill"
+wait_for 60 "taskmanager-1 to register again (2 taskmanagers)" two_taskmanagers
+step "cluster healthy again: 2 taskmanagers registered"
