@@ -455,7 +455,7 @@ func (m *jobMaster) allFinished() bool {
 // fail ends the job as FAILED: the remaining tasks are cancelled first.
 func (m *jobMaster) fail(ctx context.Context, reason string) {
 	m.log.Error("job failed", "reason", reason)
-	m.setStatus(weirv1.JobStatus_JOB_STATUS_FAILED, reason)
+	m.setStatus(weirv1.JobStatus_JOB_STATUS_FAILING, reason)
 	m.cancelTasks(ctx)
 	m.awaitTerminal(ctx)
 	m.setStatus(weirv1.JobStatus_JOB_STATUS_FAILED, reason)

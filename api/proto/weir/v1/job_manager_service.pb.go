@@ -34,6 +34,8 @@ const (
 	JobStatus_JOB_STATUS_FAILED     JobStatus = 6
 	// A task failed; the job restarts from its latest checkpoint.
 	JobStatus_JOB_STATUS_RESTARTING JobStatus = 7
+	// The job failed for good; its remaining tasks are being cancelled.
+	JobStatus_JOB_STATUS_FAILING JobStatus = 8
 )
 
 // Enum value maps for JobStatus.
@@ -47,6 +49,7 @@ var (
 		5: "JOB_STATUS_CANCELED",
 		6: "JOB_STATUS_FAILED",
 		7: "JOB_STATUS_RESTARTING",
+		8: "JOB_STATUS_FAILING",
 	}
 	JobStatus_value = map[string]int32{
 		"JOB_STATUS_UNSPECIFIED": 0,
@@ -57,6 +60,7 @@ var (
 		"JOB_STATUS_CANCELED":    5,
 		"JOB_STATUS_FAILED":      6,
 		"JOB_STATUS_RESTARTING":  7,
+		"JOB_STATUS_FAILING":     8,
 	}
 )
 
@@ -1732,7 +1736,7 @@ const file_weir_v1_job_manager_service_proto_rawDesc = "" +
 	"\x17ListCheckpointsResponse\x129\n" +
 	"\vcheckpoints\x18\x01 \x03(\v2\x17.weir.v1.CheckpointInfoR\vcheckpoints\x12.\n" +
 	"\x13latest_completed_id\x18\x02 \x01(\x03R\x11latestCompletedId\x12+\n" +
-	"\x11restore_fallbacks\x18\x03 \x01(\x03R\x10restoreFallbacks*\xd6\x01\n" +
+	"\x11restore_fallbacks\x18\x03 \x01(\x03R\x10restoreFallbacks*\xee\x01\n" +
 	"\tJobStatus\x12\x1a\n" +
 	"\x16JOB_STATUS_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12JOB_STATUS_CREATED\x10\x01\x12\x16\n" +
@@ -1741,7 +1745,8 @@ const file_weir_v1_job_manager_service_proto_rawDesc = "" +
 	"\x15JOB_STATUS_CANCELLING\x10\x04\x12\x17\n" +
 	"\x13JOB_STATUS_CANCELED\x10\x05\x12\x15\n" +
 	"\x11JOB_STATUS_FAILED\x10\x06\x12\x19\n" +
-	"\x15JOB_STATUS_RESTARTING\x10\a*\xe4\x01\n" +
+	"\x15JOB_STATUS_RESTARTING\x10\a\x12\x16\n" +
+	"\x12JOB_STATUS_FAILING\x10\b*\xe4\x01\n" +
 	"\x0eExecutionState\x12\x1f\n" +
 	"\x1bEXECUTION_STATE_UNSPECIFIED\x10\x00\x12\x1d\n" +
 	"\x19EXECUTION_STATE_DEPLOYING\x10\x01\x12\x1b\n" +
