@@ -21,9 +21,10 @@ run: build
 	@echo "== most frequent words (word,count) =="
 	@awk -F, '{ sub(/^[0-9]+> /, ""); if ($$2 > c[$$1]) c[$$1] = $$2 } END { for (w in c) print c[w] "\t" w }' out/wordcount.txt | sort -k1,1nr -k2 | head -10
 
-## test: every test: unit tests with -race and invariants, integration tests with real processes
+## test: every test: unit tests with -race and invariants, integration tests with real processes, and the compose end-to-end test when Docker is reachable
 test:
 	CGO_ENABLED=1 $(GO) test -race -tags invariants -timeout 20m ./...
+	bash scripts/test-e2e.sh
 
 ## test-short: unit tests only
 test-short:
