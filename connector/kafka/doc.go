@@ -5,6 +5,10 @@
 // github.com/segmentio/kafka-go, each reader and writer through a
 // transport of its own.
 //
+// Programs that take URIs build them with ParseSource and ParseSink from
+// kafka://HOST:PORT[,HOST:PORT...]/TOPIC?PARAM=VALUE&..., the parameters
+// being the JSON field names.
+//
 // # Source: partitions and subtasks
 //
 // Partition p of the topic is read by subtask p % parallelism. Subtasks
