@@ -34,6 +34,7 @@ import (
 	// Built-in connectors and examples register their functions and programs.
 	_ "github.com/weirstream/weir/connector/file"
 	_ "github.com/weirstream/weir/connector/generator"
+	_ "github.com/weirstream/weir/connector/kafka"
 	_ "github.com/weirstream/weir/connector/print"
 	_ "github.com/weirstream/weir/connector/socket"
 	_ "github.com/weirstream/weir/examples/wordcount"

@@ -24,6 +24,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/weirstream/weir/connector/file"
+	"github.com/weirstream/weir/connector/kafka"
 	"github.com/weirstream/weir/connector/print"
 	"github.com/weirstream/weir/stream"
 )
@@ -131,7 +132,7 @@ func init() {
 	stream.RegisterProgram(stream.Program{
 		Name:        "wordcount",
 		Description: "counts words in text files; emits word,count for every word with its running count",
-		Usage:       "--input URI [--output URI] [--rate LINES_PER_SECOND]",
+		Usage:       "--input URI [--output URI] [--rate LINES_PER_SECOND]  (URIs: a path, file://, or kafka://BROKERS/TOPIC)",
 		Build:       Build,
 	})
 }
@@ -140,8 +141,8 @@ func init() {
 func Build(env *stream.Env, args []string) error {
 	fs := flag.NewFlagSet("wordcount", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	input := fs.String("input", "", "file or directory to count (a path or file:// URI)")
-	output := fs.String("output", "", "directory for part files (a path or file:// URI); - or empty prints")
+	input := fs.String("input", "", "file or directory to count (a path or file:// URI), or a topic (kafka://BROKERS/TOPIC)")
+	output := fs.String("output", "", "directory for part files (a path or file:// URI), or a topic (kafka://BROKERS/TOPIC); - or empty prints")
 	rate := fs.Float64("rate", 0, "at most this many input lines per second in total; 0 = unthrottled")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -155,13 +156,32 @@ func Build(env *stream.Env, args []string) error {
 	if *rate < 0 {
 		return fmt.Errorf("--rate %v must be at least 0", *rate)
 	}
-	lines := stream.FromSource[string](env, file.Source{Path: *input, Rate: *rate}, "lines")
+	var lines stream.DataStream[string]
+	if strings.HasPrefix(*input, kafka.Scheme+"://") {
+		if *rate != 0 {
+			return errors.New("--rate applies to file input only")
+		}
+		src, err := kafka.ParseSource(*input)
+		if err != nil {
+			return fmt.Errorf("--input: %w", err)
+		}
+		lines = stream.FromSource[string](env, src, "lines")
+	} else {
+		lines = stream.FromSource[string](env, file.Source{Path: *input, Rate: *rate}, "lines")
+	}
 	words := stream.FlatMap[WordCount](lines, Tokenizer{})
 	counts := stream.KeyBy[string](words, WordKey{}).Reduce(Sum{})
 	out := stream.Map[string](counts, Format{})
-	if *output == "" || *output == "-" {
+	switch {
+	case *output == "" || *output == "-":
 		out.SinkTo(print.Sink{}, "print")
-	} else {
+	case strings.HasPrefix(*output, kafka.Scheme+"://"):
+		sink, err := kafka.ParseSink(*output)
+		if err != nil {
+			return fmt.Errorf("--output: %w", err)
+		}
+		out.SinkTo(sink, "kafka")
+	default:
 		out.SinkTo(file.Sink{Path: *output}, "files")
 	}
 	return nil

@@ -282,10 +282,11 @@ func (l *loop) runInputs(ctx context.Context) error {
 				if err := proto.Unmarshal(payload, b); err != nil {
 					return fmt.Errorf("input channel %d: barrier: %w", ch, err)
 				}
-				if err := l.onBarrier(ch, b); err != nil {
+				held, err := l.onBarrier(ch, b)
+				if err != nil {
 					return err
 				}
-				if l.align.barrier != nil && l.cp.ExactlyOnce {
+				if held && l.cp.ExactlyOnce {
 					// Hold the channel: what follows the barrier belongs
 					// to the next checkpoint.
 					gate.Unread(ch, r.Rest())
@@ -316,18 +317,20 @@ func (l *loop) runInputs(ctx context.Context) error {
 	return nil
 }
 
-// onBarrier handles barrier b arriving on channel ch.
-func (l *loop) onBarrier(ch int, b *weirv1.Barrier) error {
+// onBarrier handles barrier b arriving on channel ch. held reports that ch
+// delivered the barrier being aligned and must wait for the others; a
+// stale barrier holds nothing.
+func (l *loop) onBarrier(ch int, b *weirv1.Barrier) (held bool, err error) {
 	if l.cp == nil {
-		return fmt.Errorf("input channel %d: a checkpoint barrier in a job without checkpointing", ch)
+		return false, fmt.Errorf("input channel %d: a checkpoint barrier in a job without checkpointing", ch)
 	}
 	a := &l.align
 	id := b.GetCheckpointId()
 	switch {
 	case id <= l.lastSnapshot:
-		return nil // a barrier of a checkpoint already taken or given up
+		return false, nil // a barrier of a checkpoint already taken or given up
 	case a.barrier != nil && id < a.barrier.GetCheckpointId():
-		return nil // stale: a newer checkpoint is being aligned
+		return false, nil // stale: a newer checkpoint is being aligned
 	case a.barrier != nil && id > a.barrier.GetCheckpointId():
 		// The older checkpoint cannot complete here any more.
 		l.cp.Checkpointer.Decline(a.barrier, fmt.Errorf("%w: the barrier of checkpoint %d overtook it", ErrSubsumed, id))
@@ -337,7 +340,10 @@ func (l *loop) onBarrier(ch int, b *weirv1.Barrier) error {
 		a.barrier, a.start = b, l.t.cfg.Clock.Now()
 	}
 	a.seen[ch] = true
-	return l.maybeAligned()
+	if err := l.maybeAligned(); err != nil {
+		return false, err
+	}
+	return a.barrier != nil, nil // still aligning: ch waits for the others
 }
 
 // maybeAligned completes the alignment once every channel has delivered the
