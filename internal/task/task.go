@@ -52,6 +52,9 @@ type Config struct {
 	BufferTimeout time.Duration
 	// Checkpointing is nil when the job takes no checkpoints.
 	Checkpointing *Checkpointing
+	// NewBackend opens the keyed state backend for the subtask's key
+	// groups; nil means the heap backend.
+	NewBackend func(r keygroup.Range) (statebackend.KeyedBackend, error)
 	// LoadRestore, if set, returns the state to resume from, by operator
 	// uid. Run calls it before building the chain.
 	LoadRestore func(ctx context.Context) (map[string]stream.OperatorSnapshot, error)
@@ -203,7 +206,14 @@ func (t *Task) Run(ctx context.Context) (err error) {
 	var backend statebackend.KeyedBackend
 	head := t.cfg.Graph.GetOperators()[v.ID]
 	if k := head.GetKind(); k == weirv1.OperatorKind_OPERATOR_KIND_REDUCE || k == weirv1.OperatorKind_OPERATOR_KIND_PROCESS {
-		backend = heap.New(keygroup.RangeOf(t.cfg.Subtask, v.Parallelism, int(t.cfg.Graph.GetMaxParallelism())))
+		r := keygroup.RangeOf(t.cfg.Subtask, v.Parallelism, int(t.cfg.Graph.GetMaxParallelism()))
+		if t.cfg.NewBackend != nil {
+			if backend, err = t.cfg.NewBackend(r); err != nil {
+				return fmt.Errorf("opening the state backend: %w", err)
+			}
+		} else {
+			backend = heap.New(r)
+		}
 		defer backend.Close()
 	}
 	var restore map[string]stream.OperatorSnapshot
