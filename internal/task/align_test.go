@@ -16,8 +16,10 @@ type recorder struct {
 func (r *recorder) Acknowledge(b *weirv1.Barrier, _ []stream.OperatorSnapshot, _ *weirv1.CheckpointMetrics) {
 	r.acks = append(r.acks, b.GetCheckpointId())
 }
-func (r *recorder) Decline(b *weirv1.Barrier, _ error) { r.declines = append(r.declines, b.GetCheckpointId()) }
-func (r *recorder) EndOfInput()                        {}
+func (r *recorder) Decline(b *weirv1.Barrier, _ error) {
+	r.declines = append(r.declines, b.GetCheckpointId())
+}
+func (r *recorder) EndOfInput() {}
 
 func alignLoop(channels int, exactlyOnce bool) (*loop, *recorder) {
 	rec := &recorder{}
