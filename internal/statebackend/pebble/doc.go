@@ -1,0 +1,114 @@
+// Package pebble is the state backend that keeps a subtask's working state
+// in a Pebble LSM on the taskmanager's local disk, for state larger than
+// the heap backend can hold in memory. It implements
+// statebackend.KeyedBackend and passes the same conformance suite as heap/,
+// and a metamorphic test holds the two to identical results.
+//
+// # Working state, never checkpoint storage
+//
+// The database lives in a directory under the taskmanager's data directory
+// (state.backend.pebble.localdir). It is working state: it may be lost with
+// its process, and nothing ever reopens it. Durability comes from
+// checkpoints: Snapshot encodes the state in the canonical format, the task
+// uploads it to checkpoint storage, and recovery hands it to Restore on a
+// fresh backend. Pebble is never the checkpoint store, and there is no
+// remote Pebble.
+//
+// Open refuses a directory that is not empty (it may hold another attempt's
+// state) and Close removes it. A taskmanager that crashed leaves its
+// directories behind; the taskmanager clears its local directory when it
+// starts.
+//
+// # One database per subtask
+//
+// Each backend opens a Pebble database of its own rather than sharing one
+// per taskmanager:
+//
+//   - isolation: a subtask's key-group range is the whole database, so no
+//     key of another subtask, job or attempt can leak into its reads or
+//     snapshots, and a fault stops only its own task;
+//   - snapshot per task: Snapshot iterates one database from end to end,
+//     filtering nothing, and a future incremental snapshot can take
+//     Pebble's checkpoint of one database (DESIGN invariant 2);
+//   - simple deletion: Close removes a directory, where a shared database
+//     would need range deletions and compactions to reclaim a finished
+//     task's space.
+//
+// The cost is a block cache, memtables and a few background goroutines per
+// subtask: Options.MemoryBytes is per backend.
+//
+// # Why Pebble v2
+//
+// The module is github.com/cockroachdb/pebble/v2 (v2.1.7), not v1.1.x. The
+// two have the same API; v1 stops at the format major versions of older
+// CockroachDB releases (FormatVirtualSSTables), while v2 carries the ones
+// Pebble's master continues, columnar sstable blocks among them (the
+// backend opens its databases at FormatNewest). What v2 gives up — opening
+// RocksDB-format databases — never matters here: the backend only opens
+// databases it creates. It is pure Go: with CGO_ENABLED=0 its zstd falls
+// back to klauspost/compress, and tables use its default Snappy
+// compression anyway, so the static binaries keep building.
+//
+// # Key layout
+//
+// Every stored value is one Pebble key:
+//
+//	pebble key = kg | state | uvarint len(key) | key | [userKey]
+//	kg         = key group, 2 bytes big endian
+//	state      = StateID, 2 bytes big endian
+//
+// The key group comes first, so a key-group range is a contiguous span of
+// keys: a snapshot iterates it in key-group order and a future rescale or
+// incremental checkpoint can cut it at key-group boundaries. The key is
+// length-prefixed, so a key that is a prefix of another ("a", "ab") or a
+// key/user-key pair whose concatenations collide ("a"+"bc", "ab"+"c") never
+// share a Pebble key; everything up to the end of key is the prefix every
+// entry of one key's state shares. StateIDs are numbered in the order
+// states are registered and mean nothing beyond the backend: the snapshot
+// carries names, and Restore registers them again.
+//
+//   - Value state: Set and Get of the value under the prefix.
+//   - List state: the encoded list (statebackend.AppendListElement) under
+//     the prefix. Append is a blind Merge of one encoded element, with a
+//     concatenating merge operator (merge.go): the encoding of a list is
+//     the concatenation of its elements' encodings.
+//   - Map state: one Pebble key per user key, the user key after the
+//     prefix. MapRange is a bounded iteration of the prefix, and Delete of
+//     the whole map one DeleteRange over it.
+//
+// # Writes
+//
+// Every write uses pebble.NoSync, and the write-ahead log is disabled
+// altogether: a WAL serves to reopen a database after a crash, and this one
+// is never reopened — its state comes back from a checkpoint. Syncing would
+// cost a disk flush per record (hundreds of writes a second where a
+// buffered write takes a microsecond) for no guarantee anyone reads.
+//
+// # Memory
+//
+// MemoryBytes (default 64 MiB) is split a quarter to memtables — each
+// MemoryBytes/12, with Pebble stalling writes at three memtables' worth —
+// and three quarters to the block cache, which also holds index and Bloom
+// filter blocks (10 bits a key on every level, so a Get of an absent key
+// rarely reads a data block). Before Pebble's stall, the backend holds
+// writes back itself (see Backend.admit) at two memtables' worth, waiting
+// for a flush or compaction to end or for the backend to fail, so that a
+// flush that keeps failing cannot block the task forever.
+//
+// Values returned by Get, MapGet and MapRange are copied out of Pebble into
+// an arena owned by the backend, so they stay valid until the next mutating
+// call, as KeyedBackend requires, without an allocation per read.
+//
+// # Errors
+//
+// KeyedBackend's per-record calls return no errors. The first error of a
+// Pebble read, write, flush or compaction is sticky: from then on writes
+// are dropped, reads report absence, and Err, Snapshot, Restore and Register
+// return it. A task must check Err (after every record or batch) and fail
+// when it is set; it then restarts from its last checkpoint on a fresh
+// backend, and no checkpoint can include the failed backend's state because
+// Snapshot refuses. Pebble reports some errors it cannot unwind (a failed
+// MANIFEST write) through Logger.Fatalf and expects the process to exit;
+// this backend's logger records them as its sticky error instead, failing
+// one task rather than the taskmanager.
+package pebble

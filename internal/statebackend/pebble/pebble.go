@@ -1,0 +1,606 @@
+package pebble
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+
+	pebbledb "github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/bloom"
+	"github.com/cockroachdb/pebble/v2/vfs"
+
+	"github.com/weirstream/weir/internal/invariant"
+	"github.com/weirstream/weir/internal/keygroup"
+	"github.com/weirstream/weir/internal/statebackend"
+)
+
+// DefaultMemoryBytes is the memory budget of a backend whose Options leave
+// MemoryBytes zero.
+const DefaultMemoryBytes = 64 << 20
+
+// MinMemoryBytes is the smallest memory budget a backend takes.
+const MinMemoryBytes = 256 << 10
+
+// Options configure a backend. The zero value is usable.
+type Options struct {
+	// MemoryBytes bounds the memory Pebble holds for this backend: a quarter
+	// goes to memtables (at most three memtables' worth, of MemoryBytes/12
+	// each: usually one taking writes and one being flushed), the rest to
+	// the block cache. Zero means DefaultMemoryBytes; less than
+	// MinMemoryBytes means MinMemoryBytes. Iterators, Snapshot's output and
+	// Go's own overhead come on top.
+	MemoryBytes int64
+	// FS is the file system the database lives on; nil means vfs.Default,
+	// the operating system's. Tests pass vfs.NewMem() or an errorfs.
+	FS vfs.FS
+	// Logger receives Pebble's messages: informational ones at Debug,
+	// errors at Error. Nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// ErrFailed wraps the sticky error of a backend (see Backend.Err).
+var ErrFailed = errors.New("pebble state backend failed")
+
+// Backend is a statebackend.KeyedBackend over a Pebble database of its own.
+//
+// Like every KeyedBackend it belongs to one task goroutine. Pebble's
+// background goroutines (flushes, compactions) touch only the sticky error.
+type Backend struct {
+	db     *pebbledb.DB
+	fs     vfs.FS
+	dir    string
+	groups keygroup.Range
+
+	states []statebackend.StateDesc // indexed by StateID
+	byName map[string]statebackend.StateID
+
+	// cur is the key prefix of the current key (appendKeyPrefix), with the
+	// state ID overwritten by each call; nil until SetCurrentKey.
+	cur []byte
+	// scratch holds a map entry's key or an Append's merge operand.
+	scratch []byte
+	// out is the arena returned values are copied into. A mutating call
+	// truncates it; a read that does not fit starts a new one, leaving the
+	// slices already handed out intact, as the KeyedBackend contract wants.
+	out []byte
+
+	// sinceCheck counts the bytes written since admit last looked at
+	// Pebble's progress; checkEvery is how many may pass between looks.
+	sinceCheck, checkEvery int
+	// memTableSize is Pebble's MemTableSize.
+	memTableSize uint64
+	// progress receives a token whenever a flush or compaction ends.
+	progress chan struct{}
+
+	failure failure
+}
+
+var _ statebackend.KeyedBackend = (*Backend)(nil)
+
+// writeOpts are the options of every write: no fsync. See doc.go.
+var writeOpts = pebbledb.NoSync
+
+// arenaSize is the least capacity of a fresh arena for returned values.
+const arenaSize = 32 << 10
+
+// Open creates the backend of one subtask, for the key groups in r, in a new
+// Pebble database in dir. dir is working space on local disk, never
+// checkpoint storage; it must not exist or be empty, and Close removes it.
+func Open(dir string, r keygroup.Range, opts Options) (*Backend, error) {
+	if r.Start < 0 || r.End > maxKeyGroup || r.Start > r.End {
+		return nil, fmt.Errorf("pebble: key-group range %s outside [0,%d)", r, maxKeyGroup)
+	}
+	fs := opts.FS
+	if fs == nil {
+		fs = vfs.Default
+	}
+	if names, err := fs.List(dir); err == nil && len(names) > 0 {
+		return nil, fmt.Errorf("pebble: working directory %s is not empty: it may hold another attempt's state", dir)
+	}
+	mem := opts.MemoryBytes
+	if mem <= 0 {
+		mem = DefaultMemoryBytes
+	}
+	mem = max(mem, MinMemoryBytes)
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.Default()
+	}
+	logger = logger.With("dir", dir)
+
+	memtable := mem / 12
+	b := &Backend{
+		fs:           fs,
+		dir:          dir,
+		groups:       r,
+		byName:       map[string]statebackend.StateID{},
+		out:          make([]byte, 0, arenaSize),
+		checkEvery:   int(memtable / 4),
+		memTableSize: uint64(memtable),
+		progress:     make(chan struct{}, 1),
+	}
+	b.failure.done = make(chan struct{})
+	cache := pebbledb.NewCache(mem - 3*memtable)
+	defer cache.Unref()
+	progressed := func() {
+		select {
+		case b.progress <- struct{}{}:
+		default:
+		}
+	}
+	po := &pebbledb.Options{
+		FS:           fs,
+		Cache:        cache,
+		MemTableSize: uint64(memtable),
+		// Pebble's own stall, a backstop: admit holds writes back
+		// before it.
+		MemTableStopWritesThreshold: 3,
+		L0StopWritesThreshold:       l0StopWrites,
+		DisableWAL:                  true,
+		ErrorIfExists:               true,
+		FormatMajorVersion:          pebbledb.FormatNewest,
+		Merger:                      listMerger,
+		Logger:                      pebbleLogger{l: logger, fail: b.failure.set},
+		EventListener: &pebbledb.EventListener{
+			BackgroundError: func(err error) {
+				logger.Error("pebble background error", "err", err.Error())
+				b.failure.set(fmt.Errorf("%w: background: %w", ErrFailed, err))
+			},
+			DataCorruption: func(info pebbledb.DataCorruptionInfo) {
+				logger.Error("pebble data corruption", "path", info.Path, "err", info.Details.Error())
+				b.failure.set(fmt.Errorf("%w: corruption in %s: %w", ErrFailed, info.Path, info.Details))
+			},
+			FlushEnd:      func(pebbledb.FlushInfo) { progressed() },
+			CompactionEnd: func(pebbledb.CompactionInfo) { progressed() },
+		},
+	}
+	for i := range po.Levels {
+		po.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
+	}
+	db, err := pebbledb.Open(dir, po)
+	if err != nil {
+		// The directory was empty or absent: what is there now is the
+		// failed database's.
+		if rmErr := fs.RemoveAll(dir); rmErr != nil {
+			err = errors.Join(err, rmErr)
+		}
+		return nil, fmt.Errorf("pebble: opening %s: %w", dir, err)
+	}
+	b.db = db
+	return b, nil
+}
+
+// Err returns the backend's sticky error: the first failure of a Pebble
+// read, write or background job (flush, compaction), or nil. Once it is
+// set the backend has stopped: writes are dropped, reads report absence,
+// Snapshot and Restore return it. The task must fail when Err is not nil —
+// check it after every record — and recover from its last checkpoint.
+func (b *Backend) Err() error { return b.failure.get() }
+
+// failed reports whether the backend has stopped.
+func (b *Backend) failed() bool { return b.failure.err.Load() != nil }
+
+func (b *Backend) fail(op string, err error) {
+	b.failure.set(fmt.Errorf("%w: %s: %w", ErrFailed, op, err))
+}
+
+func (b *Backend) Register(name string, kind statebackend.Kind) (statebackend.StateID, error) {
+	if err := b.Err(); err != nil {
+		return 0, err
+	}
+	if id, ok := b.byName[name]; ok {
+		if b.states[id].Kind != kind {
+			return 0, fmt.Errorf("%w: %q is %s, not %s", statebackend.ErrKindMismatch, name, b.states[id].Kind, kind)
+		}
+		return id, nil
+	}
+	if len(b.states) == maxStates {
+		return 0, fmt.Errorf("pebble: more than %d states", maxStates)
+	}
+	id := statebackend.StateID(len(b.states))
+	b.states = append(b.states, statebackend.StateDesc{Name: name, Kind: kind})
+	b.byName[name] = id
+	return id, nil
+}
+
+func (b *Backend) SetCurrentKey(key []byte, kg int) {
+	if !b.groups.Contains(kg) {
+		// The key was routed to the wrong subtask. Under -tags invariants
+		// Failf panics; otherwise the backend stops rather than write under
+		// a key group it does not own.
+		b.failure.set(fmt.Errorf("%w: %w", ErrFailed, invariant.Failf("pebble: key group %d outside the backend's range %s", kg, b.groups)))
+		return
+	}
+	b.cur = appendKeyPrefix(b.cur[:0], kg, 0, key)
+}
+
+// key returns the Pebble key of state s of the current key; it aliases cur.
+func (b *Backend) key(s statebackend.StateID) []byte {
+	setState(b.cur, s)
+	return b.cur
+}
+
+// mapKey returns the Pebble key of userKey in map state s of the current
+// key; it aliases scratch.
+func (b *Backend) mapKey(s statebackend.StateID, userKey []byte) []byte {
+	b.scratch = append(append(b.scratch[:0], b.key(s)...), userKey...)
+	return b.scratch
+}
+
+// ready reports whether a call may proceed: the backend has not failed and
+// a current key is set.
+func (b *Backend) ready() bool {
+	if b.failed() {
+		return false
+	}
+	if b.cur == nil {
+		b.failure.set(fmt.Errorf("%w: %w", ErrFailed, invariant.Failf("pebble: state accessed before SetCurrentKey")))
+		return false
+	}
+	return true
+}
+
+// keep copies v into the arena and returns the copy.
+func (b *Backend) keep(v []byte) []byte {
+	if cap(b.out)-len(b.out) < len(v) {
+		b.out = make([]byte, 0, max(arenaSize, len(v)))
+	}
+	n := len(b.out)
+	b.out = append(b.out, v...)
+	return b.out[n:len(b.out):len(b.out)]
+}
+
+// mutated ends the validity of the values returned so far.
+func (b *Backend) mutated() { b.out = b.out[:0] }
+
+// l0StopWrites is the L0 read amplification at which Pebble stalls writes
+// until compactions catch up (Pebble's default); admit holds writes back
+// there too.
+const l0StopWrites = 12
+
+// entryOverhead approximates what a memtable entry costs besides its key
+// and value.
+const entryOverhead = 32
+
+// admit lets a write of n bytes of key and value proceed, or reports that
+// the backend has failed. It keeps the task out of Pebble's write stall,
+// which waits for flushes and would never end if they keep failing (a
+// full disk, a failed MANIFEST write): every quarter memtable of writes it
+// looks at the memtables and L0, and while Pebble is behind it waits for a
+// flush or compaction to end — or for the failure, which a failing flush
+// reports before it is retried.
+//
+// Pebble stalls a write that fills the memtable when the memtables hold
+// three memtables' worth (MemTableStopWritesThreshold); admit waits from
+// two. The gap covers the writes between two looks (a quarter memtable,
+// plus one write: a larger batch is queued on its own), and at two a
+// flush is sure to be running — Pebble flushes once the immutable
+// memtables hold half a memtable — so the wait ends.
+func (b *Backend) admit(n int) bool {
+	b.sinceCheck += n + entryOverhead
+	if b.sinceCheck < b.checkEvery {
+		return true
+	}
+	b.sinceCheck = 0
+	for {
+		if b.failed() {
+			return false
+		}
+		m := b.db.Metrics()
+		if m.MemTable.Size < 2*b.memTableSize && m.Levels[0].Sublevels < l0StopWrites {
+			return true
+		}
+		select {
+		case <-b.progress:
+		case <-b.failure.done:
+			return false
+		}
+	}
+}
+
+func (b *Backend) get(k []byte) ([]byte, bool) {
+	v, closer, err := b.db.Get(k)
+	if errors.Is(err, pebbledb.ErrNotFound) {
+		return nil, false
+	}
+	if err != nil {
+		b.fail("get", err)
+		return nil, false
+	}
+	v = b.keep(v)
+	if err := closer.Close(); err != nil {
+		b.fail("get", err)
+		return nil, false
+	}
+	return v, true
+}
+
+func (b *Backend) Get(s statebackend.StateID) ([]byte, bool) {
+	if !b.ready() {
+		return nil, false
+	}
+	return b.get(b.key(s))
+}
+
+func (b *Backend) Put(s statebackend.StateID, value []byte) {
+	if !b.ready() {
+		return
+	}
+	b.mutated()
+	k := b.key(s)
+	if !b.admit(len(k) + len(value)) {
+		return
+	}
+	if err := b.db.Set(k, value, writeOpts); err != nil {
+		b.fail("put", err)
+	}
+}
+
+func (b *Backend) Append(s statebackend.StateID, elem []byte) {
+	if !b.ready() {
+		return
+	}
+	b.mutated()
+	k := b.key(s)
+	b.scratch = statebackend.AppendListElement(b.scratch[:0], elem)
+	if !b.admit(len(k) + len(b.scratch)) {
+		return
+	}
+	if err := b.db.Merge(k, b.scratch, writeOpts); err != nil {
+		b.fail("append", err)
+	}
+}
+
+func (b *Backend) Delete(s statebackend.StateID) {
+	if !b.ready() {
+		return
+	}
+	b.mutated()
+	k := b.key(s)
+	if !b.admit(2 * len(k)) {
+		return
+	}
+	var err error
+	if b.states[s].Kind == statebackend.KindMap {
+		b.scratch = appendPrefixEnd(b.scratch[:0], k)
+		err = b.db.DeleteRange(k, b.scratch, writeOpts)
+	} else {
+		err = b.db.Delete(k, writeOpts)
+	}
+	if err != nil {
+		b.fail("delete", err)
+	}
+}
+
+func (b *Backend) MapGet(s statebackend.StateID, userKey []byte) ([]byte, bool) {
+	if !b.ready() {
+		return nil, false
+	}
+	return b.get(b.mapKey(s, userKey))
+}
+
+func (b *Backend) MapPut(s statebackend.StateID, userKey, value []byte) {
+	if !b.ready() {
+		return
+	}
+	b.mutated()
+	k := b.mapKey(s, userKey)
+	if !b.admit(len(k) + len(value)) {
+		return
+	}
+	if err := b.db.Set(k, value, writeOpts); err != nil {
+		b.fail("map put", err)
+	}
+}
+
+func (b *Backend) MapDelete(s statebackend.StateID, userKey []byte) {
+	if !b.ready() {
+		return
+	}
+	b.mutated()
+	k := b.mapKey(s, userKey)
+	if !b.admit(len(k)) {
+		return
+	}
+	if err := b.db.Delete(k, writeOpts); err != nil {
+		b.fail("map delete", err)
+	}
+}
+
+// MapRange iterates the entries of map state s in user-key order (the
+// interface promises no order). The slices fn receives are copies, valid
+// like those of Get.
+func (b *Backend) MapRange(s statebackend.StateID, fn func(userKey, value []byte) bool) {
+	if !b.ready() {
+		return
+	}
+	// The bounds get their own buffer: fn may call MapGet, or MapRange
+	// again, which reuse scratch.
+	prefix := b.key(s)
+	bounds := make([]byte, 0, 2*len(prefix))
+	bounds = append(bounds, prefix...)
+	bounds = appendPrefixEnd(bounds, prefix)
+	lower, upper := bounds[:len(prefix)], bounds[len(prefix):]
+	it, err := b.db.NewIter(&pebbledb.IterOptions{LowerBound: lower, UpperBound: upper})
+	if err != nil {
+		b.fail("map range", err)
+		return
+	}
+	// Closed even if fn panics: Pebble's Close reports leaked iterators.
+	defer func() {
+		if err := errors.Join(it.Error(), it.Close()); err != nil {
+			b.fail("map range", err)
+		}
+	}()
+	for ok := it.First(); ok; ok = it.Next() {
+		v, err := it.ValueAndErr()
+		if err != nil {
+			return // it.Error reports it
+		}
+		if !fn(b.keep(it.Key()[len(lower):]), b.keep(v)) {
+			return
+		}
+	}
+}
+
+// Snapshot encodes every entry, in key-group order, from a consistent
+// iterator over the database. It runs on the task goroutine like any other
+// call, so nothing changes the database while it reads.
+func (b *Backend) Snapshot() ([]byte, error) {
+	if err := b.Err(); err != nil {
+		return nil, err
+	}
+	e := statebackend.NewSnapshotEncoder(b.states)
+	lower := appendKeyGroupStart(nil, b.groups.Start)
+	upper := appendKeyGroupStart(nil, b.groups.End)
+	if b.groups.End == maxKeyGroup {
+		upper = nil
+	}
+	it, err := b.db.NewIter(&pebbledb.IterOptions{LowerBound: lower, UpperBound: upper})
+	if err != nil {
+		b.fail("snapshot", err)
+		return nil, b.Err()
+	}
+	var decodeErr error
+	for ok := it.First(); ok; ok = it.Next() {
+		v, err := it.ValueAndErr()
+		if err != nil {
+			break
+		}
+		k, err := decodeKey(it.Key())
+		if err == nil && int(k.state) >= len(b.states) {
+			err = fmt.Errorf("pebble: key %x names state %d of %d", it.Key(), k.state, len(b.states))
+		}
+		if err == nil && b.states[k.state].Kind != statebackend.KindMap && len(k.userKey) > 0 {
+			err = fmt.Errorf("pebble: key %x of %s state %q has a user key", it.Key(), b.states[k.state].Kind, b.states[k.state].Name)
+		}
+		if err != nil {
+			decodeErr = invariant.Failf("%v", err)
+			break
+		}
+		e.Add(k.kg, int(k.state), k.key, k.userKey, v)
+	}
+	if err := errors.Join(decodeErr, it.Error(), it.Close()); err != nil {
+		b.fail("snapshot", err)
+		return nil, b.Err()
+	}
+	if err := b.Err(); err != nil {
+		return nil, err
+	}
+	return e.Finish(), nil
+}
+
+// Restore loads a canonical snapshot, keeping the entries of the backend's
+// key groups, in batches. An error leaves the backend partly restored; the
+// task fails and the backend is closed.
+func (b *Backend) Restore(snapshot []byte) error {
+	if err := b.Err(); err != nil {
+		return err
+	}
+	b.mutated()
+	var ids []statebackend.StateID
+	batch := b.db.NewBatch()
+	defer func() { _ = batch.Close() }()
+	commit := func() error {
+		if !b.admit(batch.Len()) {
+			return b.Err()
+		}
+		if err := batch.Commit(writeOpts); err != nil {
+			b.fail("restore", err)
+			return b.Err()
+		}
+		batch.Reset()
+		return nil
+	}
+	var k []byte
+	err := statebackend.DecodeSnapshot(snapshot, func(descs []statebackend.StateDesc) error {
+		for _, d := range descs {
+			id, err := b.Register(d.Name, d.Kind)
+			if err != nil {
+				return err
+			}
+			ids = append(ids, id)
+		}
+		return nil
+	}, func(e statebackend.Entry) error {
+		if !b.groups.Contains(e.KeyGroup) {
+			return nil
+		}
+		id := ids[e.State]
+		k = appendKeyPrefix(k[:0], e.KeyGroup, id, e.Key)
+		if b.states[id].Kind == statebackend.KindMap {
+			k = append(k, e.UserKey...)
+		}
+		if err := batch.Set(k, e.Value, nil); err != nil {
+			return err
+		}
+		// Batches of a quarter memtable: a batch of half a memtable or
+		// more would be queued as a memtable of its own.
+		if batch.Len() >= b.checkEvery {
+			return commit()
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return commit()
+}
+
+// Close closes the database and removes its directory. The backend must
+// not be used afterwards; a second Close does nothing.
+func (b *Backend) Close() error {
+	if b.db == nil {
+		return nil
+	}
+	err := b.db.Close()
+	b.db = nil
+	if rmErr := b.fs.RemoveAll(b.dir); rmErr != nil {
+		err = errors.Join(err, fmt.Errorf("pebble: removing %s: %w", b.dir, rmErr))
+	}
+	return err
+}
+
+// failure is the sticky error. The task goroutine and Pebble's background
+// goroutines set it; the first error wins.
+type failure struct {
+	err  atomic.Pointer[error]
+	done chan struct{} // closed when err is set
+}
+
+func (f *failure) set(err error) {
+	if f.err.CompareAndSwap(nil, &err) {
+		close(f.done)
+	}
+}
+
+func (f *failure) get() error {
+	if p := f.err.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// pebbleLogger routes Pebble's log to slog. Pebble calls Fatalf for errors
+// it cannot unwind (a failed MANIFEST write during a flush, say) and
+// expects the process to exit; here they stop this backend — and so fail
+// its task — instead of every task of the taskmanager.
+type pebbleLogger struct {
+	l    *slog.Logger
+	fail func(error)
+}
+
+func (p pebbleLogger) Infof(format string, args ...any) {
+	p.l.Debug(fmt.Sprintf(format, args...))
+}
+
+func (p pebbleLogger) Errorf(format string, args ...any) {
+	p.l.Error(fmt.Sprintf(format, args...))
+}
+
+func (p pebbleLogger) Fatalf(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	p.l.Error("pebble fatal error: "+msg, "effect", "backend stopped")
+	p.fail(fmt.Errorf("%w: fatal: %s", ErrFailed, msg))
+}
