@@ -208,8 +208,13 @@ func TaskManager(ctx context.Context, args []string) error {
 		_, _ = rand.Read(b[:])
 		*id = addr + "-" + hex.EncodeToString(b[:])
 	}
+	pebbleDir, err := p.cfg.Get(config.PebbleLocalDir)
+	if err != nil {
+		lis.Close()
+		return err
+	}
 	tm, err := taskmanager.New(taskmanager.Options{
-		ID: *id, Address: addr, JobManager: *jmAddr, Slots: *slots, DataDir: *dataDir,
+		ID: *id, Address: addr, JobManager: *jmAddr, Slots: *slots, DataDir: *dataDir, PebbleDir: pebbleDir,
 		HeartbeatInterval: p.heartbeatInterval, HeartbeatTimeout: p.heartbeatTimeout, BufferTimeout: bufferTimeout,
 		DialOptions: rpc.DialOptions(p.maxMessageSize), Logger: p.log, Stores: p.stores,
 	})

@@ -184,6 +184,12 @@ func waitTerminal(ctx context.Context, t *testing.T, client weirv1.JobManagerSer
 // rewound and the keyed state restored: every word's final count is exact,
 // and only the records since that checkpoint are replayed.
 func TestRecoveryFromCheckpoint(t *testing.T) {
+	for _, backend := range []string{"heap", "pebble"} {
+		t.Run(backend, func(t *testing.T) { testRecovery(t, backend) })
+	}
+}
+
+func testRecovery(t *testing.T, backend string) {
 	ctx := t.Context()
 	c, err := minicluster.Start(ctx, minicluster.Options{TaskManagers: 2, Slots: 1, BufferTimeout: 10 * time.Millisecond,
 		HeartbeatInterval: 100 * time.Millisecond, HeartbeatTimeout: time.Second})
@@ -197,9 +203,10 @@ func TestRecoveryFromCheckpoint(t *testing.T) {
 	env.SetJobName("recovery")
 	env.SetParallelism(2)
 	env.SetConfig("execution.checkpointing.interval", "100ms")
+	env.SetConfig("state.backend", backend)
 	env.SetConfig("restart-strategy.fixed-delay.delay", "50ms")
 	words := stream.FlatMap[pair](stream.FromSource[string](env, generator.Source{Count: lines, Rate: 5000, Seed: 3, Words: 300}, "gen"), split{})
-	stream.KeyBy[string](words, byWord{}).Reduce(add{}).SinkTo(collect{Name: "recovery"}, "collect")
+	stream.KeyBy[string](words, byWord{}).Reduce(add{}).SinkTo(collect{Name: "recovery-" + backend}, "collect")
 	g, err := env.Graph()
 	if err != nil {
 		t.Fatal(err)
@@ -229,7 +236,7 @@ func TestRecoveryFromCheckpoint(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if cps.GetLatestCompletedId() >= 2 && len(output("recovery")) >= total/2 {
+		if cps.GetLatestCompletedId() >= 2 && len(output("recovery-"+backend)) >= total/2 {
 			break
 		}
 		select {
@@ -249,7 +256,7 @@ func TestRecoveryFromCheckpoint(t *testing.T) {
 	if job.GetJob().GetRestarts() < 1 {
 		t.Fatal("the job finished without restarting")
 	}
-	out := output("recovery")
+	out := output("recovery-" + backend)
 	got := map[string]int64{}
 	for _, p := range out {
 		got[p.Word] = max(got[p.Word], p.Count)

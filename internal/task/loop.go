@@ -19,6 +19,9 @@ type loop struct {
 	chain     *stream.Chain
 	gate      *network.InputGate // nil for sources
 	lastFlush time.Time
+	// backendErr reports a state backend's failure (an I/O error of a
+	// Pebble database); nil for backends that cannot fail.
+	backendErr func() error
 
 	// Checkpointing, all nil or zero when the job takes no checkpoints.
 	cp           *Checkpointing
@@ -298,6 +301,11 @@ func (l *loop) runInputs(ctx context.Context) error {
 		}
 		if consumed {
 			network.Recycle(buf)
+		}
+		if l.backendErr != nil {
+			if err := l.backendErr(); err != nil {
+				return fmt.Errorf("state backend: %w", err)
+			}
 		}
 		l.publish()
 		if _, err := l.maybeFlush(); err != nil {

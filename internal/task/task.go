@@ -238,6 +238,9 @@ func (t *Task) Run(ctx context.Context) (err error) {
 	defer func() { err = errors.Join(err, chain.Close()) }()
 
 	l := loop{t: t, chain: chain, gate: gate, cp: t.cfg.Checkpointing, lastFlush: t.cfg.Clock.Now()}
+	if e, ok := backend.(interface{ Err() error }); ok {
+		l.backendErr = e.Err
+	}
 	if chain.IsSource() {
 		err = l.runSource(ctx)
 	} else {

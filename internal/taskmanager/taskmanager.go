@@ -9,6 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -21,8 +23,11 @@ import (
 	"github.com/weirstream/weir/internal/checkpoint/objstore"
 	"github.com/weirstream/weir/internal/clock"
 	"github.com/weirstream/weir/internal/config"
+	"github.com/weirstream/weir/internal/keygroup"
 	"github.com/weirstream/weir/internal/network"
 	"github.com/weirstream/weir/internal/plan"
+	"github.com/weirstream/weir/internal/statebackend"
+	"github.com/weirstream/weir/internal/statebackend/pebble"
 	"github.com/weirstream/weir/internal/task"
 )
 
@@ -39,6 +44,10 @@ type Options struct {
 	JobManager string
 	Slots      int
 	DataDir    string
+	// PebbleDir holds the working state of tasks on the pebble backend
+	// (state.backend.pebble.localdir); DataDir/pebble if empty. It is
+	// cleared at start: working state does not outlive its process.
+	PebbleDir string
 
 	HeartbeatInterval time.Duration
 	HeartbeatTimeout  time.Duration
@@ -105,6 +114,12 @@ func New(opts Options) (*TaskManager, error) {
 	}
 	if opts.Stores == nil {
 		opts.Stores = checkpoint.NewStores(objstore.Options{}, opts.Clock)
+	}
+	if opts.PebbleDir == "" {
+		opts.PebbleDir = filepath.Join(opts.DataDir, "pebble")
+	}
+	if err := os.RemoveAll(opts.PebbleDir); err != nil {
+		return nil, fmt.Errorf("taskmanager: clearing %s: %w", opts.PebbleDir, err)
 	}
 	tm := &TaskManager{opts: opts, endpoints: network.NewEndpoints(), dialer: d,
 		rm: weirv1.NewResourceManagerServiceClient(conn), stores: opts.Stores, stopping: make(chan struct{})}
@@ -232,8 +247,13 @@ func (tm *TaskManager) DeployTask(ctx context.Context, req *weirv1.DeployTaskReq
 	if err != nil {
 		return nil, status.Errorf(codes.InvalidArgument, "deploy: %v", err)
 	}
+	newBackend, err := tm.backendOf(req.GetGraph(), id)
+	if err != nil {
+		return nil, status.Errorf(codes.InvalidArgument, "deploy: %v", err)
+	}
 	t := task.New(task.Config{
 		Checkpointing: cp,
+		NewBackend:    newBackend,
 		LoadRestore:   tm.loadRestore(req.GetRestore()),
 		JobID:         id.GetJobId(), Attempt: id.GetAttempt(), Graph: req.GetGraph(), Plan: p, Vertex: v,
 		Subtask: int(id.GetSubtaskIndex()),
@@ -326,6 +346,28 @@ func checkpointingOf(g *weirv1.JobGraph, cp task.Checkpointer) (*task.Checkpoint
 		return nil, err
 	}
 	return &task.Checkpointing{ExactlyOnce: mode == "EXACTLY_ONCE", Checkpointer: cp}, nil
+}
+
+// backendOf returns the state backend factory a job selects
+// (state.backend): nil for the heap, or one opening a Pebble database in
+// the subtask attempt's own directory under PebbleDir.
+func (tm *TaskManager) backendOf(g *weirv1.JobGraph, id *weirv1.ExecutionID) (func(keygroup.Range) (statebackend.KeyedBackend, error), error) {
+	cfg, err := config.Default().WithJob(g.GetConfig())
+	if err != nil {
+		return nil, err
+	}
+	name, err := cfg.Get(config.StateBackend)
+	if err != nil || name != "pebble" {
+		return nil, err
+	}
+	dir := filepath.Join(tm.opts.PebbleDir, id.GetJobId(),
+		fmt.Sprintf("%d-%d-a%d", id.GetVertexId(), id.GetSubtaskIndex(), id.GetAttempt()))
+	return func(r keygroup.Range) (statebackend.KeyedBackend, error) {
+		if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+			return nil, err
+		}
+		return pebble.Open(dir, r, pebble.Options{Logger: tm.opts.Logger})
+	}, nil
 }
 
 // CancelTask cancels a running subtask; cancelling an unknown one is not an
