@@ -1,5 +1,5 @@
 // Package statebackend is the port between operators and their working
-// state: the KeyedBackend interface, implemented by heap/ (Go maps) and, later,
+// state: the KeyedBackend interface, implemented by heap/ (Go maps) and
 // pebble/ (a local Pebble LSM).
 //
 // Working state is local and may be lost with its process. It is never the

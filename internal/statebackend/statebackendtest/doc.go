@@ -1,5 +1,5 @@
 // Package statebackendtest is the conformance suite for
-// statebackend.KeyedBackend. Every backend (heap/, and pebble/ when it lands)
+// statebackend.KeyedBackend. Every backend (heap/ and pebble/)
 // runs the same suite from its own tests:
 //
 //	func TestConformance(t *testing.T) {
