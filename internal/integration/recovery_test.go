@@ -24,6 +24,7 @@ type killTest struct {
 	env         []string // credentials for the processes
 	mode        string   // execution.checkpointing.mode
 	exactlyOnce bool     // check exactly one output line per input word
+	job         []string // extra job settings (-D key=value)
 }
 
 func (k killTest) run(t *testing.T) {
@@ -35,12 +36,12 @@ func (k killTest) run(t *testing.T) {
 	lines := strings.Count(readFile(t, input), "\n")
 	rate := lines / 20 // about 20 s
 	out := filepath.Join(dir, "out")
-	stdout, stderr, err := c.weir("run", "-d", "-p", "2",
+	stdout, stderr, err := c.weir(append(append([]string{"run", "-d", "-p", "2",
 		"-D", "execution.checkpointing.interval=1s",
-		"-D", "execution.checkpointing.mode="+k.mode,
-		"-D", "state.checkpoints.dir="+k.storage,
-		"-D", "restart-strategy.fixed-delay.delay=500ms",
-		"wordcount", "--input", input, "--rate", strconv.Itoa(rate), "--output", out)
+		"-D", "execution.checkpointing.mode=" + k.mode,
+		"-D", "state.checkpoints.dir=" + k.storage,
+		"-D", "restart-strategy.fixed-delay.delay=500ms"}, k.job...),
+		"wordcount", "--input", input, "--rate", strconv.Itoa(rate), "--output", out)...)
 	if err != nil {
 		t.Fatalf("weir run: %v\n%s", err, stderr)
 	}
@@ -171,4 +172,13 @@ func TestKillTaskManagerAtLeastOnce(t *testing.T) {
 	}
 	t.Parallel()
 	killTest{storage: "file://" + t.TempDir(), mode: "AT_LEAST_ONCE"}.run(t)
+}
+
+func TestKillTaskManagerPebble(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs for about 30 s")
+	}
+	t.Parallel()
+	killTest{storage: "file://" + t.TempDir(), mode: "EXACTLY_ONCE", exactlyOnce: true,
+		job: []string{"-D", "state.backend=pebble"}}.run(t)
 }
