@@ -71,6 +71,20 @@ type Checkpointed interface {
 	RestoreState(elements [][]byte) error
 }
 
+// UnionRedistributed is implemented by Checkpointed objects that must see
+// the elements of every old subtask when a job resumes at another
+// parallelism, and keep what they own (Flink's union list state): a Kafka
+// source keeps the offsets of its partitions, a sink publishes every
+// pending file or transaction. Other Checkpointed objects get an even
+// share: the old subtasks' elements in subtask order, element j to new
+// subtask j % parallelism; a subtask whose share is empty is restored with
+// no elements.
+type UnionRedistributed interface {
+	Checkpointed
+	// UnionRedistribution marks the type; it is never called.
+	UnionRedistribution()
+}
+
 // CheckpointListener is implemented by those that act when a checkpoint
 // completes, such as sinks that commit transactions pre-committed at the
 // barrier (DESIGN invariant 6).

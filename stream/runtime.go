@@ -53,6 +53,11 @@ type OperatorSnapshot struct {
 	Keyed []byte
 	// Elements is the operator's list state (Checkpointed).
 	Elements [][]byte
+	// Rescaled marks state saved at another parallelism: Keyed holds the
+	// subtask's key groups gathered from every old subtask, and Elements
+	// is the union of every old subtask's elements, in old subtask order,
+	// which the chain redistributes (see UnionRedistributed).
+	Rescaled bool
 }
 
 type buildContext struct {
@@ -159,7 +164,7 @@ func BuildChain(g *weirv1.JobGraph, v *plan.Vertex, opts ChainOptions) (_ *Chain
 		if err != nil {
 			return nil, fmt.Errorf("operator %q: %w", op.GetName(), err)
 		}
-		if err := c.restore(op.GetUid(), opts.Restore); err != nil {
+		if err := c.restore(op.GetUid(), opts.Restore, opts.Info); err != nil {
 			return nil, fmt.Errorf("operator %q: restoring state: %w", op.GetName(), err)
 		}
 		if cl, ok := fn.(Closer); ok && e.kind != weirv1.OperatorKind_OPERATOR_KIND_SOURCE &&
@@ -197,21 +202,37 @@ func (rt *buildContext) addStateful(obj any) {
 }
 
 // restore hands the restored list state of operator uid to its
-// Checkpointed object.
-func (c *Chain) restore(uid string, from map[string]OperatorSnapshot) error {
+// Checkpointed object. State saved at another parallelism goes whole to
+// objects that are UnionRedistributed and in an even share to the others.
+func (c *Chain) restore(uid string, from map[string]OperatorSnapshot, info TaskInfo) error {
 	r, ok := from[uid]
 	if !ok {
 		return nil
 	}
 	for _, s := range c.stateful {
-		if s.uid == uid {
-			return s.cp.RestoreState(r.Elements)
+		if s.uid != uid {
+			continue
 		}
+		if _, union := s.cp.(UnionRedistributed); r.Rescaled && !union {
+			return s.cp.RestoreState(EvenShare(r.Elements, info.SubtaskIndex, info.Parallelism))
+		}
+		return s.cp.RestoreState(r.Elements)
 	}
 	if len(r.Elements) > 0 {
 		return fmt.Errorf("the snapshot has operator state for %q, which keeps none", uid)
 	}
 	return nil
+}
+
+// EvenShare returns subtask's share of elements, the union of the old
+// subtasks' operator state, when a job resumes at parallelism: element j
+// goes to subtask j % parallelism (Flink's even-split redistribution).
+func EvenShare(elements [][]byte, subtask, parallelism int) [][]byte {
+	var out [][]byte
+	for j := subtask; j < len(elements); j += parallelism {
+		out = append(out, elements[j])
+	}
+	return out
 }
 
 // Snapshot captures the state of every operator of the chain for

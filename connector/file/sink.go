@@ -414,6 +414,12 @@ func (w *writer) publish(subtask, n int, id int64) error {
 	return fmt.Errorf("file sink: publishing checkpoint %d: %w", id, err)
 }
 
+// UnionRedistribution marks the sink's state as union-redistributed when
+// the job resumes at another parallelism: every subtask sees every pending part file and publishes it (publishing twice is harmless).
+func (w *writer) UnionRedistribution() {}
+
+var _ stream.UnionRedistributed = (*writer)(nil)
+
 // RestoreState resumes from the state of a checkpoint or savepoint: it
 // publishes the pending files the state lists (their checkpoint
 // completed, since the job resumes from it), deletes this subtask's

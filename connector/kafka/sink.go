@@ -495,6 +495,12 @@ func (w *writer) NotifyCheckpointComplete(id int64) error {
 	return nil
 }
 
+// UnionRedistribution marks the sink's state as union-redistributed when
+// the job resumes at another parallelism: every subtask sees every pending transaction and every old subtask's sequence, so none is lost or reused.
+func (w *writer) UnionRedistribution() {}
+
+var _ stream.UnionRedistributed = (*writer)(nil)
+
 // RestoreState resumes from a checkpoint or savepoint. It commits the
 // pending transactions in the state (their checkpoint completed, since
 // the job resumes from it), then aborts the transactions this subtask

@@ -453,6 +453,12 @@ func (r *reader) SnapshotState(id int64) ([][]byte, error) {
 	return elems, nil
 }
 
+// UnionRedistribution marks the source's state as union-redistributed when
+// the job resumes at another parallelism: every subtask sees every saved partition offset and keeps those of the partitions it reads.
+func (r *reader) UnionRedistribution() {}
+
+var _ stream.UnionRedistributed = (*reader)(nil)
+
 // RestoreState keeps the offsets of the partitions of the source's topic
 // that this subtask reads (partition p % parallelism == subtask) and
 // ignores the other elements, so a subtask handed every subtask's

@@ -73,20 +73,25 @@ type restorePoint struct {
 func (r *restorePoint) path() string { return strings.TrimSuffix(r.storage, "/") + "/" + r.directory }
 
 // forSubtask returns what subtask i of the chain ops restores; nil for a
-// fresh start.
+// fresh start. An operator saved at the parallelism it runs at restores
+// subtask i's state; one saved at another parallelism (rescaling) gets the
+// state of every old subtask, in subtask order: the subtask keeps the key
+// groups of its range and redistributes the operator state (see
+// stream.UnionRedistributed).
 func (r *restorePoint) forSubtask(g *weirv1.JobGraph, ops []int32, i int) *weirv1.RestoreState {
 	if r == nil {
 		return nil
 	}
 	rs := &weirv1.RestoreState{CheckpointId: r.id, Storage: r.storage, Directory: r.directory}
 	for _, op := range ops {
-		uid := g.GetOperators()[op].GetUid()
+		o := g.GetOperators()[op]
 		for _, st := range r.meta.GetOperators() {
-			if st.GetOperatorUid() != uid {
+			if st.GetOperatorUid() != o.GetUid() {
 				continue
 			}
+			rescaled := st.GetParallelism() != o.GetParallelism()
 			for _, s := range st.GetSubtasks() {
-				if int(s.GetSubtaskIndex()) == i {
+				if rescaled || int(s.GetSubtaskIndex()) == i {
 					rs.Operators = append(rs.Operators, s)
 				}
 			}

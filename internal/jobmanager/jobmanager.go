@@ -338,17 +338,18 @@ func (jm *JobManager) savepoint(ctx context.Context, path string, g *weirv1.JobG
 	if err := checkpoint.Verify(ctx, st, "", meta); err != nil {
 		return nil, status.Errorf(codes.InvalidArgument, "rejected: savepoint %s is damaged: %v", path, err)
 	}
+	if mp := g.GetMaxParallelism(); meta.GetMaxParallelism() != mp {
+		// Key groups are hash % max parallelism: another max parallelism
+		// would put keys in other key groups than the savepoint's.
+		return nil, status.Errorf(codes.InvalidArgument,
+			"rejected: savepoint %s was taken at max parallelism %d, the job has %d; the max parallelism of a job cannot change",
+			path, meta.GetMaxParallelism(), mp)
+	}
 	for _, os := range meta.GetOperators() {
-		p := parallelismOf(g, os.GetOperatorUid())
-		switch {
-		case p == 0 && !allowNonRestored:
+		if p := parallelismOf(g, os.GetOperatorUid()); p == 0 && !allowNonRestored {
 			return nil, status.Errorf(codes.InvalidArgument,
 				"rejected: savepoint %s has state of operator %q, which the job does not have; pass --allow-non-restored-state to drop it",
 				path, os.GetOperatorUid())
-		case p != 0 && p != os.GetParallelism():
-			return nil, status.Errorf(codes.InvalidArgument,
-				"rejected: savepoint %s has operator %q at parallelism %d, the job runs it at %d; resuming at another parallelism is not supported yet",
-				path, os.GetOperatorUid(), os.GetParallelism(), p)
 		}
 	}
 	return &restorePoint{id: meta.GetCheckpointId(), storage: path, meta: meta}, nil

@@ -173,3 +173,55 @@ func (d *decoder) bytes() []byte {
 	d.b = d.b[n:]
 	return b
 }
+
+// MergeSnapshots combines canonical snapshots, keeping the entries whose
+// key group keep accepts: the keyed state a subtask restores when a job
+// resumes at another parallelism, from the snapshots of the old subtasks
+// whose key groups overlap its range. States are matched by name; a name
+// saved with two kinds is an error. Empty inputs (operators without keyed
+// state on some subtask) are skipped; the result is nil if all are.
+func MergeSnapshots(snaps [][]byte, keep func(kg int) bool) ([]byte, error) {
+	var (
+		descs   []StateDesc
+		index   = map[string]int{}
+		entries []Entry
+	)
+	for i, snap := range snaps {
+		if len(snap) == 0 {
+			continue
+		}
+		var local []int // state index in snap -> index in descs
+		err := DecodeSnapshot(snap, func(ds []StateDesc) error {
+			for _, d := range ds {
+				j, ok := index[d.Name]
+				switch {
+				case !ok:
+					j = len(descs)
+					index[d.Name] = j
+					descs = append(descs, d)
+				case descs[j].Kind != d.Kind:
+					return fmt.Errorf("%w: state %q is %v in one snapshot and %v in another", ErrKindMismatch, d.Name, descs[j].Kind, d.Kind)
+				}
+				local = append(local, j)
+			}
+			return nil
+		}, func(e Entry) error {
+			if keep(e.KeyGroup) {
+				e.State = local[e.State]
+				entries = append(entries, e)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("snapshot %d: %w", i, err)
+		}
+	}
+	if descs == nil {
+		return nil, nil
+	}
+	enc := NewSnapshotEncoder(descs)
+	for _, e := range entries {
+		enc.Add(e.KeyGroup, e.State, e.Key, e.UserKey, e.Value)
+	}
+	return enc.Finish(), nil
+}

@@ -44,3 +44,43 @@ func FuzzDecodeSnapshot(f *testing.F) {
 		_ = DecodeSnapshot(b, func([]StateDesc) error { return nil }, func(Entry) error { return nil })
 	})
 }
+
+// Snapshots of two old subtasks, with their states declared in different
+// orders, merge into one holding exactly the kept key groups, every entry
+// under its own state's name.
+func TestMergeSnapshots(t *testing.T) {
+	a := NewSnapshotEncoder([]StateDesc{{"count", KindValue}, {"seen", KindMap}})
+	a.Add(0, 0, []byte("a0"), nil, []byte("1"))
+	a.Add(1, 1, []byte("a1"), []byte("u"), []byte("2"))
+	b := NewSnapshotEncoder([]StateDesc{{"seen", KindMap}, {"count", KindValue}})
+	b.Add(2, 1, []byte("b2"), nil, []byte("3"))
+	b.Add(3, 0, []byte("b3"), []byte("v"), []byte("4"))
+	merged, err := MergeSnapshots([][]byte{a.Finish(), nil, b.Finish()}, func(kg int) bool { return kg >= 1 && kg < 3 })
+	if err != nil {
+		t.Fatal(err)
+	}
+	var descs []StateDesc
+	got := map[string]string{}
+	err = DecodeSnapshot(merged, func(d []StateDesc) error { descs = d; return nil }, func(e Entry) error {
+		got[string(e.Key)] = descs[e.State].Name + "/" + string(e.UserKey) + "=" + string(e.Value)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"a1": "seen/u=2", "b2": "count/=3"}
+	if len(got) != len(want) || got["a1"] != want["a1"] || got["b2"] != want["b2"] {
+		t.Fatalf("merged entries = %v, want %v", got, want)
+	}
+
+	if m, err := MergeSnapshots([][]byte{nil, {}}, func(int) bool { return true }); m != nil || err != nil {
+		t.Fatalf("merging nothing = %q, %v", m, err)
+	}
+	c := NewSnapshotEncoder([]StateDesc{{"count", KindList}})
+	if _, err := MergeSnapshots([][]byte{a.Finish(), c.Finish()}, func(int) bool { return true }); !errors.Is(err, ErrKindMismatch) {
+		t.Fatalf("merging a state saved with two kinds: %v", err)
+	}
+	if _, err := MergeSnapshots([][]byte{[]byte("WKS1\x05")}, func(int) bool { return true }); !errors.Is(err, ErrCorruptSnapshot) {
+		t.Fatalf("merging a corrupt snapshot: %v", err)
+	}
+}

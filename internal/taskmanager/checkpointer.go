@@ -11,6 +11,8 @@ import (
 
 	weirv1 "github.com/weirstream/weir/api/proto/weir/v1"
 	"github.com/weirstream/weir/internal/checkpoint"
+	"github.com/weirstream/weir/internal/keygroup"
+	"github.com/weirstream/weir/internal/statebackend"
 	"github.com/weirstream/weir/internal/task"
 	"github.com/weirstream/weir/stream"
 )
@@ -96,8 +98,12 @@ func (c *checkpointer) EndOfInput() {
 	})
 }
 
-// loadRestore reads and verifies the state a subtask resumes from.
-func (tm *TaskManager) loadRestore(r *weirv1.RestoreState) func(ctx context.Context) (map[string]stream.OperatorSnapshot, error) {
+// loadRestore reads and verifies the state subtask (of a vertex at
+// parallelism) resumes from. State saved at another parallelism arrives as
+// every old subtask's handle of an operator: the keyed state of the old
+// subtasks is merged, keeping the subtask's key groups, and their elements
+// are concatenated in old subtask order for the chain to redistribute.
+func (tm *TaskManager) loadRestore(r *weirv1.RestoreState, subtask, parallelism, maxParallelism int) func(ctx context.Context) (map[string]stream.OperatorSnapshot, error) {
 	if r == nil {
 		return nil
 	}
@@ -107,7 +113,13 @@ func (tm *TaskManager) loadRestore(r *weirv1.RestoreState) func(ctx context.Cont
 			return nil, err
 		}
 		objects := map[string][]byte{}
-		out := map[string]stream.OperatorSnapshot{}
+		type parts struct {
+			keyed    [][]byte
+			elements [][]byte
+			rescaled bool
+		}
+		byUID := map[string]*parts{}
+		var uids []string
 		for _, op := range r.GetOperators() {
 			h := op.GetHandle()
 			obj, ok := objects[h.GetObject()]
@@ -121,7 +133,27 @@ func (tm *TaskManager) loadRestore(r *weirv1.RestoreState) func(ctx context.Cont
 			if err != nil {
 				return nil, fmt.Errorf("checkpoint %d, operator %s: %w", r.GetCheckpointId(), op.GetOperatorUid(), err)
 			}
-			out[op.GetOperatorUid()] = stream.OperatorSnapshot{UID: op.GetOperatorUid(), Keyed: sec.Keyed, Elements: sec.Elements}
+			p, ok := byUID[op.GetOperatorUid()]
+			if !ok {
+				p = &parts{}
+				byUID[op.GetOperatorUid()] = p
+				uids = append(uids, op.GetOperatorUid())
+			}
+			p.keyed = append(p.keyed, sec.Keyed)
+			p.elements = append(p.elements, sec.Elements...)
+			p.rescaled = p.rescaled || int(op.GetSubtaskIndex()) != subtask || len(p.keyed) > 1
+		}
+		own := keygroup.RangeOf(subtask, parallelism, maxParallelism)
+		out := map[string]stream.OperatorSnapshot{}
+		for _, uid := range uids {
+			p := byUID[uid]
+			s := stream.OperatorSnapshot{UID: uid, Elements: p.elements, Rescaled: p.rescaled}
+			if !p.rescaled {
+				s.Keyed = p.keyed[0]
+			} else if s.Keyed, err = statebackend.MergeSnapshots(p.keyed, own.Contains); err != nil {
+				return nil, fmt.Errorf("checkpoint %d, operator %s: %w", r.GetCheckpointId(), uid, err)
+			}
+			out[uid] = s
 		}
 		return out, nil
 	}

@@ -254,7 +254,7 @@ func (tm *TaskManager) DeployTask(ctx context.Context, req *weirv1.DeployTaskReq
 	t := task.New(task.Config{
 		Checkpointing: cp,
 		NewBackend:    newBackend,
-		LoadRestore:   tm.loadRestore(req.GetRestore()),
+		LoadRestore:   tm.loadRestore(req.GetRestore(), int(id.GetSubtaskIndex()), v.Parallelism, int(req.GetGraph().GetMaxParallelism())),
 		JobID:         id.GetJobId(), Attempt: id.GetAttempt(), Graph: req.GetGraph(), Plan: p, Vertex: v,
 		Subtask: int(id.GetSubtaskIndex()),
 		Locate: func(vertex int32, subtask int) (task.Location, error) {
