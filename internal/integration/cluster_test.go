@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -62,6 +63,7 @@ func moduleRoot() (string, error) {
 // proc is a running Weir process whose stderr is kept for the test log.
 type proc struct {
 	name string
+	id   string // a taskmanager's id
 	cmd  *exec.Cmd
 	log  *syncBuffer
 	done chan struct{}
@@ -204,7 +206,19 @@ func (c *cluster) addTaskManager(slots int, extra ...string) *proc {
 	c.t.Helper()
 	args := append([]string{"--jobmanager", c.addr, "--slots", fmt.Sprint(slots), "--rpc-address", "127.0.0.1:0",
 		"--data-dir", c.t.TempDir()}, append(c.tmArgs, extra...)...)
-	p, _ := startEnv(c.t, c.env, fmt.Sprintf("taskmanager-%d", len(c.tms)), "taskmanager", tmReady, args...)
+	p, id := startEnv(c.t, c.env, fmt.Sprintf("taskmanager-%d", len(c.tms)), "taskmanager", tmReady, args...)
+	p.id = id
+	c.tms = append(c.tms, p)
+	return p
+}
+
+// restartTaskManager starts a stopped taskmanager again with the same
+// arguments, data dir and id: the same taskmanager coming back.
+func (c *cluster) restartTaskManager(old *proc) *proc {
+	c.t.Helper()
+	args := append(slices.Clone(old.cmd.Args[1:]), "--id", old.id)
+	p, id := startEnv(c.t, c.env, fmt.Sprintf("taskmanager-%d", len(c.tms)), "taskmanager", tmReady, args...)
+	p.id = id
 	c.tms = append(c.tms, p)
 	return p
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -25,6 +26,10 @@ type killTest struct {
 	mode        string   // execution.checkpointing.mode
 	exactlyOnce bool     // check exactly one output line per input word
 	job         []string // extra job settings (-D key=value)
+	// localRecovery turns on state.backend.local-recovery and restarts
+	// the killed taskmanager with its data dir and id instead of starting
+	// a fresh one: every subtask must restore from its local copy.
+	localRecovery bool
 }
 
 func (k killTest) run(t *testing.T) {
@@ -36,11 +41,15 @@ func (k killTest) run(t *testing.T) {
 	lines := strings.Count(readFile(t, input), "\n")
 	rate := lines / 20 // about 20 s
 	out := filepath.Join(dir, "out")
+	job := k.job
+	if k.localRecovery {
+		job = append(slices.Clone(job), "-D", "state.backend.local-recovery=true")
+	}
 	stdout, stderr, err := c.weir(append(append([]string{"run", "-d", "-p", "2",
 		"-D", "execution.checkpointing.interval=1s",
 		"-D", "execution.checkpointing.mode=" + k.mode,
 		"-D", "state.checkpoints.dir=" + k.storage,
-		"-D", "restart-strategy.fixed-delay.delay=500ms"}, k.job...),
+		"-D", "restart-strategy.fixed-delay.delay=500ms"}, job...),
 		"wordcount", "--input", input, "--rate", strconv.Itoa(rate), "--output", out)...)
 	if err != nil {
 		t.Fatalf("weir run: %v\n%s", err, stderr)
@@ -58,7 +67,11 @@ func (k killTest) run(t *testing.T) {
 	victim.kill()
 	killed := time.Now()
 	t.Logf("killed %s with SIGKILL", victim.name)
-	c.addTaskManager(1, hb...)
+	if k.localRecovery {
+		c.restartTaskManager(victim)
+	} else {
+		c.addTaskManager(1, hb...)
+	}
 
 	var restored, firstCheckpoint time.Duration
 	var before int64
@@ -89,6 +102,9 @@ func (k killTest) run(t *testing.T) {
 	if !strings.Contains(c.jm.log.String(), "restoring") {
 		t.Fatal("the jobmanager did not restore from a checkpoint")
 	}
+	if k.localRecovery {
+		checkLocalRestores(t, c)
+	}
 	lines2 := readOutput(t, out)
 	if k.exactlyOnce {
 		checkCounts(t, lines2, want, total)
@@ -113,6 +129,27 @@ func (k killTest) run(t *testing.T) {
 				len(ms), ms[len(ms)/2], ms[len(ms)-1], size, align)
 		}
 	}
+}
+
+var restoredState = regexp.MustCompile(`restored state.*local_copy_bytes=(\d+) downloaded_bytes=(\d+)`)
+
+// checkLocalRestores checks that every subtask that restored state read
+// it from its taskmanager's local copy and downloaded nothing.
+func checkLocalRestores(t *testing.T, c *cluster) {
+	t.Helper()
+	n := 0
+	for _, p := range c.tms {
+		for _, m := range restoredState.FindAllStringSubmatch(p.log.String(), -1) {
+			n++
+			if m[1] == "0" || m[2] != "0" {
+				t.Errorf("%s: a subtask restored %s bytes from its local copy and downloaded %s", p.name, m[1], m[2])
+			}
+		}
+	}
+	if n == 0 {
+		t.Fatal("no subtask restored state")
+	}
+	t.Logf("%d subtasks restored from their local copies", n)
 }
 
 // checkFinalCounts verifies at-least-once WordCount output: duplicates are
@@ -181,4 +218,13 @@ func TestKillTaskManagerPebble(t *testing.T) {
 	t.Parallel()
 	killTest{storage: "file://" + t.TempDir(), mode: "EXACTLY_ONCE", exactlyOnce: true,
 		job: []string{"-D", "state.backend=pebble"}}.run(t)
+}
+
+func TestKillTaskManagerPebbleLocalRecovery(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs for about 30 s")
+	}
+	t.Parallel()
+	killTest{storage: "file://" + t.TempDir(), mode: "EXACTLY_ONCE", exactlyOnce: true,
+		job: []string{"-D", "state.backend=pebble"}, localRecovery: true}.run(t)
 }

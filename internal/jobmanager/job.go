@@ -225,11 +225,13 @@ func (m *jobMaster) run(ctx context.Context) {
 		m.cancelTasks(ctx)
 		m.awaitTerminal(ctx)
 		m.jm.resources.release(m.slots)
+		prev := m.slots
 		m.slots = nil
 		if !m.sleep(ctx, delay) || !m.acquireSlots(ctx, m.jm.clock.Now()) {
 			m.ended()
 			return
 		}
+		m.slots = keepPlacement(m.slots, prev)
 		restore = m.restorePoint(ctx)
 	}
 }
@@ -515,4 +517,33 @@ func (m *jobMaster) awaitTerminal(ctx context.Context) {
 			}
 		}
 	}
+}
+
+// keepPlacement orders the slots of a restart so that slot i is on the
+// taskmanager that held slot i before whenever that taskmanager is among
+// them: subtasks go back where their local state is (local recovery), and
+// a restart moves as little as it can.
+func keepPlacement(slots, prev []slot) []slot {
+	out := make([]slot, len(slots))
+	taken := make([]bool, len(slots))
+	placed := make([]bool, len(slots))
+	for i := range min(len(slots), len(prev)) {
+		for j, s := range slots {
+			if !taken[j] && s.tm == prev[i].tm {
+				out[i], taken[j], placed[i] = s, true, true
+				break
+			}
+		}
+	}
+	j := 0
+	for i := range out {
+		if placed[i] {
+			continue
+		}
+		for taken[j] {
+			j++
+		}
+		out[i], taken[j] = slots[j], true
+	}
+	return out
 }

@@ -1,6 +1,7 @@
 package jobmanager
 
 import (
+	"slices"
 	"testing"
 
 	weirv1 "github.com/weirstream/weir/api/proto/weir/v1"
@@ -123,5 +124,23 @@ func TestAllFinished(t *testing.T) {
 	}
 	if !m.allFinished() {
 		t.Error("not finished after every task finished")
+	}
+}
+
+func TestKeepPlacement(t *testing.T) {
+	s := func(tm string, i int) slot { return slot{tm: tm, index: i} }
+	prev := []slot{s("a", 0), s("b", 0), s("c", 0)}
+	// b came back, c is gone and d replaced it; the allocation came in
+	// another order.
+	got := keepPlacement([]slot{s("d", 0), s("b", 0), s("a", 0)}, prev)
+	want := []slot{s("a", 0), s("b", 0), s("d", 0)}
+	if !slices.Equal(got, want) {
+		t.Fatalf("keepPlacement = %v, want %v", got, want)
+	}
+	// Two slots on one taskmanager: each subtask that was there returns.
+	prev = []slot{s("a", 0), s("a", 1), s("b", 0)}
+	got = keepPlacement([]slot{s("b", 0), s("a", 1), s("a", 0)}, prev)
+	if got[0].tm != "a" || got[1].tm != "a" || got[2].tm != "b" {
+		t.Fatalf("keepPlacement = %v", got)
 	}
 }

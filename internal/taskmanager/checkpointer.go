@@ -23,8 +23,9 @@ const uploadTimeout = 10 * time.Minute
 // checkpointer persists one subtask's snapshots and reports them to the
 // jobmanager, off the task goroutine.
 type checkpointer struct {
-	tm *TaskManager
-	id *weirv1.ExecutionID
+	tm    *TaskManager
+	id    *weirv1.ExecutionID
+	local bool // keep a local copy of each checkpoint's state (local recovery)
 }
 
 var _ task.Checkpointer = (*checkpointer)(nil)
@@ -66,6 +67,13 @@ func (c *checkpointer) Acknowledge(b *weirv1.Barrier, snap []stream.OperatorSnap
 				c.decline(ctx, b, fmt.Errorf("persisting state: %w", err))
 				return
 			}
+			if c.local && b.GetKind() == weirv1.SnapshotKind_SNAPSHOT_KIND_CHECKPOINT {
+				// A secondary copy: failing to keep it costs a download
+				// on recovery, not the checkpoint.
+				if err := c.tm.local.put(c.id.GetJobId(), c.id.GetVertexId(), sub, b.GetCheckpointId(), name, ob.Bytes()); err != nil {
+					c.tm.opts.Logger.Warn("keeping a local copy of the state failed", "checkpoint", b.GetCheckpointId(), "err", err)
+				}
+			}
 		}
 		m.AsyncDurationMillis = c.tm.opts.Clock.Now().Sub(start).Milliseconds()
 		_, err := c.tm.rm.AcknowledgeCheckpoint(ctx, &weirv1.AcknowledgeCheckpointRequest{
@@ -103,16 +111,35 @@ func (c *checkpointer) EndOfInput() {
 // every old subtask's handle of an operator: the keyed state of the old
 // subtasks is merged, keeping the subtask's key groups, and their elements
 // are concatenated in old subtask order for the chain to redistribute.
-func (tm *TaskManager) loadRestore(r *weirv1.RestoreState, subtask, parallelism, maxParallelism int) func(ctx context.Context) (map[string]stream.OperatorSnapshot, error) {
+//
+// With local recovery, objects this taskmanager kept a copy of are read
+// from the copy (see localstate.go) and verified like downloaded ones; a
+// damaged copy is replaced by a download.
+func (tm *TaskManager) loadRestore(r *weirv1.RestoreState, id *weirv1.ExecutionID, parallelism, maxParallelism int, local bool) func(ctx context.Context) (map[string]stream.OperatorSnapshot, error) {
 	if r == nil {
 		return nil
 	}
+	subtask := int(id.GetSubtaskIndex())
 	return func(ctx context.Context) (map[string]stream.OperatorSnapshot, error) {
 		st, err := tm.stores.Open(ctx, r.GetStorage())
 		if err != nil {
 			return nil, err
 		}
 		objects := map[string][]byte{}
+		fromCopy := map[string]bool{}
+		var localBytes, downloaded int64
+		download := func(object string) ([]byte, error) {
+			obj, err := st.Get(ctx, checkpoint.Join(r.GetDirectory(), object))
+			if err != nil {
+				return nil, fmt.Errorf("checkpoint %d: reading %s: %w", r.GetCheckpointId(), object, err)
+			}
+			downloaded += int64(len(obj))
+			return obj, nil
+		}
+		defer func() {
+			tm.opts.Logger.Info("restored state", "job", id.GetJobId(), "vertex", id.GetVertexId(), "subtask", subtask,
+				"checkpoint", r.GetCheckpointId(), "local_copy_bytes", localBytes, "downloaded_bytes", downloaded)
+		}()
 		type parts struct {
 			keyed    [][]byte
 			elements [][]byte
@@ -124,12 +151,30 @@ func (tm *TaskManager) loadRestore(r *weirv1.RestoreState, subtask, parallelism,
 			h := op.GetHandle()
 			obj, ok := objects[h.GetObject()]
 			if !ok {
-				if obj, err = st.Get(ctx, checkpoint.Join(r.GetDirectory(), h.GetObject())); err != nil {
-					return nil, fmt.Errorf("checkpoint %d: reading %s: %w", r.GetCheckpointId(), h.GetObject(), err)
+				if local {
+					obj, ok = tm.local.get(id.GetJobId(), id.GetVertexId(), int(op.GetSubtaskIndex()), r.GetCheckpointId(), h.GetObject())
+					fromCopy[h.GetObject()] = ok
+					if ok {
+						localBytes += int64(len(obj))
+					}
+				}
+				if !ok {
+					if obj, err = download(h.GetObject()); err != nil {
+						return nil, err
+					}
 				}
 				objects[h.GetObject()] = obj
 			}
 			sec, err := checkpoint.ReadSection(obj, h)
+			if err != nil && fromCopy[h.GetObject()] {
+				tm.opts.Logger.Warn("the local copy of a state object is damaged; downloading it", "object", h.GetObject(), "err", err)
+				fromCopy[h.GetObject()] = false
+				if obj, err = download(h.GetObject()); err != nil {
+					return nil, err
+				}
+				objects[h.GetObject()] = obj
+				sec, err = checkpoint.ReadSection(obj, h)
+			}
 			if err != nil {
 				return nil, fmt.Errorf("checkpoint %d, operator %s: %w", r.GetCheckpointId(), op.GetOperatorUid(), err)
 			}

@@ -71,6 +71,7 @@ type TaskManager struct {
 	exchange  *network.Server
 	rm        weirv1.ResourceManagerServiceClient
 	stores    *checkpoint.Stores
+	local     localState
 	wg        sync.WaitGroup // task goroutines and snapshot uploads
 	stopping  chan struct{}  // closed when Run returns: uploads give up
 
@@ -122,7 +123,8 @@ func New(opts Options) (*TaskManager, error) {
 		return nil, fmt.Errorf("taskmanager: clearing %s: %w", opts.PebbleDir, err)
 	}
 	tm := &TaskManager{opts: opts, endpoints: network.NewEndpoints(), dialer: d,
-		rm: weirv1.NewResourceManagerServiceClient(conn), stores: opts.Stores, stopping: make(chan struct{})}
+		rm: weirv1.NewResourceManagerServiceClient(conn), stores: opts.Stores, stopping: make(chan struct{}),
+		local: localState{root: filepath.Join(opts.DataDir, "local-state")}}
 	tm.exchange = network.NewServer(tm.endpoints)
 	tm.mu.tasks = map[execKey]*running{}
 	return tm, nil
@@ -243,7 +245,11 @@ func (tm *TaskManager) DeployTask(ctx context.Context, req *weirv1.DeployTaskReq
 	for _, l := range req.GetLocations() {
 		locs[[2]int32{l.GetVertexId(), l.GetSubtaskIndex()}] = task.Location{TaskManagerID: l.GetTaskManagerId(), Address: l.GetRpcAddress()}
 	}
-	cp, err := checkpointingOf(req.GetGraph(), &checkpointer{tm: tm, id: id})
+	local, err := localRecoveryOf(req.GetGraph())
+	if err != nil {
+		return nil, status.Errorf(codes.InvalidArgument, "deploy: %v", err)
+	}
+	cp, err := checkpointingOf(req.GetGraph(), &checkpointer{tm: tm, id: id, local: local})
 	if err != nil {
 		return nil, status.Errorf(codes.InvalidArgument, "deploy: %v", err)
 	}
@@ -254,7 +260,7 @@ func (tm *TaskManager) DeployTask(ctx context.Context, req *weirv1.DeployTaskReq
 	t := task.New(task.Config{
 		Checkpointing: cp,
 		NewBackend:    newBackend,
-		LoadRestore:   tm.loadRestore(req.GetRestore(), int(id.GetSubtaskIndex()), v.Parallelism, int(req.GetGraph().GetMaxParallelism())),
+		LoadRestore:   tm.loadRestore(req.GetRestore(), id, v.Parallelism, int(req.GetGraph().GetMaxParallelism()), local),
 		JobID:         id.GetJobId(), Attempt: id.GetAttempt(), Graph: req.GetGraph(), Plan: p, Vertex: v,
 		Subtask: int(id.GetSubtaskIndex()),
 		Locate: func(vertex int32, subtask int) (task.Location, error) {
@@ -346,6 +352,16 @@ func checkpointingOf(g *weirv1.JobGraph, cp task.Checkpointer) (*task.Checkpoint
 		return nil, err
 	}
 	return &task.Checkpointing{ExactlyOnce: mode == "EXACTLY_ONCE", Checkpointer: cp}, nil
+}
+
+// localRecoveryOf says whether a job keeps local copies of its state
+// (state.backend.local-recovery).
+func localRecoveryOf(g *weirv1.JobGraph) (bool, error) {
+	cfg, err := config.Default().WithJob(g.GetConfig())
+	if err != nil {
+		return false, err
+	}
+	return cfg.Bool(config.LocalRecovery)
 }
 
 // backendOf returns the state backend factory a job selects
