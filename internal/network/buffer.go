@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 )
 
 // BufferSize is the size at which an output buffer is sent. 32 KiB, like
@@ -23,7 +24,20 @@ const (
 	// Every record before it belongs to the checkpoint's state, every
 	// record after it does not.
 	KindBarrier
+	// KindTimedRecord is an encoded record with its event timestamp: 8
+	// bytes big-endian timestamp, then the record.
+	KindTimedRecord
+	// KindWatermark says no record with a timestamp at or before it will
+	// follow on the channel: 8 bytes big-endian timestamp.
+	KindWatermark
+	// KindIdle marks the channel idle (payload 1) or active again
+	// (payload 0): an idle channel does not hold back the watermark of
+	// its consumer (Flink's StreamStatus).
+	KindIdle
 )
+
+// NoTimestamp is the timestamp of a record that has none.
+const NoTimestamp = math.MinInt64
 
 // ErrCorruptBuffer is returned for a buffer that does not parse.
 var ErrCorruptBuffer = errors.New("network: corrupt buffer")
@@ -33,6 +47,37 @@ func AppendElement(buf []byte, k Kind, payload []byte) []byte {
 	buf = append(buf, byte(k))
 	buf = binary.AppendUvarint(buf, uint64(len(payload)))
 	return append(buf, payload...)
+}
+
+// AppendTimedRecord appends a record with event timestamp ts to buf; a
+// record without a timestamp (NoTimestamp) is appended as KindRecord.
+func AppendTimedRecord(buf []byte, ts int64, rec []byte) []byte {
+	if ts == NoTimestamp {
+		return AppendElement(buf, KindRecord, rec)
+	}
+	buf = append(buf, byte(KindTimedRecord))
+	buf = binary.AppendUvarint(buf, uint64(8+len(rec)))
+	buf = binary.BigEndian.AppendUint64(buf, uint64(ts))
+	return append(buf, rec...)
+}
+
+// SplitTimedRecord splits the payload of a KindTimedRecord element.
+func SplitTimedRecord(payload []byte) (ts int64, rec []byte, err error) {
+	if len(payload) < 8 {
+		return 0, nil, fmt.Errorf("%w: timed record of %d bytes", ErrCorruptBuffer, len(payload))
+	}
+	return int64(binary.BigEndian.Uint64(payload)), payload[8:], nil
+}
+
+// EncodeTimestamp returns the payload of a KindWatermark element.
+func EncodeTimestamp(ts int64) []byte { return binary.BigEndian.AppendUint64(nil, uint64(ts)) }
+
+// DecodeTimestamp reads the payload of a KindWatermark element.
+func DecodeTimestamp(payload []byte) (int64, error) {
+	if len(payload) != 8 {
+		return 0, fmt.Errorf("%w: watermark of %d bytes", ErrCorruptBuffer, len(payload))
+	}
+	return int64(binary.BigEndian.Uint64(payload)), nil
 }
 
 // Rest returns the unread part of the buffer.
@@ -52,7 +97,7 @@ func (r *Reader) Next() (k Kind, payload []byte, ok bool, err error) {
 		return 0, nil, false, nil
 	}
 	k = Kind(r.buf[0])
-	if k != KindRecord && k != KindEndOfPartition && k != KindBarrier {
+	if k < KindRecord || k > KindIdle {
 		return 0, nil, false, fmt.Errorf("%w: unknown element kind %d", ErrCorruptBuffer, k)
 	}
 	n, w := binary.Uvarint(r.buf[1:])

@@ -172,3 +172,48 @@ func FuzzReader(f *testing.F) {
 }
 
 func uvarintLen(n int) int { return len(binary.AppendUvarint(nil, uint64(n))) }
+
+// A timed record carries its timestamp in the element; a record without
+// one stays a plain record, so jobs without event time pay nothing.
+func TestTimedRecordRoundTrip(t *testing.T) {
+	var buf []byte
+	buf = network.AppendTimedRecord(buf, -5, []byte("neg"))
+	buf = network.AppendTimedRecord(buf, network.NoTimestamp, []byte("none"))
+	buf = network.AppendTimedRecord(buf, 1<<40, nil)
+	buf = network.AppendElement(buf, network.KindWatermark, network.EncodeTimestamp(77))
+	got, err := readAll(buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 4 {
+		t.Fatalf("got %d elements, want 4", len(got))
+	}
+	for i, want := range []struct {
+		kind network.Kind
+		ts   int64
+		rec  string
+	}{{network.KindTimedRecord, -5, "neg"}, {network.KindRecord, 0, "none"}, {network.KindTimedRecord, 1 << 40, ""}} {
+		if got[i].kind != want.kind {
+			t.Fatalf("element %d: kind %d, want %d", i, got[i].kind, want.kind)
+		}
+		if want.kind == network.KindRecord {
+			if string(got[i].payload) != want.rec {
+				t.Errorf("element %d: %q, want %q", i, got[i].payload, want.rec)
+			}
+			continue
+		}
+		ts, rec, err := network.SplitTimedRecord(got[i].payload)
+		if err != nil || ts != want.ts || string(rec) != want.rec {
+			t.Errorf("element %d: (%d, %q, %v), want (%d, %q)", i, ts, rec, err, want.ts, want.rec)
+		}
+	}
+	if wm, err := network.DecodeTimestamp(got[3].payload); err != nil || wm != 77 {
+		t.Errorf("watermark: (%d, %v), want 77", wm, err)
+	}
+	if _, _, err := network.SplitTimedRecord([]byte{1, 2}); !errors.Is(err, network.ErrCorruptBuffer) {
+		t.Errorf("short timed record: %v, want ErrCorruptBuffer", err)
+	}
+	if _, err := network.DecodeTimestamp([]byte{1}); !errors.Is(err, network.ErrCorruptBuffer) {
+		t.Errorf("short watermark: %v, want ErrCorruptBuffer", err)
+	}
+}

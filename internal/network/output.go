@@ -32,8 +32,9 @@ func NewOutput(p weirv1.Partitioning, maxParallelism int, channels []ChannelWrit
 	return o
 }
 
-// WriteRecord implements stream.EdgeWriter.
-func (o *Output) WriteRecord(rec []byte, keyHash uint64) error {
+// WriteRecord implements stream.EdgeWriter. ts is the record's event
+// timestamp, NoTimestamp for none.
+func (o *Output) WriteRecord(rec []byte, ts int64, keyHash uint64) error {
 	c := 0
 	switch o.partitioning {
 	case weirv1.Partitioning_PARTITIONING_KEY_GROUP:
@@ -48,7 +49,7 @@ func (o *Output) WriteRecord(rec []byte, keyHash uint64) error {
 	if b == nil {
 		b = getBuffer()
 	}
-	b = AppendElement(b, KindRecord, rec)
+	b = AppendTimedRecord(b, ts, rec)
 	if len(b) < BufferSize {
 		o.bufs[c] = b
 		return nil

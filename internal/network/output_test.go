@@ -104,7 +104,7 @@ func TestOutputKeyGroupPartitioning(t *testing.T) {
 				key := binary.AppendUvarint(nil, uint64(i))
 				h := keygroup.Hash(key)
 				rec := fmt.Sprintf("r%d", i)
-				if err := o.WriteRecord([]byte(rec), h); err != nil {
+				if err := o.WriteRecord([]byte(rec), network.NoTimestamp, h); err != nil {
 					t.Fatal(err)
 				}
 				c := keygroup.Subtask(keygroup.Of(h, tc.maxP), tc.n, tc.maxP)
@@ -130,7 +130,7 @@ func TestOutputRebalanceCycles(t *testing.T) {
 		want := make([][]string, 3)
 		for i := range 10 {
 			rec := fmt.Sprint(i)
-			if err := o.WriteRecord([]byte(rec), 12345); err != nil { // the hash is ignored
+			if err := o.WriteRecord([]byte(rec), network.NoTimestamp, 12345); err != nil { // the hash is ignored
 				t.Fatal(err)
 			}
 			c := (subtask + i) % 3 // producers start at different channels
@@ -151,7 +151,7 @@ func TestOutputForwardUsesItsOneChannel(t *testing.T) {
 	fakes, ws := fakeChannels(1)
 	o := network.NewOutput(weirv1.Partitioning_PARTITIONING_FORWARD, 128, ws, manualClock(), 3)
 	for i := range 5 {
-		if err := o.WriteRecord([]byte(fmt.Sprint(i)), uint64(i)*977); err != nil {
+		if err := o.WriteRecord([]byte(fmt.Sprint(i)), network.NoTimestamp, uint64(i)*977); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -172,7 +172,7 @@ func TestOutputSendsFullBuffersOrOnFlush(t *testing.T) {
 
 	// Every other record goes to channel 0.
 	for i := range 2 * (perBuffer - 1) {
-		if err := o.WriteRecord(rec, 0); err != nil {
+		if err := o.WriteRecord(rec, network.NoTimestamp, 0); err != nil {
 			t.Fatal(err)
 		}
 		if !o.Pending() {
@@ -182,7 +182,7 @@ func TestOutputSendsFullBuffersOrOnFlush(t *testing.T) {
 	if len(fakes[0].sends)+len(fakes[1].sends) != 0 {
 		t.Fatalf("sent before any buffer reached %d bytes", network.BufferSize)
 	}
-	if err := o.WriteRecord(rec, 0); err != nil { // channel 0's buffer fills
+	if err := o.WriteRecord(rec, network.NoTimestamp, 0); err != nil { // channel 0's buffer fills
 		t.Fatal(err)
 	}
 	if len(fakes[0].sends) != 1 || len(fakes[1].sends) != 0 {
@@ -228,7 +228,7 @@ func TestOutputFinish(t *testing.T) {
 	}
 	o := network.NewOutput(weirv1.Partitioning_PARTITIONING_REBALANCE, 128, ws, manualClock(), 0)
 	for _, r := range []string{"a", "b", "c", "d"} { // channels 0, 1, 2, 0
-		if err := o.WriteRecord([]byte(r), 0); err != nil {
+		if err := o.WriteRecord([]byte(r), network.NoTimestamp, 0); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -288,14 +288,14 @@ func TestOutputSendErrorsReturn(t *testing.T) {
 	sendErr := errors.New("consumer has ended")
 	fakes[0].sendErr = sendErr
 	o := network.NewOutput(weirv1.Partitioning_PARTITIONING_FORWARD, 128, ws, manualClock(), 0)
-	if err := o.WriteRecord([]byte("a"), 0); err != nil {
+	if err := o.WriteRecord([]byte("a"), network.NoTimestamp, 0); err != nil {
 		t.Fatalf("a buffered record failed: %v", err)
 	}
 	if err := o.Flush(); !errors.Is(err, sendErr) {
 		t.Errorf("Flush = %v, want %v", err, sendErr)
 	}
 	big := make([]byte, network.BufferSize)
-	if err := o.WriteRecord(big, 0); !errors.Is(err, sendErr) {
+	if err := o.WriteRecord(big, network.NoTimestamp, 0); !errors.Is(err, sendErr) {
 		t.Errorf("WriteRecord of a full buffer = %v, want %v", err, sendErr)
 	}
 }
@@ -322,7 +322,7 @@ func TestOutputCountsBackpressure(t *testing.T) {
 		f.onSend = func() { clk.Advance(7 * time.Millisecond) } // Send blocks for 7ms
 	}
 	o := network.NewOutput(weirv1.Partitioning_PARTITIONING_REBALANCE, 128, ws, clk, 0)
-	if err := o.WriteRecord([]byte("a"), 0); err != nil {
+	if err := o.WriteRecord([]byte("a"), network.NoTimestamp, 0); err != nil {
 		t.Fatal(err)
 	}
 	clk.Advance(time.Second) // time outside Send is not backpressure
