@@ -104,7 +104,8 @@ func defaultName(kind weirv1.OperatorKind, fn any) string {
 type DataStream[T any] struct {
 	env       *Env
 	op        *weirv1.Operator
-	rebalance bool // the next operator reads this stream round-robin
+	rebalance bool   // the next operator reads this stream round-robin
+	side      string // the side output of op this stream is, "" for its main output
 }
 
 // KeyedStream is a stream partitioned by a key of type K: every record with
@@ -137,7 +138,7 @@ func (s DataStream[T]) forward() *weirv1.Input {
 	if s.rebalance {
 		p = weirv1.Partitioning_PARTITIONING_REBALANCE
 	}
-	return &weirv1.Input{OperatorId: s.op.Id, Partitioning: p}
+	return &weirv1.Input{OperatorId: s.op.Id, Partitioning: p, SideOutput: s.side}
 }
 
 // FromSource adds a source.
@@ -169,7 +170,7 @@ func (s DataStream[T]) Rebalance() DataStream[T] {
 // KeyBy partitions the stream by the key sel extracts.
 func KeyBy[K, T any](s DataStream[T], sel KeySelector[T, K]) KeyedStream[K, T] {
 	return KeyedStream[K, T]{env: s.env, in: &weirv1.Input{OperatorId: s.op.Id,
-		Partitioning: weirv1.Partitioning_PARTITIONING_KEY_GROUP, Key: s.env.function(sel)}}
+		Partitioning: weirv1.Partitioning_PARTITIONING_KEY_GROUP, Key: s.env.function(sel), SideOutput: s.side}}
 }
 
 // Reduce keeps a running reduction per key and emits the updated value for
@@ -219,8 +220,19 @@ func ValidateGraph(g *weirv1.JobGraph) error {
 		if err != nil {
 			return fmt.Errorf("%s.function: %w", field, err)
 		}
-		if e.kind != op.GetKind() {
+		windowReduce := op.GetKind() == weirv1.OperatorKind_OPERATOR_KIND_WINDOW && e.window != nil
+		if e.kind != op.GetKind() && !windowReduce {
 			return fmt.Errorf("%s.kind: function %q is a %s, not a %s", field, e.name, kindName(e.kind), kindName(op.GetKind()))
+		}
+		if op.GetKind() == weirv1.OperatorKind_OPERATOR_KIND_WINDOW {
+			if err := ValidateWindowSpec(op.GetWindow()); err != nil {
+				return fmt.Errorf("%s.%w", field, err)
+			}
+		}
+		if op.GetKind() == weirv1.OperatorKind_OPERATOR_KIND_TIMESTAMPS {
+			if w := op.GetWatermarks(); w.GetOutOfOrdernessMillis() < 0 || w.GetIdlenessMillis() < 0 {
+				return fmt.Errorf("%s.watermarks: out_of_orderness_millis and idleness_millis must not be negative", field)
+			}
 		}
 		entries[i] = e
 		hasSink = hasSink || e.kind == weirv1.OperatorKind_OPERATOR_KIND_SINK
@@ -241,8 +253,15 @@ func ValidateGraph(g *weirv1.JobGraph) error {
 			if up.out == nil {
 				return fmt.Errorf("%s.operator_id: operators[%d] is a sink and has no output", f, from)
 			}
-			if up.out.typ != e.in.typ {
-				return fmt.Errorf("%s: operators[%d] emits %v but %q takes %v", f, from, up.out.typ, e.name, e.in.typ)
+			upType := up.out.typ
+			if side := in.GetSideOutput(); side != "" {
+				if side != LateSideOutput || !ops[from].GetWindow().GetLateSideOutput() {
+					return fmt.Errorf("%s.side_output: operators[%d] has no side output %q (only window operators with late_side_output have %q)", f, from, side, LateSideOutput)
+				}
+				upType = up.in.typ
+			}
+			if upType != e.in.typ {
+				return fmt.Errorf("%s: operators[%d] emits %v but %q takes %v", f, from, upType, e.name, e.in.typ)
 			}
 			switch in.GetPartitioning() {
 			case weirv1.Partitioning_PARTITIONING_FORWARD:
@@ -258,8 +277,8 @@ func ValidateGraph(g *weirv1.JobGraph) error {
 				if ke.kind != keySelectorKind {
 					return fmt.Errorf("%s.key: %q is not a key selector", f, ke.name)
 				}
-				if ke.in.typ != up.out.typ {
-					return fmt.Errorf("%s.key: key selector %q takes %v, but the stream carries %v", f, ke.name, ke.in.typ, up.out.typ)
+				if ke.in.typ != upType {
+					return fmt.Errorf("%s.key: key selector %q takes %v, but the stream carries %v", f, ke.name, ke.in.typ, upType)
 				}
 				if e.key != nil && e.key.typ != ke.out.typ {
 					return fmt.Errorf("%s.key: key selector %q gives %v keys but %q expects %v", f, ke.name, ke.out.typ, e.name, e.key.typ)
@@ -267,7 +286,8 @@ func ValidateGraph(g *weirv1.JobGraph) error {
 			default:
 				return fmt.Errorf("%s.partitioning: %v is not a partitioning", f, in.GetPartitioning())
 			}
-			keyed := e.kind == weirv1.OperatorKind_OPERATOR_KIND_REDUCE || e.kind == weirv1.OperatorKind_OPERATOR_KIND_PROCESS
+			keyed := e.kind == weirv1.OperatorKind_OPERATOR_KIND_REDUCE || e.kind == weirv1.OperatorKind_OPERATOR_KIND_PROCESS ||
+				e.kind == weirv1.OperatorKind_OPERATOR_KIND_WINDOW
 			if keyed && in.GetPartitioning() != weirv1.Partitioning_PARTITIONING_KEY_GROUP {
 				return fmt.Errorf("%s.partitioning: %q is keyed and needs a key-group partitioned input (KeyBy)", f, e.name)
 			}

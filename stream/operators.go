@@ -84,17 +84,18 @@ type keyer[T, K any] struct {
 	buf  []byte
 }
 
-func (k *keyer[T, K]) setKey(v T) []byte {
+func (k *keyer[T, K]) setKey(v T) ([]byte, int) {
 	k.buf = k.kc.Append(k.buf[:0], k.sel.Key(v))
-	k.b.SetCurrentKey(k.buf, keygroup.Of(keygroup.Hash(k.buf), k.maxP))
-	return k.buf
+	kg := keygroup.Of(keygroup.Hash(k.buf), k.maxP)
+	k.b.SetCurrentKey(k.buf, kg)
+	return k.buf, kg
 }
 
-func keyerFor[T any](rt *buildContext) (func(T) []byte, error) {
+func keyerFor[T any](rt *buildContext) (func(T) ([]byte, int), error) {
 	if rt.keyer == nil || rt.backend == nil {
 		return nil, fmt.Errorf("a keyed operator needs a key-group partitioned input (KeyBy)")
 	}
-	f, ok := rt.keyer.(func(T) []byte)
+	f, ok := rt.keyer.(func(T) ([]byte, int))
 	if !ok {
 		return nil, fmt.Errorf("key selector input type does not match the operator's input")
 	}
@@ -106,7 +107,7 @@ func keyerFor[T any](rt *buildContext) (func(T) []byte, error) {
 type reduceOp[T any] struct {
 	f     ReduceFunction[T]
 	state *ValueState[T]
-	key   func(T) []byte
+	key   func(T) ([]byte, int)
 	next  Collector[T]
 	fail  *failure
 }
@@ -138,11 +139,13 @@ func (o *reduceOp[T]) Collect(v T) {
 }
 
 type processOp[K, In, Out any] struct {
-	f    KeyedProcessFunction[K, In, Out]
-	key  func(In) []byte
-	ctx  KeyedContext[K]
-	next Collector[Out]
-	fail *failure
+	f     KeyedProcessFunction[K, In, Out]
+	timed TimerFunction[K, Out] // f, if it uses timers
+	key   func(In) ([]byte, int)
+	ctx   KeyedContext[K]
+	ts    *int64
+	next  Collector[Out]
+	fail  *failure
 }
 
 func newProcessOp[K, In, Out any](rt *buildContext, f KeyedProcessFunction[K, In, Out], next Collector[Out]) (*processOp[K, In, Out], error) {
@@ -156,14 +159,33 @@ func newProcessOp[K, In, Out any](rt *buildContext, f KeyedProcessFunction[K, In
 	if c, ok := f.(Closer); ok {
 		rt.chain.closers = append(rt.chain.closers, c.Close)
 	}
-	return &processOp[K, In, Out]{f: f, key: key, ctx: KeyedContext[K]{keyCodec: CodecFor[K]()}, next: next, fail: rt.fail}, nil
+	ts, err := newTimerService(rt)
+	if err != nil {
+		return nil, err
+	}
+	o := &processOp[K, In, Out]{f: f, key: key, ts: &rt.chain.ts, next: next, fail: rt.fail}
+	o.timed, _ = f.(TimerFunction[K, Out])
+	o.ctx = KeyedContext[K]{keyCodec: CodecFor[K](), ts: &rt.chain.ts}
+	o.ctx.timers = TimerService{s: ts, key: &o.ctx.key, kg: &o.ctx.kg}
+	ts.onTimer = o.onTimer
+	return o, nil
 }
 
 func (o *processOp[K, In, Out]) Collect(v In) {
-	o.ctx.key = o.key(v)
+	o.ctx.key, o.ctx.kg = o.key(v)
+	o.ctx.domain = 0
 	if err := o.f.ProcessElement(&o.ctx, v, o.next); err != nil {
 		o.fail.set(err)
 	}
+}
+
+func (o *processOp[K, In, Out]) onTimer(d TimeDomain, ts int64, key []byte, kg int) error {
+	if o.timed == nil {
+		return nil
+	}
+	o.ctx.key, o.ctx.kg, o.ctx.domain = key, kg, d
+	*o.ts = ts
+	return o.timed.OnTimer(&o.ctx, ts, o.next)
 }
 
 type sinkOp[T any] struct {
@@ -192,6 +214,7 @@ func (s *sourceRunner[T]) available() <-chan struct{} { return s.r.Available() }
 // encoder writes each record to a network edge that is not key-partitioned.
 type encoder[T any] struct {
 	codec Codec[T]
+	ts    *int64 // the chain's current record timestamp
 	w     EdgeWriter
 	buf   []byte
 	fail  *failure
@@ -200,7 +223,7 @@ type encoder[T any] struct {
 
 func (e *encoder[T]) Collect(v T) {
 	e.buf = e.codec.Append(e.buf[:0], v)
-	if err := e.w.WriteRecord(e.buf, 0); err != nil {
+	if err := e.w.WriteRecord(e.buf, *e.ts, 0); err != nil {
 		e.fail.set(err)
 		return
 	}
@@ -212,6 +235,7 @@ type keyedEncoder[T, K any] struct {
 	sel  KeySelector[T, K]
 	kc   Codec[K]
 	vc   Codec[T]
+	ts   *int64
 	w    EdgeWriter
 	buf  []byte
 	fail *failure
@@ -222,7 +246,7 @@ func (e *keyedEncoder[T, K]) Collect(v T) {
 	e.buf = e.kc.Append(e.buf[:0], e.sel.Key(v))
 	h := keygroup.Hash(e.buf)
 	e.buf = e.vc.Append(e.buf[:0], v)
-	if err := e.w.WriteRecord(e.buf, h); err != nil {
+	if err := e.w.WriteRecord(e.buf, *e.ts, h); err != nil {
 		e.fail.set(err)
 		return
 	}

@@ -36,6 +36,10 @@ type entry struct {
 	// operator's input: a Collector[In], or a sourceRunner for sources.
 	build func(rt *buildContext, fn any, next any) (any, error)
 
+	// window builds the window operator of a reduce function used in a
+	// window (a WINDOW operator naming a function registered as REDUCE).
+	window func(rt *buildContext, fn any, next any) (any, error)
+
 	// Key selectors only.
 	keyedEncoder func(sel any, w EdgeWriter, rt *buildContext) any // Collector[T]
 	keyer        func(sel any, rt *buildContext) any               // func(T) []byte
@@ -148,7 +152,7 @@ func opsFor[T any]() *typeOps {
 			return fanout[T](cs)
 		},
 		encoder: func(w EdgeWriter, rt *buildContext) any {
-			return &encoder[T]{codec: CodecFor[T](), w: w, fail: rt.fail, out: &rt.chain.recordsOut}
+			return &encoder[T]{codec: CodecFor[T](), ts: &rt.chain.ts, w: w, fail: rt.fail, out: &rt.chain.recordsOut}
 		},
 		decoder: func(next any, rt *buildContext) func([]byte) bool {
 			d := &decoder[T]{codec: CodecFor[T](), next: next.(Collector[T]), fail: rt.fail}
@@ -190,7 +194,7 @@ func RegisterKeySelector[T, K any](name string, f KeySelector[T, K]) {
 	register(&entry{name: name, kind: keySelectorKind, typ: reflect.TypeOf(f),
 		in: opsFor[T](), out: opsFor[K](),
 		keyedEncoder: func(sel any, w EdgeWriter, rt *buildContext) any {
-			return &keyedEncoder[T, K]{sel: sel.(KeySelector[T, K]), kc: CodecFor[K](), vc: CodecFor[T](),
+			return &keyedEncoder[T, K]{sel: sel.(KeySelector[T, K]), kc: CodecFor[K](), vc: CodecFor[T](), ts: &rt.chain.ts,
 				w: w, fail: rt.fail, out: &rt.chain.recordsOut}
 		},
 		keyer: func(sel any, rt *buildContext) any {
@@ -206,6 +210,9 @@ func RegisterReduce[T any](name string, f ReduceFunction[T]) {
 		in: ops, out: ops,
 		build: func(rt *buildContext, fn, next any) (any, error) {
 			return newReduceOp[T](rt, fn.(ReduceFunction[T]), next.(Collector[T]))
+		},
+		window: func(rt *buildContext, fn, next any) (any, error) {
+			return windowReduce[T](rt, fn, next.(Collector[T]))
 		}})
 }
 
@@ -229,7 +236,7 @@ func RegisterSource[T any](name string, s Source[T]) {
 			}
 			rt.chain.closers = append(rt.chain.closers, r.Close)
 			rt.addStateful(r)
-			return &sourceRunner[T]{r: r, out: next.(Collector[T])}, nil
+			return &sourceRunner[T]{r: r, out: &sourceOutput[T]{next: next.(Collector[T]), ts: &rt.chain.ts}}, nil
 		}})
 }
 

@@ -3,6 +3,7 @@ package stream
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	weirv1 "github.com/weirstream/weir/api/proto/weir/v1"
 	"github.com/weirstream/weir/internal/plan"
@@ -16,8 +17,9 @@ import (
 // EdgeWriter receives the encoded records an operator sends over a network
 // edge. keyHash is the key's hash for key-group partitioned edges, else 0.
 // rec is valid only during the call.
+// ts is the record's event timestamp, NoTimestamp for none.
 type EdgeWriter interface {
-	WriteRecord(rec []byte, keyHash uint64) error
+	WriteRecord(rec []byte, ts int64, keyHash uint64) error
 }
 
 // Chain is the instantiated operator chain of one subtask. It is driven by
@@ -36,6 +38,13 @@ type Chain struct {
 	listeners []CheckpointListener
 	backend   statebackend.KeyedBackend
 	headUID   string
+
+	// Event time: ts is the timestamp of the record going through the
+	// chain; watermark is the chain's output watermark.
+	ts         int64
+	watermark  int64
+	generators []*watermarkGenerator // timestamp assigners of the chain
+	timers     *timerService         // the keyed head's, nil if none
 
 	recordsIn, recordsOut int64
 }
@@ -62,11 +71,13 @@ type OperatorSnapshot struct {
 
 type buildContext struct {
 	uid     string // operator being built
+	op      *weirv1.Operator
 	info    TaskInfo
 	backend statebackend.KeyedBackend
 	fail    *failure
 	chain   *Chain
-	keyer   any // func(In) []byte for a keyed head
+	keyer   any // func(In) ([]byte, int) for a keyed head: the key and its key group
+	late    any // Collector[In] of the late side output of the window being built, or nil
 }
 
 // ChainOptions are what BuildChain needs besides the graph.
@@ -83,7 +94,7 @@ type ChainOptions struct {
 
 // BuildChain instantiates the operators of vertex v of graph g.
 func BuildChain(g *weirv1.JobGraph, v *plan.Vertex, opts ChainOptions) (_ *Chain, err error) {
-	c := &Chain{}
+	c := &Chain{ts: NoTimestamp, watermark: NoTimestamp}
 	rt := &buildContext{info: opts.Info, backend: opts.Backend, chain: c, fail: &c.fail}
 	defer func() {
 		if err != nil {
@@ -124,11 +135,27 @@ func BuildChain(g *weirv1.JobGraph, v *plan.Vertex, opts ChainOptions) (_ *Chain
 		if next != nil {
 			outs = append(outs, next)
 		}
+		var lateOuts []any
 		for _, out := range v.Outputs {
 			if out.From != op.GetId() {
 				continue
 			}
 			w := opts.Writer(out)
+			if out.SideOutput != "" {
+				if out.SideOutput != LateSideOutput || e.in == nil {
+					return nil, fmt.Errorf("operator %q has no side output %q", op.GetName(), out.SideOutput)
+				}
+				if out.Partitioning == weirv1.Partitioning_PARTITIONING_KEY_GROUP {
+					ke, sel, err := lookupFunction(out.Key)
+					if err != nil {
+						return nil, fmt.Errorf("operator %q: key selector: %w", op.GetName(), err)
+					}
+					lateOuts = append(lateOuts, ke.keyedEncoder(sel, w, rt))
+				} else {
+					lateOuts = append(lateOuts, e.in.encoder(w, rt))
+				}
+				continue
+			}
 			if out.Partitioning == weirv1.Partitioning_PARTITIONING_KEY_GROUP {
 				ke, sel, err := lookupFunction(out.Key)
 				if err != nil {
@@ -156,11 +183,18 @@ func BuildChain(g *weirv1.JobGraph, v *plan.Vertex, opts ChainOptions) (_ *Chain
 				}
 			}
 		}
-		rt.uid = op.GetUid()
+		rt.uid, rt.op, rt.late = op.GetUid(), op, nil
+		if len(lateOuts) > 0 {
+			rt.late = e.in.fanout(lateOuts)
+		}
+		build := e.build
+		if op.GetKind() == weirv1.OperatorKind_OPERATOR_KIND_WINDOW && e.window != nil {
+			build = e.window
+		}
 		if e.kind != weirv1.OperatorKind_OPERATOR_KIND_SOURCE && e.kind != weirv1.OperatorKind_OPERATOR_KIND_SINK {
 			rt.addStateful(fn)
 		}
-		in, err := e.build(rt, fn, out)
+		in, err := build(rt, fn, out)
 		if err != nil {
 			return nil, fmt.Errorf("operator %q: %w", op.GetName(), err)
 		}
@@ -172,6 +206,9 @@ func BuildChain(g *weirv1.JobGraph, v *plan.Vertex, opts ChainOptions) (_ *Chain
 			c.closers = append(c.closers, cl.Close)
 		}
 		next = in
+	}
+	if c.timers != nil {
+		c.watermark = c.timers.watermark
 	}
 	e, _ := lookupName(head.GetFunction().GetName())
 	if e.kind == weirv1.OperatorKind_OPERATOR_KIND_SOURCE {
@@ -240,6 +277,9 @@ func EvenShare(elements [][]byte, subtask, parallelism int) [][]byte {
 func (c *Chain) Snapshot(id int64) ([]OperatorSnapshot, error) {
 	var out []OperatorSnapshot
 	if c.backend != nil {
+		if c.timers != nil {
+			c.timers.persist()
+		}
 		keyed, err := c.backend.Snapshot()
 		if err != nil {
 			return nil, fmt.Errorf("snapshotting keyed state: %w", err)
@@ -298,10 +338,100 @@ func (c *Chain) Poll() (PollStatus, error) {
 // Available is ready when an idle source may have records again.
 func (c *Chain) Available() <-chan struct{} { return c.source.available() }
 
-// Process runs one encoded input record through the chain.
-func (c *Chain) Process(rec []byte) error {
+// Process runs one encoded input record with event timestamp ts
+// (NoTimestamp for none) through the chain.
+func (c *Chain) Process(rec []byte, ts int64) error {
 	c.recordsIn++
+	c.ts = ts
 	c.input(rec)
+	return c.fail.err
+}
+
+// Watermark returns the chain's output watermark: NoTimestamp before the
+// first, the restored one after a restore.
+func (c *Chain) Watermark() int64 { return c.watermark }
+
+// AdvanceWatermark hands the chain the watermark of its input, and reports
+// whether the chain's output watermark advanced (the task then sends
+// Watermark downstream). A chain with a timestamp assigner makes its own
+// watermarks and only takes MaxWatermark, the end of input, from upstream.
+// A watermark never goes back.
+func (c *Chain) AdvanceWatermark(wm int64) (bool, error) {
+	if len(c.generators) > 0 && wm != MaxWatermark {
+		return false, nil
+	}
+	return c.setWatermark(wm)
+}
+
+func (c *Chain) setWatermark(wm int64) (bool, error) {
+	if wm <= c.watermark {
+		return false, nil
+	}
+	c.watermark = wm
+	if c.timers != nil {
+		if err := c.timers.advanceWatermark(wm); err != nil {
+			c.fail.set(err)
+		}
+	}
+	return true, c.fail.err
+}
+
+// GenerateWatermark asks the chain's timestamp assigners for a watermark
+// at processing time now, after a batch of records. It reports whether the
+// output watermark advanced and whether the chain's input is idle (no
+// record for the strategy's idleness timeout); idle is false for a chain
+// without a timestamp assigner.
+func (c *Chain) GenerateWatermark(now time.Time) (advanced, idle bool, err error) {
+	if len(c.generators) == 0 {
+		return false, false, nil
+	}
+	wm, idle := MaxWatermark, true
+	for _, g := range c.generators {
+		g.check(now)
+		wm = min(wm, g.watermark())
+		idle = idle && g.idle
+	}
+	if wm == NoTimestamp {
+		return false, idle, nil
+	}
+	advanced, err = c.setWatermark(wm)
+	return advanced, idle, err
+}
+
+// HasWatermarkGenerator reports whether the chain assigns timestamps and
+// makes its own watermarks.
+func (c *Chain) HasWatermarkGenerator() bool { return len(c.generators) > 0 }
+
+// Deadline returns when the task must call FireProcessingTimers or
+// GenerateWatermark next even if no input arrives: the earliest
+// processing-time timer, or when the input turns idle.
+func (c *Chain) Deadline() (time.Time, bool) {
+	var at time.Time
+	ok := false
+	if c.timers != nil {
+		if ts, has := c.timers.nextProcessingTimer(); has {
+			at, ok = time.UnixMilli(ts), true
+		}
+	}
+	for _, g := range c.generators {
+		if d, has := g.idleDeadline(); has && (!ok || d.Before(at)) {
+			at, ok = d, true
+		}
+	}
+	return at, ok
+}
+
+// FireProcessingTimers runs the processing-time timers due at now.
+func (c *Chain) FireProcessingTimers() error {
+	if c.timers == nil {
+		return nil
+	}
+	if _, ok := c.timers.nextProcessingTimer(); !ok {
+		return nil
+	}
+	if err := c.timers.fire(ProcessingTime, c.timers.procTime()); err != nil {
+		c.fail.set(err)
+	}
 	return c.fail.err
 }
 

@@ -20,14 +20,32 @@ func (c *OpenContext) register(name string, kind statebackend.Kind) (statebacken
 	if name == "" {
 		return 0, fmt.Errorf("stream: state needs a name")
 	}
+	if err := checkStateName(name); err != nil {
+		return 0, err
+	}
 	return c.backend.Register(name, kind)
 }
 
-// KeyedContext is handed to ProcessElement.
+// KeyedContext is handed to ProcessElement and OnTimer.
 type KeyedContext[K any] struct {
 	key      []byte
+	kg       int
 	keyCodec Codec[K]
+	ts       *int64
+	timers   TimerService
+	domain   TimeDomain // of the firing timer; 0 in ProcessElement
 }
+
+// Timestamp returns the event timestamp of the record being processed
+// (NoTimestamp if it has none), or in OnTimer the timer's timestamp.
+func (c *KeyedContext[K]) Timestamp() int64 { return *c.ts }
+
+// TimerService registers and deletes timers of the current key.
+func (c *KeyedContext[K]) TimerService() TimerService { return c.timers }
+
+// TimeDomain returns the domain of the timer firing in OnTimer; 0 in
+// ProcessElement.
+func (c *KeyedContext[K]) TimeDomain() TimeDomain { return c.domain }
 
 // CurrentKey returns the key of the record being processed.
 func (c *KeyedContext[K]) CurrentKey() K {

@@ -28,6 +28,9 @@ type Edge struct {
 	FromVertex, ToVertex int32
 	Partitioning         weirv1.Partitioning
 	Key                  *weirv1.Function
+	// SideOutput names the side output of From that the edge carries;
+	// empty for its main output.
+	SideOutput string
 }
 
 // Plan is the execution plan of a job graph.
@@ -95,7 +98,7 @@ func Build(g *weirv1.JobGraph) (*Plan, error) {
 				continue
 			}
 			e := Edge{From: in.GetOperatorId(), To: op.GetId(), FromVertex: from.ID, ToVertex: to.ID,
-				Partitioning: in.GetPartitioning(), Key: in.GetKey()}
+				Partitioning: in.GetPartitioning(), Key: in.GetKey(), SideOutput: in.GetSideOutput()}
 			to.Inputs = append(to.Inputs, e)
 			from.Outputs = append(from.Outputs, e)
 		}
@@ -104,14 +107,15 @@ func Build(g *weirv1.JobGraph) (*Plan, error) {
 }
 
 // chainsTo reports whether op joins the chain of its single input: a forward
-// edge, equal parallelism, and op the input's only consumer.
+// edge of the main output, equal parallelism, and op the input's only
+// consumer.
 func chainsTo(op *weirv1.Operator, ops []*weirv1.Operator, consumers map[int32][]int32) (int32, bool) {
 	if len(op.GetInputs()) != 1 {
 		return 0, false
 	}
 	in := op.GetInputs()[0]
 	up := ops[in.GetOperatorId()]
-	return up.GetId(), in.GetPartitioning() == weirv1.Partitioning_PARTITIONING_FORWARD &&
+	return up.GetId(), in.GetPartitioning() == weirv1.Partitioning_PARTITIONING_FORWARD && in.GetSideOutput() == "" &&
 		up.GetParallelism() == op.GetParallelism() &&
 		len(consumers[up.GetId()]) == 1
 }

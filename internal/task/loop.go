@@ -31,6 +31,12 @@ type loop struct {
 	finalID      int64  // the final checkpoint this source emitted, while pending
 	inputEnded   bool   // a source has read all its input
 	ended        []bool // per input channel: end of partition received
+
+	// Event time: per input channel its watermark and whether it is idle;
+	// idleOut reports whether this task told its consumers it is idle.
+	watermarks []int64
+	idleIn     []bool
+	idleOut    bool
 }
 
 // alignment tracks the barrier being aligned across input channels.
@@ -97,6 +103,15 @@ func (l *loop) idle(ctx context.Context, ready <-chan struct{}) error {
 		if err != nil {
 			return err
 		}
+		if at, ok := l.chain.Deadline(); ok {
+			d := at.Sub(l.t.cfg.Clock.Now())
+			if d <= 0 {
+				return l.onTime()
+			}
+			if wait == 0 || d < wait {
+				wait = d
+			}
+		}
 		var timer <-chan time.Time
 		if wait > 0 {
 			timer = l.t.cfg.Clock.After(wait)
@@ -111,6 +126,107 @@ func (l *loop) idle(ctx context.Context, ready <-chan struct{}) error {
 			return context.Cause(ctx)
 		}
 	}
+}
+
+// onTime fires due processing-time timers and lets the chain's timestamp
+// assigners emit watermarks and idleness; the loop calls it after every
+// batch of input and when a deadline passes.
+func (l *loop) onTime() error {
+	if err := l.chain.FireProcessingTimers(); err != nil {
+		return err
+	}
+	advanced, idle, err := l.chain.GenerateWatermark(l.t.cfg.Clock.Now())
+	if err != nil {
+		return err
+	}
+	if advanced {
+		if err := l.broadcastWatermark(); err != nil {
+			return err
+		}
+	}
+	if l.chain.HasWatermarkGenerator() {
+		return l.setIdle(idle)
+	}
+	return nil
+}
+
+// broadcastWatermark sends the chain's watermark to every consumer.
+func (l *loop) broadcastWatermark() error {
+	if err := l.setIdle(false); err != nil {
+		return err
+	}
+	wm := network.EncodeTimestamp(l.chain.Watermark())
+	for _, o := range l.t.outputs {
+		if err := o.Broadcast(network.KindWatermark, wm); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// setIdle tells the consumers when this task turns idle or active.
+func (l *loop) setIdle(idle bool) error {
+	if idle == l.idleOut {
+		return nil
+	}
+	l.idleOut = idle
+	p := []byte{0}
+	if idle {
+		p[0] = 1
+	}
+	for _, o := range l.t.outputs {
+		if err := o.Broadcast(network.KindIdle, p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// advanceWatermark hands the chain wm and forwards the chain's watermark
+// if it advanced.
+func (l *loop) advanceWatermark(wm int64) error {
+	advanced, err := l.chain.AdvanceWatermark(wm)
+	if err != nil {
+		return err
+	}
+	if advanced {
+		return l.broadcastWatermark()
+	}
+	return nil
+}
+
+// inputWatermark recomputes the task's input watermark: the minimum over
+// the channels that are neither idle nor ended (Flink's
+// StatusWatermarkValve). When every open channel is idle, the task is idle.
+func (l *loop) inputWatermark() error {
+	wm, active, open := stream.MaxWatermark, false, false
+	for ch, w := range l.watermarks {
+		if l.ended[ch] {
+			continue
+		}
+		open = true
+		if l.idleIn[ch] {
+			continue
+		}
+		active = true
+		wm = min(wm, w)
+	}
+	if !open {
+		return nil // every channel ended; each sent MaxWatermark before
+	}
+	if !active {
+		if l.chain.HasWatermarkGenerator() {
+			return nil
+		}
+		return l.setIdle(true)
+	}
+	if err := l.advanceWatermark(wm); err != nil {
+		return err
+	}
+	if l.chain.HasWatermarkGenerator() {
+		return nil
+	}
+	return l.setIdle(false)
 }
 
 // handleMail runs the waiting control actions.
@@ -213,6 +329,10 @@ func (l *loop) runSource(ctx context.Context) error {
 		}
 		switch st {
 		case stream.PollEnd:
+			// At the end of input every event-time timer fires.
+			if err := l.advanceWatermark(stream.MaxWatermark); err != nil {
+				return err
+			}
 			if l.cp == nil {
 				return nil
 			}
@@ -222,10 +342,16 @@ func (l *loop) runSource(ctx context.Context) error {
 			}
 			l.cp.Checkpointer.EndOfInput()
 		case stream.PollIdle:
+			if err := l.onTime(); err != nil {
+				return err
+			}
 			if err := l.idle(ctx, l.chain.Available()); err != nil {
 				return err
 			}
 		default:
+			if err := l.onTime(); err != nil {
+				return err
+			}
 			if _, err := l.maybeFlush(); err != nil {
 				return err
 			}
@@ -238,6 +364,11 @@ func (l *loop) runInputs(ctx context.Context) error {
 	l.ended = make([]bool, gate.NumChannels())
 	open := len(l.ended)
 	l.align.seen = make([]bool, len(l.ended))
+	l.watermarks = make([]int64, len(l.ended))
+	for i := range l.watermarks {
+		l.watermarks[i] = stream.NoTimestamp
+	}
+	l.idleIn = make([]bool, len(l.ended))
 	for open > 0 {
 		select {
 		case <-l.t.kick:
@@ -269,7 +400,35 @@ func (l *loop) runInputs(ctx context.Context) error {
 			}
 			switch k {
 			case network.KindRecord:
-				if err := l.chain.Process(payload); err != nil {
+				if err := l.chain.Process(payload, stream.NoTimestamp); err != nil {
+					return err
+				}
+			case network.KindTimedRecord:
+				ts, rec, err := network.SplitTimedRecord(payload)
+				if err != nil {
+					return fmt.Errorf("input channel %d: %w", ch, err)
+				}
+				if err := l.chain.Process(rec, ts); err != nil {
+					return err
+				}
+			case network.KindWatermark:
+				wm, err := network.DecodeTimestamp(payload)
+				if err != nil {
+					return fmt.Errorf("input channel %d: %w", ch, err)
+				}
+				l.idleIn[ch] = false
+				if wm > l.watermarks[ch] {
+					l.watermarks[ch] = wm
+				}
+				if err := l.inputWatermark(); err != nil {
+					return err
+				}
+			case network.KindIdle:
+				if len(payload) != 1 {
+					return fmt.Errorf("input channel %d: %w: idleness of %d bytes", ch, network.ErrCorruptBuffer, len(payload))
+				}
+				l.idleIn[ch] = payload[0] == 1
+				if err := l.inputWatermark(); err != nil {
 					return err
 				}
 			case network.KindEndOfPartition:
@@ -278,6 +437,9 @@ func (l *loop) runInputs(ctx context.Context) error {
 					open--
 				}
 				if err := l.maybeAligned(); err != nil {
+					return err
+				}
+				if err := l.inputWatermark(); err != nil {
 					return err
 				}
 			case network.KindBarrier:
@@ -301,6 +463,9 @@ func (l *loop) runInputs(ctx context.Context) error {
 		}
 		if consumed {
 			network.Recycle(buf)
+		}
+		if err := l.onTime(); err != nil {
+			return err
 		}
 		if l.backendErr != nil {
 			if err := l.backendErr(); err != nil {

@@ -205,7 +205,8 @@ func (t *Task) Run(ctx context.Context) (err error) {
 
 	var backend statebackend.KeyedBackend
 	head := t.cfg.Graph.GetOperators()[v.ID]
-	if k := head.GetKind(); k == weirv1.OperatorKind_OPERATOR_KIND_REDUCE || k == weirv1.OperatorKind_OPERATOR_KIND_PROCESS {
+	if k := head.GetKind(); k == weirv1.OperatorKind_OPERATOR_KIND_REDUCE || k == weirv1.OperatorKind_OPERATOR_KIND_PROCESS ||
+		k == weirv1.OperatorKind_OPERATOR_KIND_WINDOW {
 		r := keygroup.RangeOf(t.cfg.Subtask, v.Parallelism, int(t.cfg.Graph.GetMaxParallelism()))
 		if t.cfg.NewBackend != nil {
 			if backend, err = t.cfg.NewBackend(r); err != nil {

@@ -32,6 +32,10 @@ const (
 	OperatorKind_OPERATOR_KIND_PROCESS     OperatorKind = 5
 	OperatorKind_OPERATOR_KIND_REDUCE      OperatorKind = 6
 	OperatorKind_OPERATOR_KIND_SINK        OperatorKind = 7
+	// Assigns event timestamps to records and generates watermarks.
+	OperatorKind_OPERATOR_KIND_TIMESTAMPS OperatorKind = 8
+	// A keyed window operator; Operator.window describes its windows.
+	OperatorKind_OPERATOR_KIND_WINDOW OperatorKind = 9
 )
 
 // Enum value maps for OperatorKind.
@@ -45,6 +49,8 @@ var (
 		5: "OPERATOR_KIND_PROCESS",
 		6: "OPERATOR_KIND_REDUCE",
 		7: "OPERATOR_KIND_SINK",
+		8: "OPERATOR_KIND_TIMESTAMPS",
+		9: "OPERATOR_KIND_WINDOW",
 	}
 	OperatorKind_value = map[string]int32{
 		"OPERATOR_KIND_UNSPECIFIED": 0,
@@ -55,6 +61,8 @@ var (
 		"OPERATOR_KIND_PROCESS":     5,
 		"OPERATOR_KIND_REDUCE":      6,
 		"OPERATOR_KIND_SINK":        7,
+		"OPERATOR_KIND_TIMESTAMPS":  8,
+		"OPERATOR_KIND_WINDOW":      9,
 	}
 )
 
@@ -83,6 +91,109 @@ func (x OperatorKind) Number() protoreflect.EnumNumber {
 // Deprecated: Use OperatorKind.Descriptor instead.
 func (OperatorKind) EnumDescriptor() ([]byte, []int) {
 	return file_weir_v1_job_proto_rawDescGZIP(), []int{0}
+}
+
+type TimeDomain int32
+
+const (
+	TimeDomain_TIME_DOMAIN_UNSPECIFIED TimeDomain = 0
+	// Time from the records' timestamps, advanced by watermarks.
+	TimeDomain_TIME_DOMAIN_EVENT TimeDomain = 1
+	// The taskmanager's clock.
+	TimeDomain_TIME_DOMAIN_PROCESSING TimeDomain = 2
+)
+
+// Enum value maps for TimeDomain.
+var (
+	TimeDomain_name = map[int32]string{
+		0: "TIME_DOMAIN_UNSPECIFIED",
+		1: "TIME_DOMAIN_EVENT",
+		2: "TIME_DOMAIN_PROCESSING",
+	}
+	TimeDomain_value = map[string]int32{
+		"TIME_DOMAIN_UNSPECIFIED": 0,
+		"TIME_DOMAIN_EVENT":       1,
+		"TIME_DOMAIN_PROCESSING":  2,
+	}
+)
+
+func (x TimeDomain) Enum() *TimeDomain {
+	p := new(TimeDomain)
+	*p = x
+	return p
+}
+
+func (x TimeDomain) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (TimeDomain) Descriptor() protoreflect.EnumDescriptor {
+	return file_weir_v1_job_proto_enumTypes[1].Descriptor()
+}
+
+func (TimeDomain) Type() protoreflect.EnumType {
+	return &file_weir_v1_job_proto_enumTypes[1]
+}
+
+func (x TimeDomain) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use TimeDomain.Descriptor instead.
+func (TimeDomain) EnumDescriptor() ([]byte, []int) {
+	return file_weir_v1_job_proto_rawDescGZIP(), []int{1}
+}
+
+type WindowKind int32
+
+const (
+	WindowKind_WINDOW_KIND_UNSPECIFIED WindowKind = 0
+	WindowKind_WINDOW_KIND_TUMBLING    WindowKind = 1
+	WindowKind_WINDOW_KIND_SLIDING     WindowKind = 2
+	WindowKind_WINDOW_KIND_SESSION     WindowKind = 3
+)
+
+// Enum value maps for WindowKind.
+var (
+	WindowKind_name = map[int32]string{
+		0: "WINDOW_KIND_UNSPECIFIED",
+		1: "WINDOW_KIND_TUMBLING",
+		2: "WINDOW_KIND_SLIDING",
+		3: "WINDOW_KIND_SESSION",
+	}
+	WindowKind_value = map[string]int32{
+		"WINDOW_KIND_UNSPECIFIED": 0,
+		"WINDOW_KIND_TUMBLING":    1,
+		"WINDOW_KIND_SLIDING":     2,
+		"WINDOW_KIND_SESSION":     3,
+	}
+)
+
+func (x WindowKind) Enum() *WindowKind {
+	p := new(WindowKind)
+	*p = x
+	return p
+}
+
+func (x WindowKind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (WindowKind) Descriptor() protoreflect.EnumDescriptor {
+	return file_weir_v1_job_proto_enumTypes[2].Descriptor()
+}
+
+func (WindowKind) Type() protoreflect.EnumType {
+	return &file_weir_v1_job_proto_enumTypes[2]
+}
+
+func (x WindowKind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use WindowKind.Descriptor instead.
+func (WindowKind) EnumDescriptor() ([]byte, []int) {
+	return file_weir_v1_job_proto_rawDescGZIP(), []int{2}
 }
 
 type Partitioning int32
@@ -124,11 +235,11 @@ func (x Partitioning) String() string {
 }
 
 func (Partitioning) Descriptor() protoreflect.EnumDescriptor {
-	return file_weir_v1_job_proto_enumTypes[1].Descriptor()
+	return file_weir_v1_job_proto_enumTypes[3].Descriptor()
 }
 
 func (Partitioning) Type() protoreflect.EnumType {
-	return &file_weir_v1_job_proto_enumTypes[1]
+	return &file_weir_v1_job_proto_enumTypes[3]
 }
 
 func (x Partitioning) Number() protoreflect.EnumNumber {
@@ -137,7 +248,7 @@ func (x Partitioning) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Partitioning.Descriptor instead.
 func (Partitioning) EnumDescriptor() ([]byte, []int) {
-	return file_weir_v1_job_proto_rawDescGZIP(), []int{1}
+	return file_weir_v1_job_proto_rawDescGZIP(), []int{3}
 }
 
 // JobGraph is the logical plan of a job: operators and the edges between
@@ -274,12 +385,16 @@ type Operator struct {
 	// Index of the operator in JobGraph.operators.
 	Id int32 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
 	// Stable identity of the operator's state across job versions.
-	Uid           string       `protobuf:"bytes,2,opt,name=uid,proto3" json:"uid,omitempty"`
-	Name          string       `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
-	Kind          OperatorKind `protobuf:"varint,4,opt,name=kind,proto3,enum=weir.v1.OperatorKind" json:"kind,omitempty"`
-	Function      *Function    `protobuf:"bytes,5,opt,name=function,proto3" json:"function,omitempty"`
-	Parallelism   int32        `protobuf:"varint,6,opt,name=parallelism,proto3" json:"parallelism,omitempty"`
-	Inputs        []*Input     `protobuf:"bytes,7,rep,name=inputs,proto3" json:"inputs,omitempty"`
+	Uid         string       `protobuf:"bytes,2,opt,name=uid,proto3" json:"uid,omitempty"`
+	Name        string       `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
+	Kind        OperatorKind `protobuf:"varint,4,opt,name=kind,proto3,enum=weir.v1.OperatorKind" json:"kind,omitempty"`
+	Function    *Function    `protobuf:"bytes,5,opt,name=function,proto3" json:"function,omitempty"`
+	Parallelism int32        `protobuf:"varint,6,opt,name=parallelism,proto3" json:"parallelism,omitempty"`
+	Inputs      []*Input     `protobuf:"bytes,7,rep,name=inputs,proto3" json:"inputs,omitempty"`
+	// The windows of an OPERATOR_KIND_WINDOW operator.
+	Window *WindowSpec `protobuf:"bytes,8,opt,name=window,proto3" json:"window,omitempty"`
+	// The watermark strategy of an OPERATOR_KIND_TIMESTAMPS operator.
+	Watermarks    *WatermarkSpec `protobuf:"bytes,9,opt,name=watermarks,proto3" json:"watermarks,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -363,19 +478,199 @@ func (x *Operator) GetInputs() []*Input {
 	return nil
 }
 
+func (x *Operator) GetWindow() *WindowSpec {
+	if x != nil {
+		return x.Window
+	}
+	return nil
+}
+
+func (x *Operator) GetWatermarks() *WatermarkSpec {
+	if x != nil {
+		return x.Watermarks
+	}
+	return nil
+}
+
+// WindowSpec is a window assigner and what happens to late records.
+type WindowSpec struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Kind  WindowKind             `protobuf:"varint,1,opt,name=kind,proto3,enum=weir.v1.WindowKind" json:"kind,omitempty"`
+	Time  TimeDomain             `protobuf:"varint,2,opt,name=time,proto3,enum=weir.v1.TimeDomain" json:"time,omitempty"`
+	// Window length (tumbling, sliding).
+	SizeMillis int64 `protobuf:"varint,3,opt,name=size_millis,json=sizeMillis,proto3" json:"size_millis,omitempty"`
+	// Distance between window starts (sliding).
+	SlideMillis int64 `protobuf:"varint,4,opt,name=slide_millis,json=slideMillis,proto3" json:"slide_millis,omitempty"`
+	// Shifts window starts from multiples of the size (tumbling, sliding).
+	OffsetMillis int64 `protobuf:"varint,5,opt,name=offset_millis,json=offsetMillis,proto3" json:"offset_millis,omitempty"`
+	// Inactivity gap that closes a session (session).
+	GapMillis int64 `protobuf:"varint,6,opt,name=gap_millis,json=gapMillis,proto3" json:"gap_millis,omitempty"`
+	// How long after a window's end records still update it (event time).
+	AllowedLatenessMillis int64 `protobuf:"varint,7,opt,name=allowed_lateness_millis,json=allowedLatenessMillis,proto3" json:"allowed_lateness_millis,omitempty"`
+	// Late records go to the side output "late" instead of being dropped.
+	LateSideOutput bool `protobuf:"varint,8,opt,name=late_side_output,json=lateSideOutput,proto3" json:"late_side_output,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *WindowSpec) Reset() {
+	*x = WindowSpec{}
+	mi := &file_weir_v1_job_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WindowSpec) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WindowSpec) ProtoMessage() {}
+
+func (x *WindowSpec) ProtoReflect() protoreflect.Message {
+	mi := &file_weir_v1_job_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WindowSpec.ProtoReflect.Descriptor instead.
+func (*WindowSpec) Descriptor() ([]byte, []int) {
+	return file_weir_v1_job_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *WindowSpec) GetKind() WindowKind {
+	if x != nil {
+		return x.Kind
+	}
+	return WindowKind_WINDOW_KIND_UNSPECIFIED
+}
+
+func (x *WindowSpec) GetTime() TimeDomain {
+	if x != nil {
+		return x.Time
+	}
+	return TimeDomain_TIME_DOMAIN_UNSPECIFIED
+}
+
+func (x *WindowSpec) GetSizeMillis() int64 {
+	if x != nil {
+		return x.SizeMillis
+	}
+	return 0
+}
+
+func (x *WindowSpec) GetSlideMillis() int64 {
+	if x != nil {
+		return x.SlideMillis
+	}
+	return 0
+}
+
+func (x *WindowSpec) GetOffsetMillis() int64 {
+	if x != nil {
+		return x.OffsetMillis
+	}
+	return 0
+}
+
+func (x *WindowSpec) GetGapMillis() int64 {
+	if x != nil {
+		return x.GapMillis
+	}
+	return 0
+}
+
+func (x *WindowSpec) GetAllowedLatenessMillis() int64 {
+	if x != nil {
+		return x.AllowedLatenessMillis
+	}
+	return 0
+}
+
+func (x *WindowSpec) GetLateSideOutput() bool {
+	if x != nil {
+		return x.LateSideOutput
+	}
+	return false
+}
+
+// WatermarkSpec is a watermark strategy: how far records may arrive out of
+// order, and when an input without records stops holding watermarks back.
+type WatermarkSpec struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// 0 for monotonous timestamps.
+	OutOfOrdernessMillis int64 `protobuf:"varint,1,opt,name=out_of_orderness_millis,json=outOfOrdernessMillis,proto3" json:"out_of_orderness_millis,omitempty"`
+	// 0: an input is never marked idle.
+	IdlenessMillis int64 `protobuf:"varint,2,opt,name=idleness_millis,json=idlenessMillis,proto3" json:"idleness_millis,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *WatermarkSpec) Reset() {
+	*x = WatermarkSpec{}
+	mi := &file_weir_v1_job_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatermarkSpec) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatermarkSpec) ProtoMessage() {}
+
+func (x *WatermarkSpec) ProtoReflect() protoreflect.Message {
+	mi := &file_weir_v1_job_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatermarkSpec.ProtoReflect.Descriptor instead.
+func (*WatermarkSpec) Descriptor() ([]byte, []int) {
+	return file_weir_v1_job_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *WatermarkSpec) GetOutOfOrdernessMillis() int64 {
+	if x != nil {
+		return x.OutOfOrdernessMillis
+	}
+	return 0
+}
+
+func (x *WatermarkSpec) GetIdlenessMillis() int64 {
+	if x != nil {
+		return x.IdlenessMillis
+	}
+	return 0
+}
+
 type Input struct {
 	state        protoimpl.MessageState `protogen:"open.v1"`
 	OperatorId   int32                  `protobuf:"varint,1,opt,name=operator_id,json=operatorId,proto3" json:"operator_id,omitempty"`
 	Partitioning Partitioning           `protobuf:"varint,2,opt,name=partitioning,proto3,enum=weir.v1.Partitioning" json:"partitioning,omitempty"`
 	// Key selector, for PARTITIONING_KEY_GROUP.
-	Key           *Function `protobuf:"bytes,3,opt,name=key,proto3" json:"key,omitempty"`
+	Key *Function `protobuf:"bytes,3,opt,name=key,proto3" json:"key,omitempty"`
+	// Reads the named side output of the operator instead of its main
+	// output ("late": the late records of a window operator).
+	SideOutput    string `protobuf:"bytes,4,opt,name=side_output,json=sideOutput,proto3" json:"side_output,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Input) Reset() {
 	*x = Input{}
-	mi := &file_weir_v1_job_proto_msgTypes[3]
+	mi := &file_weir_v1_job_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -387,7 +682,7 @@ func (x *Input) String() string {
 func (*Input) ProtoMessage() {}
 
 func (x *Input) ProtoReflect() protoreflect.Message {
-	mi := &file_weir_v1_job_proto_msgTypes[3]
+	mi := &file_weir_v1_job_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -400,7 +695,7 @@ func (x *Input) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Input.ProtoReflect.Descriptor instead.
 func (*Input) Descriptor() ([]byte, []int) {
-	return file_weir_v1_job_proto_rawDescGZIP(), []int{3}
+	return file_weir_v1_job_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Input) GetOperatorId() int32 {
@@ -424,6 +719,13 @@ func (x *Input) GetKey() *Function {
 	return nil
 }
 
+func (x *Input) GetSideOutput() string {
+	if x != nil {
+		return x.SideOutput
+	}
+	return ""
+}
+
 // Program names a job builder compiled into the jobmanager (a built-in job
 // such as wordcount) and the arguments it is run with.
 type Program struct {
@@ -436,7 +738,7 @@ type Program struct {
 
 func (x *Program) Reset() {
 	*x = Program{}
-	mi := &file_weir_v1_job_proto_msgTypes[4]
+	mi := &file_weir_v1_job_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -448,7 +750,7 @@ func (x *Program) String() string {
 func (*Program) ProtoMessage() {}
 
 func (x *Program) ProtoReflect() protoreflect.Message {
-	mi := &file_weir_v1_job_proto_msgTypes[4]
+	mi := &file_weir_v1_job_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -461,7 +763,7 @@ func (x *Program) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Program.ProtoReflect.Descriptor instead.
 func (*Program) Descriptor() ([]byte, []int) {
-	return file_weir_v1_job_proto_rawDescGZIP(), []int{4}
+	return file_weir_v1_job_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Program) GetName() string {
@@ -493,7 +795,7 @@ const file_weir_v1_job_proto_rawDesc = "" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"6\n" +
 	"\bFunction\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
-	"\x06params\x18\x02 \x01(\fR\x06params\"\xe4\x01\n" +
+	"\x06params\x18\x02 \x01(\fR\x06params\"\xc9\x02\n" +
 	"\bOperator\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x05R\x02id\x12\x10\n" +
 	"\x03uid\x18\x02 \x01(\tR\x03uid\x12\x12\n" +
@@ -501,15 +803,36 @@ const file_weir_v1_job_proto_rawDesc = "" +
 	"\x04kind\x18\x04 \x01(\x0e2\x15.weir.v1.OperatorKindR\x04kind\x12-\n" +
 	"\bfunction\x18\x05 \x01(\v2\x11.weir.v1.FunctionR\bfunction\x12 \n" +
 	"\vparallelism\x18\x06 \x01(\x05R\vparallelism\x12&\n" +
-	"\x06inputs\x18\a \x03(\v2\x0e.weir.v1.InputR\x06inputs\"\x88\x01\n" +
+	"\x06inputs\x18\a \x03(\v2\x0e.weir.v1.InputR\x06inputs\x12+\n" +
+	"\x06window\x18\b \x01(\v2\x13.weir.v1.WindowSpecR\x06window\x126\n" +
+	"\n" +
+	"watermarks\x18\t \x01(\v2\x16.weir.v1.WatermarkSpecR\n" +
+	"watermarks\"\xc8\x02\n" +
+	"\n" +
+	"WindowSpec\x12'\n" +
+	"\x04kind\x18\x01 \x01(\x0e2\x13.weir.v1.WindowKindR\x04kind\x12'\n" +
+	"\x04time\x18\x02 \x01(\x0e2\x13.weir.v1.TimeDomainR\x04time\x12\x1f\n" +
+	"\vsize_millis\x18\x03 \x01(\x03R\n" +
+	"sizeMillis\x12!\n" +
+	"\fslide_millis\x18\x04 \x01(\x03R\vslideMillis\x12#\n" +
+	"\roffset_millis\x18\x05 \x01(\x03R\foffsetMillis\x12\x1d\n" +
+	"\n" +
+	"gap_millis\x18\x06 \x01(\x03R\tgapMillis\x126\n" +
+	"\x17allowed_lateness_millis\x18\a \x01(\x03R\x15allowedLatenessMillis\x12(\n" +
+	"\x10late_side_output\x18\b \x01(\bR\x0elateSideOutput\"o\n" +
+	"\rWatermarkSpec\x125\n" +
+	"\x17out_of_orderness_millis\x18\x01 \x01(\x03R\x14outOfOrdernessMillis\x12'\n" +
+	"\x0fidleness_millis\x18\x02 \x01(\x03R\x0eidlenessMillis\"\xa9\x01\n" +
 	"\x05Input\x12\x1f\n" +
 	"\voperator_id\x18\x01 \x01(\x05R\n" +
 	"operatorId\x129\n" +
 	"\fpartitioning\x18\x02 \x01(\x0e2\x15.weir.v1.PartitioningR\fpartitioning\x12#\n" +
-	"\x03key\x18\x03 \x01(\v2\x11.weir.v1.FunctionR\x03key\"1\n" +
+	"\x03key\x18\x03 \x01(\v2\x11.weir.v1.FunctionR\x03key\x12\x1f\n" +
+	"\vside_output\x18\x04 \x01(\tR\n" +
+	"sideOutput\"1\n" +
 	"\aProgram\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
-	"\x04args\x18\x02 \x03(\tR\x04args*\xe1\x01\n" +
+	"\x04args\x18\x02 \x03(\tR\x04args*\x99\x02\n" +
 	"\fOperatorKind\x12\x1d\n" +
 	"\x19OPERATOR_KIND_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14OPERATOR_KIND_SOURCE\x10\x01\x12\x15\n" +
@@ -518,7 +841,20 @@ const file_weir_v1_job_proto_rawDesc = "" +
 	"\x14OPERATOR_KIND_FILTER\x10\x04\x12\x19\n" +
 	"\x15OPERATOR_KIND_PROCESS\x10\x05\x12\x18\n" +
 	"\x14OPERATOR_KIND_REDUCE\x10\x06\x12\x16\n" +
-	"\x12OPERATOR_KIND_SINK\x10\a*~\n" +
+	"\x12OPERATOR_KIND_SINK\x10\a\x12\x1c\n" +
+	"\x18OPERATOR_KIND_TIMESTAMPS\x10\b\x12\x18\n" +
+	"\x14OPERATOR_KIND_WINDOW\x10\t*\\\n" +
+	"\n" +
+	"TimeDomain\x12\x1b\n" +
+	"\x17TIME_DOMAIN_UNSPECIFIED\x10\x00\x12\x15\n" +
+	"\x11TIME_DOMAIN_EVENT\x10\x01\x12\x1a\n" +
+	"\x16TIME_DOMAIN_PROCESSING\x10\x02*u\n" +
+	"\n" +
+	"WindowKind\x12\x1b\n" +
+	"\x17WINDOW_KIND_UNSPECIFIED\x10\x00\x12\x18\n" +
+	"\x14WINDOW_KIND_TUMBLING\x10\x01\x12\x17\n" +
+	"\x13WINDOW_KIND_SLIDING\x10\x02\x12\x17\n" +
+	"\x13WINDOW_KIND_SESSION\x10\x03*~\n" +
 	"\fPartitioning\x12\x1c\n" +
 	"\x18PARTITIONING_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14PARTITIONING_FORWARD\x10\x01\x12\x1a\n" +
@@ -537,31 +873,39 @@ func file_weir_v1_job_proto_rawDescGZIP() []byte {
 	return file_weir_v1_job_proto_rawDescData
 }
 
-var file_weir_v1_job_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_weir_v1_job_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
+var file_weir_v1_job_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
+var file_weir_v1_job_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
 var file_weir_v1_job_proto_goTypes = []any{
-	(OperatorKind)(0), // 0: weir.v1.OperatorKind
-	(Partitioning)(0), // 1: weir.v1.Partitioning
-	(*JobGraph)(nil),  // 2: weir.v1.JobGraph
-	(*Function)(nil),  // 3: weir.v1.Function
-	(*Operator)(nil),  // 4: weir.v1.Operator
-	(*Input)(nil),     // 5: weir.v1.Input
-	(*Program)(nil),   // 6: weir.v1.Program
-	nil,               // 7: weir.v1.JobGraph.ConfigEntry
+	(OperatorKind)(0),     // 0: weir.v1.OperatorKind
+	(TimeDomain)(0),       // 1: weir.v1.TimeDomain
+	(WindowKind)(0),       // 2: weir.v1.WindowKind
+	(Partitioning)(0),     // 3: weir.v1.Partitioning
+	(*JobGraph)(nil),      // 4: weir.v1.JobGraph
+	(*Function)(nil),      // 5: weir.v1.Function
+	(*Operator)(nil),      // 6: weir.v1.Operator
+	(*WindowSpec)(nil),    // 7: weir.v1.WindowSpec
+	(*WatermarkSpec)(nil), // 8: weir.v1.WatermarkSpec
+	(*Input)(nil),         // 9: weir.v1.Input
+	(*Program)(nil),       // 10: weir.v1.Program
+	nil,                   // 11: weir.v1.JobGraph.ConfigEntry
 }
 var file_weir_v1_job_proto_depIdxs = []int32{
-	4, // 0: weir.v1.JobGraph.operators:type_name -> weir.v1.Operator
-	7, // 1: weir.v1.JobGraph.config:type_name -> weir.v1.JobGraph.ConfigEntry
-	0, // 2: weir.v1.Operator.kind:type_name -> weir.v1.OperatorKind
-	3, // 3: weir.v1.Operator.function:type_name -> weir.v1.Function
-	5, // 4: weir.v1.Operator.inputs:type_name -> weir.v1.Input
-	1, // 5: weir.v1.Input.partitioning:type_name -> weir.v1.Partitioning
-	3, // 6: weir.v1.Input.key:type_name -> weir.v1.Function
-	7, // [7:7] is the sub-list for method output_type
-	7, // [7:7] is the sub-list for method input_type
-	7, // [7:7] is the sub-list for extension type_name
-	7, // [7:7] is the sub-list for extension extendee
-	0, // [0:7] is the sub-list for field type_name
+	6,  // 0: weir.v1.JobGraph.operators:type_name -> weir.v1.Operator
+	11, // 1: weir.v1.JobGraph.config:type_name -> weir.v1.JobGraph.ConfigEntry
+	0,  // 2: weir.v1.Operator.kind:type_name -> weir.v1.OperatorKind
+	5,  // 3: weir.v1.Operator.function:type_name -> weir.v1.Function
+	9,  // 4: weir.v1.Operator.inputs:type_name -> weir.v1.Input
+	7,  // 5: weir.v1.Operator.window:type_name -> weir.v1.WindowSpec
+	8,  // 6: weir.v1.Operator.watermarks:type_name -> weir.v1.WatermarkSpec
+	2,  // 7: weir.v1.WindowSpec.kind:type_name -> weir.v1.WindowKind
+	1,  // 8: weir.v1.WindowSpec.time:type_name -> weir.v1.TimeDomain
+	3,  // 9: weir.v1.Input.partitioning:type_name -> weir.v1.Partitioning
+	5,  // 10: weir.v1.Input.key:type_name -> weir.v1.Function
+	11, // [11:11] is the sub-list for method output_type
+	11, // [11:11] is the sub-list for method input_type
+	11, // [11:11] is the sub-list for extension type_name
+	11, // [11:11] is the sub-list for extension extendee
+	0,  // [0:11] is the sub-list for field type_name
 }
 
 func init() { file_weir_v1_job_proto_init() }
@@ -574,8 +918,8 @@ func file_weir_v1_job_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_weir_v1_job_proto_rawDesc), len(file_weir_v1_job_proto_rawDesc)),
-			NumEnums:      2,
-			NumMessages:   6,
+			NumEnums:      4,
+			NumMessages:   8,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
