@@ -35,8 +35,10 @@ import (
 	_ "github.com/weirstream/weir/connector/file"
 	_ "github.com/weirstream/weir/connector/generator"
 	_ "github.com/weirstream/weir/connector/kafka"
+	_ "github.com/weirstream/weir/connector/nexmark"
 	_ "github.com/weirstream/weir/connector/print"
 	_ "github.com/weirstream/weir/connector/socket"
+	_ "github.com/weirstream/weir/examples/nexmark"
 	_ "github.com/weirstream/weir/examples/wordcount"
 )
 
