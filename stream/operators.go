@@ -117,7 +117,7 @@ func newReduceOp[T any](rt *buildContext, f ReduceFunction[T], next Collector[T]
 	if err != nil {
 		return nil, err
 	}
-	st, err := NewValueState[T](&OpenContext{TaskInfo: rt.info, backend: rt.backend}, "reduce")
+	st, err := NewValueState[T](&OpenContext{TaskInfo: rt.info, backend: rt.backend, chain: rt.chain}, "reduce")
 	if err != nil {
 		return nil, err
 	}
@@ -153,7 +153,7 @@ func newProcessOp[K, In, Out any](rt *buildContext, f KeyedProcessFunction[K, In
 	if err != nil {
 		return nil, err
 	}
-	if err := f.Open(&OpenContext{TaskInfo: rt.info, backend: rt.backend}); err != nil {
+	if err := f.Open(&OpenContext{TaskInfo: rt.info, backend: rt.backend, chain: rt.chain}); err != nil {
 		return nil, err
 	}
 	if c, ok := f.(Closer); ok {

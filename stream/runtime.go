@@ -38,6 +38,7 @@ type Chain struct {
 	listeners []CheckpointListener
 	backend   statebackend.KeyedBackend
 	headUID   string
+	ttl       map[string]*ttl // keyed states with a TTL, by name
 
 	// Event time: ts is the timestamp of the record going through the
 	// chain; watermark is the chain's output watermark.
@@ -283,6 +284,12 @@ func (c *Chain) Snapshot(id int64) ([]OperatorSnapshot, error) {
 		keyed, err := c.backend.Snapshot()
 		if err != nil {
 			return nil, fmt.Errorf("snapshotting keyed state: %w", err)
+		}
+		for _, t := range c.ttl {
+			if keyed, err = dropExpired(keyed, c.ttl, t.now()); err != nil {
+				return nil, fmt.Errorf("snapshotting keyed state: %w", err)
+			}
+			break
 		}
 		out = append(out, OperatorSnapshot{UID: c.headUID, Keyed: keyed})
 	}
