@@ -214,7 +214,7 @@ func TestProgramsRegistered(t *testing.T) {
 	for _, p := range stream.Programs() {
 		names = append(names, p.Name)
 	}
-	for _, q := range []string{"q0", "q1", "q2", "q3", "q4"} {
+	for _, q := range []string{"q0", "q1", "q2", "q3", "q4", "q5", "q7", "q8"} {
 		if !slices.Contains(names, "nexmark-"+q) {
 			t.Errorf("nexmark-%s is not registered", q)
 		}
