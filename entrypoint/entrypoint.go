@@ -39,6 +39,7 @@ import (
 	_ "github.com/weirstream/weir/connector/print"
 	_ "github.com/weirstream/weir/connector/socket"
 	_ "github.com/weirstream/weir/examples/nexmark"
+	_ "github.com/weirstream/weir/examples/windowwordcount"
 	_ "github.com/weirstream/weir/examples/wordcount"
 )
 
