@@ -604,3 +604,30 @@ func (p pebbleLogger) Fatalf(format string, args ...any) {
 	p.l.Error("pebble fatal error: "+msg, "effect", "backend stopped")
 	p.fail(fmt.Errorf("%w: fatal: %s", ErrFailed, msg))
 }
+
+// Stats are a database's internals, for monitoring.
+type Stats struct {
+	Compactions      int64
+	CompactionDebt   int64 // estimated bytes to compact for a stable LSM
+	Flushes          int64
+	BlockCacheHits   int64
+	BlockCacheMisses int64
+	DiskUsage        int64
+	MemTableSize     int64
+	ReadAmp          int64
+}
+
+// Stats reads the database's internals (pebble.DB.Metrics). It may be
+// called from any goroutine while the backend is open, but not
+// concurrently with or after Close; ok is false once closed.
+func (b *Backend) Stats() (s Stats, ok bool) {
+	if b.db == nil {
+		return Stats{}, false
+	}
+	m := b.db.Metrics()
+	return Stats{
+		Compactions: m.Compact.Count, CompactionDebt: int64(m.Compact.EstimatedDebt), Flushes: m.Flush.Count,
+		BlockCacheHits: m.BlockCache.Hits, BlockCacheMisses: m.BlockCache.Misses,
+		DiskUsage: int64(m.DiskSpaceUsage()), MemTableSize: int64(m.MemTable.Size), ReadAmp: int64(m.ReadAmp()),
+	}, true
+}
