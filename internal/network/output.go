@@ -22,6 +22,8 @@ type Output struct {
 
 	// Backpressured accumulates the time spent blocked in Send.
 	Backpressured time.Duration
+	// BytesSent counts the bytes of the buffers sent, events included.
+	BytesSent int64
 }
 
 // NewOutput returns an output over channels, one per consumer subtask in
@@ -60,6 +62,7 @@ func (o *Output) WriteRecord(rec []byte, ts int64, keyHash uint64) error {
 
 func (o *Output) send(c int, b []byte) error {
 	start := o.clock.Now()
+	o.BytesSent += int64(len(b))
 	err := o.channels[c].Send(b)
 	o.Backpressured += o.clock.Now().Sub(start)
 	return err

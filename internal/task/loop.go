@@ -22,6 +22,7 @@ type loop struct {
 	// backendErr reports a state backend's failure (an I/O error of a
 	// Pebble database); nil for backends that cannot fail.
 	backendErr func() error
+	bytesIn    int64 // bytes of the buffers read from the input gate
 
 	// Checkpointing, all nil or zero when the job takes no checkpoints.
 	cp           *Checkpointing
@@ -52,10 +53,14 @@ func (l *loop) publish() {
 	l.t.recordsIn.Store(in)
 	l.t.recordsOut.Store(out)
 	var bp time.Duration
+	var sent int64
 	for _, o := range l.t.outputs {
 		bp += o.Backpressured
+		sent += o.BytesSent
 	}
 	l.t.backpressuredNanos.Store(int64(bp))
+	l.t.bytesIn.Store(l.bytesIn)
+	l.t.bytesOut.Store(sent)
 }
 
 func (l *loop) pending() bool {
@@ -387,6 +392,7 @@ func (l *loop) runInputs(ctx context.Context) error {
 			}
 			continue
 		}
+		l.bytesIn += int64(len(buf))
 		r := network.NewReader(buf)
 		consumed := true
 	elements:

@@ -101,6 +101,7 @@ type Task struct {
 	recordsIn, recordsOut atomic.Int64
 	remoteBytesOut        atomic.Int64
 	backpressuredNanos    atomic.Int64
+	bytesIn, bytesOut     atomic.Int64 // all channels, local and remote
 	// gate is set once by Run; Metrics reads it from other goroutines.
 	gate    atomic.Pointer[network.InputGate]
 	outputs []*network.Output // owned by the task goroutine
@@ -163,6 +164,23 @@ func (t *Task) Metrics() *weirv1.TaskMetrics {
 		m.RemoteBytesIn = g.RemoteBytesIn.Load()
 	}
 	return m
+}
+
+// Counters are a task's totals since it started, as published by its
+// loop at batch boundaries.
+type Counters struct {
+	RecordsIn, RecordsOut int64
+	BytesIn, BytesOut     int64 // buffers read from and sent on channels, local or remote
+	Backpressured         time.Duration
+}
+
+// Counters returns the task's current totals. Safe from any goroutine.
+func (t *Task) Counters() Counters {
+	return Counters{
+		RecordsIn: t.recordsIn.Load(), RecordsOut: t.recordsOut.Load(),
+		BytesIn: t.bytesIn.Load(), BytesOut: t.bytesOut.Load(),
+		Backpressured: time.Duration(t.backpressuredNanos.Load()),
+	}
 }
 
 // ErrSubsumed marks a checkpoint a task declines because a newer one
