@@ -129,7 +129,7 @@ func load(name string, fs *flag.FlagSet, args []string) (*process, error) {
 func JobManager(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("jobmanager", flag.ContinueOnError)
 	rpcAddr := fs.String("rpc-address", "", "gRPC listen address (default jobmanager.rpc.address, 127.0.0.1:6123)")
-	httpAddr := fs.String("http-address", "", "HTTP listen address for /healthz and the JSON API (default rest.address, 127.0.0.1:8081)")
+	httpAddr := fs.String("http-address", "", "HTTP listen address for the dashboard, the JSON API, /metrics, /healthz and /readyz (default rest.address, 127.0.0.1:8081)")
 	p, err := load("jobmanager", fs, args)
 	if err != nil {
 		return err
@@ -164,7 +164,7 @@ func JobManager(ctx context.Context, args []string) error {
 
 // TaskManager runs a taskmanager with command-line args until ctx ends.
 //
-//	taskmanager --jobmanager HOST:PORT [--slots N] [--rpc-address HOST:PORT] [--data-dir DIR] [--config weir.yaml] [-D key=value]...
+//	taskmanager --jobmanager HOST:PORT [--slots N] [--rpc-address HOST:PORT] [--metrics-address HOST:PORT] [--data-dir DIR] [--config weir.yaml] [-D key=value]...
 func TaskManager(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("taskmanager", flag.ContinueOnError)
 	jmAddr := fs.String("jobmanager", "", "the jobmanager's gRPC address (default jobmanager.rpc.address)")
@@ -173,6 +173,7 @@ func TaskManager(ctx context.Context, args []string) error {
 	advertise := fs.String("advertised-address", "", "address peers dial, if not the listen address (e.g. a container's service name)")
 	dataDir := fs.String("data-dir", "", "directory for local working state (default a directory under the system temp dir)")
 	id := fs.String("id", "", "taskmanager id (default: derived from the advertised address and a random suffix)")
+	metricsAddr := fs.String("metrics-address", "", "HTTP listen address for /metrics, /healthz and /readyz (default metrics.address; empty serves none)")
 	p, err := load("taskmanager", fs, args)
 	if err != nil {
 		return err
@@ -216,16 +217,33 @@ func TaskManager(ctx context.Context, args []string) error {
 		lis.Close()
 		return err
 	}
+	if *metricsAddr == "" {
+		*metricsAddr, _ = p.cfg.Get(config.MetricsAddress)
+	}
+	var metricsLis net.Listener
+	if *metricsAddr != "" {
+		if metricsLis, err = net.Listen("tcp", *metricsAddr); err != nil {
+			lis.Close()
+			return fmt.Errorf("--metrics-address: %w", err)
+		}
+	}
 	tm, err := taskmanager.New(taskmanager.Options{
 		ID: *id, Address: addr, JobManager: *jmAddr, Slots: *slots, DataDir: *dataDir, PebbleDir: pebbleDir,
 		HeartbeatInterval: p.heartbeatInterval, HeartbeatTimeout: p.heartbeatTimeout, BufferTimeout: bufferTimeout,
-		DialOptions: rpc.DialOptions(p.maxMessageSize), Logger: p.log, Stores: p.stores,
+		DialOptions: rpc.DialOptions(p.maxMessageSize), Logger: p.log, Stores: p.stores, MetricsListener: metricsLis,
 	})
 	if err != nil {
 		lis.Close()
+		if metricsLis != nil {
+			metricsLis.Close()
+		}
 		return err
 	}
-	p.log.Info("taskmanager started", "id", *id, "rpc", addr, "jobmanager", *jmAddr, "slots", *slots, "data-dir", *dataDir)
+	metricsAt := "none"
+	if metricsLis != nil {
+		metricsAt = metricsLis.Addr().String()
+	}
+	p.log.Info("taskmanager started", "id", *id, "rpc", addr, "jobmanager", *jmAddr, "slots", *slots, "data-dir", *dataDir, "metrics", metricsAt)
 	return tm.Serve(ctx, lis, p.maxMessageSize)
 }
 

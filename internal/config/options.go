@@ -34,6 +34,7 @@ const (
 	S3SecretKey            = "s3.secret-key"
 	S3Region               = "s3.region"
 	S3PathStyleAccess      = "s3.path-style-access"
+	MetricsAddress         = "metrics.address"
 
 	CheckpointingTimeout           = "execution.checkpointing.timeout"
 	CheckpointingMinPause          = "execution.checkpointing.min-pause"
@@ -191,6 +192,8 @@ var options = []Option{
 		Description: "Number of completed checkpoints kept."},
 	{Key: SavepointsDir, Type: TypeString, Default: "", Job: true,
 		Description: "Default target directory of savepoints (file:// or s3://)."},
+	{Key: MetricsAddress, Type: TypeString, Default: "",
+		Description: "HTTP address of a taskmanager's /metrics, /healthz and /readyz; empty serves none. The jobmanager serves them on rest.address."},
 	{Key: TaskManagerSlots, Type: TypeInt, Default: "1", Min: 1,
 		Description: "Number of task slots a taskmanager offers."},
 }

@@ -40,6 +40,9 @@ type Options struct {
 	// Config is the cluster configuration jobs inherit.
 	Config map[string]string
 	Logger *slog.Logger
+	// TaskManagerMetrics gives every taskmanager an HTTP listener on
+	// loopback for /metrics, /healthz and /readyz (MetricsAddress).
+	TaskManagerMetrics bool
 }
 
 // Cluster is a running mini cluster.
@@ -56,7 +59,8 @@ type Cluster struct {
 
 	mu struct {
 		sync.Mutex
-		tms []context.CancelFunc // stops taskmanager i
+		tms     []context.CancelFunc // stops taskmanager i
+		metrics []string             // taskmanager i's metrics address, if any
 	}
 }
 
@@ -70,19 +74,32 @@ func (c *Cluster) AddTaskManager() (int, error) {
 	i := len(c.mu.tms)
 	c.mu.Unlock()
 	id := fmt.Sprintf("taskmanager-%d", i)
+	var ml net.Listener
+	metricsAddr := ""
+	if c.opts.TaskManagerMetrics {
+		if ml, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+			l.Close()
+			return 0, fmt.Errorf("minicluster: %w", err)
+		}
+		metricsAddr = ml.Addr().String()
+	}
 	tm, err := taskmanager.New(taskmanager.Options{
 		ID: id, Address: l.Addr().String(), JobManager: c.rpcAddr, Slots: c.opts.Slots,
 		DataDir: filepath.Join(c.opts.DataDir, id), HeartbeatInterval: c.opts.HeartbeatInterval,
 		HeartbeatTimeout: c.opts.HeartbeatTimeout, BufferTimeout: c.opts.BufferTimeout,
-		DialOptions: rpc.DialOptions(0), Logger: c.opts.Logger.With("process", id),
+		DialOptions: rpc.DialOptions(0), Logger: c.opts.Logger.With("process", id), MetricsListener: ml,
 	})
 	if err != nil {
 		l.Close()
+		if ml != nil {
+			ml.Close()
+		}
 		return 0, err
 	}
 	ctx, cancel := context.WithCancel(c.gctx)
 	c.mu.Lock()
 	c.mu.tms = append(c.mu.tms, cancel)
+	c.mu.metrics = append(c.mu.metrics, metricsAddr)
 	c.mu.Unlock()
 	c.g.Go(func() error { return tm.Serve(ctx, l, 0) })
 	return i, awaitTaskManager(c.gctx, c.jm, id)
@@ -220,6 +237,14 @@ func (c *Cluster) RPCAddress() string { return c.rpcAddr }
 
 // HTTPAddress is the jobmanager's HTTP address.
 func (c *Cluster) HTTPAddress() string { return c.httpAddr }
+
+// MetricsAddress is the HTTP address of taskmanager i's /metrics; empty
+// unless Options.TaskManagerMetrics is set.
+func (c *Cluster) MetricsAddress(i int) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.mu.metrics[i]
+}
 
 // Wait blocks until the cluster has stopped and returns why.
 func (c *Cluster) Wait() error {

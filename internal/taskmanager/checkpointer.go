@@ -26,6 +26,7 @@ type checkpointer struct {
 	tm    *TaskManager
 	id    *weirv1.ExecutionID
 	local bool // keep a local copy of each checkpoint's state (local recovery)
+	stats *subtaskStats
 }
 
 var _ task.Checkpointer = (*checkpointer)(nil)
@@ -76,6 +77,7 @@ func (c *checkpointer) Acknowledge(b *weirv1.Barrier, snap []stream.OperatorSnap
 			}
 		}
 		m.AsyncDurationMillis = c.tm.opts.Clock.Now().Sub(start).Milliseconds()
+		c.stats.setStateSize(m.GetStateSize())
 		_, err := c.tm.rm.AcknowledgeCheckpoint(ctx, &weirv1.AcknowledgeCheckpointRequest{
 			Execution: c.id, CheckpointId: b.GetCheckpointId(), Operators: ob.Handles(), Metrics: m})
 		if err != nil {

@@ -11,13 +11,17 @@ import (
 
 // Serve runs the taskmanager until ctx ends: its gRPC services (control and
 // data exchange) on lis, registration and heartbeats with the jobmanager,
-// and the deployed tasks. On shutdown it stops taking RPCs, then cancels
-// its tasks and waits for them.
+// the deployed tasks, and its HTTP endpoints (Handler) on
+// Options.MetricsListener if set. On shutdown it stops taking RPCs, then
+// cancels its tasks and waits for them.
 func (tm *TaskManager) Serve(ctx context.Context, lis net.Listener, maxMessageSize int) error {
 	srv := rpc.NewServer(maxMessageSize)
 	tm.RegisterServices(srv)
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return rpc.Serve(ctx, srv, lis, ShutdownGrace) })
 	g.Go(func() error { return tm.Run(ctx) })
+	if l := tm.opts.MetricsListener; l != nil {
+		g.Go(func() error { return serveHTTP(ctx, l, tm.Handler()) })
+	}
 	return g.Wait()
 }

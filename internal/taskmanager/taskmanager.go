@@ -9,10 +9,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -24,6 +28,7 @@ import (
 	"github.com/weirstream/weir/internal/clock"
 	"github.com/weirstream/weir/internal/config"
 	"github.com/weirstream/weir/internal/keygroup"
+	"github.com/weirstream/weir/internal/metrics"
 	"github.com/weirstream/weir/internal/network"
 	"github.com/weirstream/weir/internal/plan"
 	"github.com/weirstream/weir/internal/statebackend"
@@ -59,6 +64,9 @@ type Options struct {
 	DialOptions []grpc.DialOption
 	Clock       clock.Clock
 	Logger      *slog.Logger
+	// MetricsListener, if set, is where Serve serves /metrics, /healthz
+	// and /readyz (metrics.address).
+	MetricsListener net.Listener
 }
 
 // TaskManager runs deployed subtasks.
@@ -74,6 +82,9 @@ type TaskManager struct {
 	local     localState
 	wg        sync.WaitGroup // task goroutines and snapshot uploads
 	stopping  chan struct{}  // closed when Run returns: uploads give up
+	registry  *prometheus.Registry
+	// registered is true while the jobmanager knows this taskmanager.
+	registered atomic.Bool
 
 	mu struct {
 		sync.Mutex
@@ -90,8 +101,10 @@ type execKey struct {
 
 type running struct {
 	id     *weirv1.ExecutionID
+	name   string // the task's
 	task   *task.Task
 	cancel context.CancelCauseFunc
+	stats  *subtaskStats
 }
 
 var _ weirv1.TaskManagerServiceServer = (*TaskManager)(nil)
@@ -127,6 +140,8 @@ func New(opts Options) (*TaskManager, error) {
 		local: localState{root: filepath.Join(opts.DataDir, "local-state")}}
 	tm.exchange = network.NewServer(tm.endpoints)
 	tm.mu.tasks = map[execKey]*running{}
+	tm.registry = metrics.NewRegistry()
+	tm.registry.MustRegister(metrics.TaskManagerCollector(opts.Slots, tm.subtasks))
 	return tm, nil
 }
 
@@ -153,7 +168,9 @@ func (tm *TaskManager) Run(ctx context.Context) error {
 		if err := tm.register(ctx); err != nil {
 			return nil // ctx ended
 		}
+		tm.registered.Store(true)
 		tm.heartbeat(ctx)
+		tm.registered.Store(false)
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -249,11 +266,20 @@ func (tm *TaskManager) DeployTask(ctx context.Context, req *weirv1.DeployTaskReq
 	if err != nil {
 		return nil, status.Errorf(codes.InvalidArgument, "deploy: %v", err)
 	}
-	cp, err := checkpointingOf(req.GetGraph(), &checkpointer{tm: tm, id: id, local: local})
+	cfg, err := config.Default().WithJob(req.GetGraph().GetConfig())
 	if err != nil {
 		return nil, status.Errorf(codes.InvalidArgument, "deploy: %v", err)
 	}
-	newBackend, err := tm.backendOf(req.GetGraph(), id)
+	backendName, err := cfg.Get(config.StateBackend)
+	if err != nil {
+		return nil, status.Errorf(codes.InvalidArgument, "deploy: %v", err)
+	}
+	stats := newSubtaskStats(backendName)
+	cp, err := checkpointingOf(req.GetGraph(), &checkpointer{tm: tm, id: id, local: local, stats: stats})
+	if err != nil {
+		return nil, status.Errorf(codes.InvalidArgument, "deploy: %v", err)
+	}
+	newBackend, err := tm.backendOf(req.GetGraph(), id, stats)
 	if err != nil {
 		return nil, status.Errorf(codes.InvalidArgument, "deploy: %v", err)
 	}
@@ -288,7 +314,7 @@ func (tm *TaskManager) DeployTask(ctx context.Context, req *weirv1.DeployTaskReq
 		return nil, status.Errorf(codes.AlreadyExists, "subtask %d of vertex %d of job %s already runs (attempt %d)",
 			id.GetSubtaskIndex(), id.GetVertexId(), id.GetJobId(), old.id.GetAttempt())
 	}
-	tm.mu.tasks[key] = &running{id: id, task: t, cancel: cancel}
+	tm.mu.tasks[key] = &running{id: id, name: v.Name, task: t, cancel: cancel, stats: stats}
 	tm.wg.Add(1)
 	tm.mu.Unlock()
 
@@ -367,7 +393,7 @@ func localRecoveryOf(g *weirv1.JobGraph) (bool, error) {
 // backendOf returns the state backend factory a job selects
 // (state.backend): nil for the heap, or one opening a Pebble database in
 // the subtask attempt's own directory under PebbleDir.
-func (tm *TaskManager) backendOf(g *weirv1.JobGraph, id *weirv1.ExecutionID) (func(keygroup.Range) (statebackend.KeyedBackend, error), error) {
+func (tm *TaskManager) backendOf(g *weirv1.JobGraph, id *weirv1.ExecutionID, stats *subtaskStats) (func(keygroup.Range) (statebackend.KeyedBackend, error), error) {
 	cfg, err := config.Default().WithJob(g.GetConfig())
 	if err != nil {
 		return nil, err
@@ -382,7 +408,11 @@ func (tm *TaskManager) backendOf(g *weirv1.JobGraph, id *weirv1.ExecutionID) (fu
 		if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
 			return nil, err
 		}
-		return pebble.Open(dir, r, pebble.Options{Logger: tm.opts.Logger})
+		b, err := pebble.Open(dir, r, pebble.Options{Logger: tm.opts.Logger})
+		if err != nil {
+			return nil, err
+		}
+		return track(b, stats), nil
 	}, nil
 }
 
