@@ -120,6 +120,9 @@ type checkpointing struct {
 	sourcesDone map[coordinator.SubtaskID]bool
 	bad         map[int64]bool // checkpoints found damaged
 	stoppedWith string         // set when a stop-with-savepoint completed
+	// conf is the job's checkpointing configuration, for readers; never
+	// changed after newCheckpointing.
+	conf CheckpointConfigJSON
 }
 
 // record is what the job master knows of one checkpoint.
@@ -177,6 +180,14 @@ func newCheckpointing(ctx context.Context, jm *JobManager, jobID string, g *weir
 	if err := cc.Validate(); err != nil {
 		return nil, err
 	}
+	mode, err := cfg.Get(config.CheckpointingMode)
+	if err != nil {
+		return nil, err
+	}
+	conf := CheckpointConfigJSON{Enabled: true, Mode: mode, Interval: interval.Milliseconds(),
+		Timeout: int64(cc.Timeout) * tick.Milliseconds(), MinPause: int64(cc.MinPause) * tick.Milliseconds(),
+		MaxConcurrent: cc.MaxConcurrent, TolerableFailures: cc.TolerableFailures, NumRetained: cc.NumRetained,
+		Storage: storage, SavepointsDir: savepoints, Retention: retention}
 	var sources, tasks []coordinator.SubtaskID
 	for _, v := range p.Vertices {
 		src := g.GetOperators()[v.ID].GetKind() == weirv1.OperatorKind_OPERATOR_KIND_SOURCE
@@ -192,7 +203,7 @@ func newCheckpointing(ctx context.Context, jm *JobManager, jobID string, g *weir
 		coord: coordinator.New(cc, 1, sources, tasks, 1), tick: tick, storage: storage, store: store,
 		savepointsDir: savepoints, retainOnCancel: retention == "RETAIN_ON_CANCELLATION", jobID: jobID,
 		records: map[coordinator.ID]*record{}, savepoints: map[int64]savepointRequest{}, requestOf: map[coordinator.ID]int64{},
-		sourcesDone: map[coordinator.SubtaskID]bool{}, bad: map[int64]bool{},
+		sourcesDone: map[coordinator.SubtaskID]bool{}, bad: map[int64]bool{}, conf: conf,
 	}, nil
 }
 
@@ -264,6 +275,8 @@ func (c *checkpointing) ack(m *jobMaster, e ackEvent) {
 			r.info.StateSize += e.metrics.GetStateSize()
 			r.info.AlignmentMillis = max(r.info.AlignmentMillis, e.metrics.GetAlignmentDurationMillis())
 			m.publishCheckpoint(r.info)
+			m.publishAck(int64(id), subtaskAck{vertex: e.id.GetVertexId(), subtask: e.id.GetSubtaskIndex(),
+				attempt: e.id.GetAttempt(), at: m.jm.clock.Now(), metrics: e.metrics})
 		}
 	default:
 		m.log.Debug("checkpoint acknowledgement not accepted", "checkpoint", id, "subtask", subtaskOf(e.id), "outcome", res)
@@ -377,6 +390,7 @@ func (c *checkpointing) execute(ctx context.Context, m *jobMaster) string {
 		r.info.DurationMillis = now.Sub(r.triggered).Milliseconds()
 		r.info.Path = strings.TrimSuffix(r.storage, "/") + "/" + r.directory
 		m.publishCheckpoint(r.info)
+		m.jm.metrics.CheckpointCompleted(m.id, now.Sub(r.triggered), r.info.StateSize, time.Duration(r.info.AlignmentMillis)*time.Millisecond)
 		m.log.Info("checkpoint completed", "checkpoint", done.ID, "kind", done.Kind, "duration", now.Sub(r.triggered), "size", r.info.StateSize)
 		if done.Kind == coordinator.KindSavepoint {
 			if req, ok := c.savepoints[done.Request]; ok {
@@ -400,6 +414,7 @@ func (c *checkpointing) execute(ctx context.Context, m *jobMaster) string {
 			r.info.DurationMillis = now.Sub(r.triggered).Milliseconds()
 			m.publishCheckpoint(r.info)
 		}
+		m.jm.metrics.CheckpointFailed(m.id)
 		m.log.Warn("checkpoint failed", "checkpoint", f.ID, "kind", f.Kind, "reason", f.Reason)
 		if f.Kind == coordinator.KindSavepoint {
 			if req, ok := c.savepoints[f.Request]; ok {
@@ -418,6 +433,7 @@ func (c *checkpointing) execute(ctx context.Context, m *jobMaster) string {
 			r.info.Status = weirv1.CheckpointStatus_CHECKPOINT_STATUS_FAILED
 			r.info.Failure = a.Reason
 			m.publishCheckpoint(r.info)
+			m.jm.metrics.CheckpointFailed(m.id)
 		}
 	}
 	return eff.FailJob
@@ -563,8 +579,17 @@ func (m *jobMaster) publishCheckpoint(info *weirv1.CheckpointInfo) {
 	}
 	m.mu.checkpoints = append(m.mu.checkpoints, cloneInfo(info))
 	if len(m.mu.checkpoints) > historySize {
+		delete(m.mu.acks, m.mu.checkpoints[0].GetCheckpointId())
 		m.mu.checkpoints = m.mu.checkpoints[1:]
 	}
+}
+
+// publishAck records a subtask's acknowledgement of checkpoint id, which
+// is in the history, for readers.
+func (m *jobMaster) publishAck(id int64, a subtaskAck) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.mu.acks[id] = append(m.mu.acks[id], a)
 }
 
 func cloneInfo(i *weirv1.CheckpointInfo) *weirv1.CheckpointInfo {

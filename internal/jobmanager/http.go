@@ -9,16 +9,30 @@ import (
 	"google.golang.org/grpc/status"
 
 	weirv1 "github.com/weirstream/weir/api/proto/weir/v1"
+	"github.com/weirstream/weir/internal/metrics"
 )
 
-// Handler serves the jobmanager's HTTP API: /healthz and a JSON API under
-// /api/v1 shaped like Flink's REST resources.
+// Handler serves the jobmanager's HTTP endpoints: /healthz (the process
+// runs), /readyz (it takes jobs and registrations), /metrics (Prometheus)
+// and a JSON API under /api/v1 shaped like Flink's REST resources
+// (docs/observability.md).
 func (jm *JobManager) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("ok\n"))
 	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if why := jm.notReady(); why != "" {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = w.Write([]byte(why + "\n"))
+			return
+		}
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	mux.Handle("GET /metrics", metrics.Handler(jm.registry))
+	jm.apiRoutes(mux)
 	mux.HandleFunc("GET /api/v1/jobs", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, map[string]any{"jobs": jm.jobsJSON()})
 	})
@@ -148,9 +162,30 @@ func writeError(w http.ResponseWriter, err error) {
 	case codes.InvalidArgument:
 		code = http.StatusBadRequest
 	}
+	writeErrorMessage(w, code, st.Message())
+}
+
+// writeErrorMessage answers {"errors": [msg]} with HTTP status code.
+func writeErrorMessage(w http.ResponseWriter, code int, msg string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
-	_ = enc.Encode(map[string][]string{"errors": {st.Message()}})
+	_ = enc.Encode(map[string][]string{"errors": {msg}})
+}
+
+// notReady says why the jobmanager cannot take jobs yet or any more; ""
+// when it can.
+func (jm *JobManager) notReady() string {
+	select {
+	case <-jm.started:
+	default:
+		return "not started"
+	}
+	jm.mu.Lock()
+	defer jm.mu.Unlock()
+	if jm.mu.stopped {
+		return "shutting down"
+	}
+	return ""
 }

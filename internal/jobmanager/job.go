@@ -54,8 +54,30 @@ type jobMaster struct {
 		checkpoints []*weirv1.CheckpointInfo // history, oldest first
 		latest      int64                    // newest completed checkpoint
 		fallbacks   int64                    // restores that skipped a damaged checkpoint
+		acks        map[int64][]subtaskAck   // by checkpoint in the history
+		exceptions  []exception              // failures of the job, oldest first
 	}
 }
+
+// subtaskAck is one subtask's acknowledgement of a checkpoint.
+type subtaskAck struct {
+	vertex, subtask, attempt int32
+	at                       time.Time
+	metrics                  *weirv1.CheckpointMetrics
+}
+
+// exception is one failure of the job: what failed, and whether the job
+// restarted or ended.
+type exception struct {
+	at        time.Time
+	cause     string
+	attempt   int32 // the attempt that failed
+	restarted bool
+	delay     time.Duration // before the restart
+}
+
+// exceptionsSize bounds the failures a job remembers.
+const exceptionsSize = 100
 
 type taskKey struct {
 	vertex  int32
@@ -105,6 +127,8 @@ func newJobMaster(jm *JobManager, id string, g *weirv1.JobGraph, p *plan.Plan, n
 	m := &jobMaster{id: id, graph: g, plan: p, submitted: now, jm: jm, kick: make(chan struct{}, 1),
 		tasks: map[taskKey]*taskState{}, log: jm.log.With("job", id, "name", g.GetName()),
 		cfg: j.cfg, strategy: j.strategy, start: j.start, cp: j.cp}
+	m.mu.acks = map[int64][]subtaskAck{}
+	jm.metrics.JobStarted(id)
 	m.mu.summary = &weirv1.JobSummary{JobId: id, Name: g.GetName(), Status: weirv1.JobStatus_JOB_STATUS_CREATED,
 		StartTimeUnixMillis: now.UnixMilli(), Parallelism: int32(p.MaxParallelism())}
 	return m
@@ -151,7 +175,7 @@ func (m *jobMaster) setStatus(st weirv1.JobStatus, msg string) {
 	defer m.mu.Unlock()
 	m.mu.summary.Restarts = m.restarts
 	if m.mu.summary.Status != st {
-		m.log.Info("job status", "status", st, "message", msg)
+		m.log.Info("job status", "status", statusName(st), "message", msg)
 	}
 	m.mu.summary.Status, m.mu.summary.StatusMessage = st, msg
 	switch st {
@@ -180,6 +204,18 @@ func (m *jobMaster) publishTasks() {
 	m.mu.Lock()
 	m.mu.tasks = infos
 	m.mu.Unlock()
+}
+
+// recordException remembers a failure of the current attempt for the
+// exceptions history.
+func (m *jobMaster) recordException(cause string, restarted bool, delay time.Duration) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.mu.exceptions = append(m.mu.exceptions, exception{at: m.jm.clock.Now(), cause: cause, attempt: m.attempt,
+		restarted: restarted, delay: delay})
+	if len(m.mu.exceptions) > exceptionsSize {
+		m.mu.exceptions = m.mu.exceptions[1:]
+	}
 }
 
 // run drives the job to a terminal status: it waits for slots, deploys,
@@ -214,12 +250,14 @@ func (m *jobMaster) run(ctx context.Context) {
 			}
 		}
 		delay, ok := m.strategy.OnFailure(m.jm.clock.Now())
+		m.recordException(cause, ok, delay)
 		if !ok {
 			m.fail(ctx, fmt.Sprintf("%s (%s: no more restarts)", cause, m.strategy))
 			m.ended()
 			return
 		}
 		m.restarts++
+		m.jm.metrics.Restarted(m.id)
 		m.log.Warn("restarting the job", "cause", cause, "delay", delay, "attempt", m.attempt+1)
 		m.setStatus(weirv1.JobStatus_JOB_STATUS_RESTARTING, fmt.Sprintf("%s; restarting in %s", cause, delay))
 		m.cancelTasks(ctx)

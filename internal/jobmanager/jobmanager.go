@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -25,6 +26,7 @@ import (
 	"github.com/weirstream/weir/internal/checkpoint/objstore"
 	"github.com/weirstream/weir/internal/clock"
 	"github.com/weirstream/weir/internal/config"
+	"github.com/weirstream/weir/internal/metrics"
 	"github.com/weirstream/weir/internal/network"
 	"github.com/weirstream/weir/internal/plan"
 	"github.com/weirstream/weir/internal/scheduler"
@@ -64,6 +66,8 @@ type JobManager struct {
 	dialer    *network.Dialer
 	wg        sync.WaitGroup // job master goroutines
 	started   chan struct{}  // closed when Run has started
+	registry  *prometheus.Registry
+	metrics   *metrics.JobManager
 
 	mu struct {
 		sync.Mutex
@@ -93,6 +97,9 @@ func New(opts Options) *JobManager {
 	jm := &JobManager{opts: opts, clock: opts.Clock, log: opts.Logger, resources: newResources(), stores: opts.Stores,
 		dialer: network.NewDialer(opts.DialOptions...), started: make(chan struct{})}
 	jm.mu.jobs = map[string]*jobMaster{}
+	jm.registry = metrics.NewRegistry()
+	jm.metrics = metrics.NewJobManager(jm.registry)
+	jm.registry.MustRegister(metrics.ClusterCollector(jm.clusterMetrics))
 	return jm
 }
 
@@ -566,4 +573,15 @@ func (jm *JobManager) overview() Overview {
 		}
 	}
 	return o
+}
+
+// clusterMetrics is the cluster's state for /metrics.
+func (jm *JobManager) clusterMetrics() metrics.Cluster {
+	free, total, tms := jm.resources.summary()
+	c := metrics.Cluster{TaskManagers: tms, SlotsTotal: total, SlotsFree: free, Jobs: map[string]int{}}
+	for _, m := range jm.jobs() {
+		s, _ := m.view()
+		c.Jobs[statusName(s.GetStatus())]++
+	}
+	return c
 }
