@@ -18,6 +18,7 @@ const (
 	RESTAddress            = "rest.address"
 	StateBackend           = "state.backend"
 	PebbleLocalDir         = "state.backend.pebble.localdir"
+	PebbleMemory           = "state.backend.pebble.memory"
 	IncrementalCheckpoints = "state.backend.incremental"
 	LocalRecovery          = "state.backend.local-recovery"
 	CheckpointsDir         = "state.checkpoints.dir"
@@ -186,6 +187,8 @@ var options = []Option{
 		Description: "Keep a local copy of each snapshot so a restart on the same taskmanager skips the download."},
 	{Key: PebbleLocalDir, Type: TypeString, Default: "",
 		Description: "Local directory of the pebble backend's working state; empty for a temporary directory. Not checkpoint storage."},
+	{Key: PebbleMemory, Type: TypeBytes, Default: "64mb", Job: true,
+		Description: "Memory of the pebble backend of each keyed subtask: block cache plus memtables (iterators, snapshots and Go's own overhead come on top)."},
 	{Key: CheckpointsDir, Type: TypeString, Default: "", Job: true,
 		Description: "Durable checkpoint storage (file:///path or s3://bucket/prefix); empty keeps checkpoints in jobmanager memory."},
 	{Key: CheckpointsRetained, Type: TypeInt, Default: "1", Min: 1, Job: true,

@@ -402,13 +402,17 @@ func (tm *TaskManager) backendOf(g *weirv1.JobGraph, id *weirv1.ExecutionID, sta
 	if err != nil || name != "pebble" {
 		return nil, err
 	}
+	memory, err := cfg.Bytes(config.PebbleMemory)
+	if err != nil {
+		return nil, err
+	}
 	dir := filepath.Join(tm.opts.PebbleDir, id.GetJobId(),
 		fmt.Sprintf("%d-%d-a%d", id.GetVertexId(), id.GetSubtaskIndex(), id.GetAttempt()))
 	return func(r keygroup.Range) (statebackend.KeyedBackend, error) {
 		if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
 			return nil, err
 		}
-		b, err := pebble.Open(dir, r, pebble.Options{Logger: tm.opts.Logger})
+		b, err := pebble.Open(dir, r, pebble.Options{MemoryBytes: memory, Logger: tm.opts.Logger})
 		if err != nil {
 			return nil, err
 		}
