@@ -1,0 +1,105 @@
+package nexmark
+
+import (
+	"fmt"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/weirstream/weir/connector/nexmark")
+
+// benchEvents is the input of one benchmark job: events across both
+// subtasks, at the V2 suite's event-time rate (100,000/s), so 10 s of
+// event time per subtask.
+const benchEvents = 2_000_000
+
+// meter adds up the CPU time of the timed regions: this process's and the
+// machine's.
+type meter struct {
+	own, machine   time.Duration
+	own0, machine0 time.Duration
+}
+
+func (m *meter) start() { m.own0, m.machine0 = processCPU(), machineCPU() }
+
+func (m *meter) stop() {
+	m.own += processCPU() - m.own0
+	m.machine += machineCPU() - m.machine0
+}
+
+// report adds events/s of wall time; events/cpu-s, events per second of
+// this process's CPU time (nexmark's "throughput per core": every
+// goroutine of the jobmanager, taskmanager, benchmark and GC counts); and
+// other-cpus, the cores other processes and the hypervisor took on average
+// while the timer ran.
+func (m *meter) report(b *testing.B, events int64) {
+	s := b.Elapsed().Seconds()
+	n := float64(events) * float64(b.N)
+	b.ReportMetric(n/s, "events/s")
+	if m.own > 0 {
+		b.ReportMetric(n/m.own.Seconds(), "events/cpu-s")
+	}
+	if m.machine > 0 {
+		b.ReportMetric(max(m.machine-m.own, 0).Seconds()/s, "other-cpus")
+	}
+	b.ReportMetric(0, "ns/op")
+}
+
+// BenchmarkQuery runs every query on a minicluster of one taskmanager with
+// two slots at parallelism 2, its results into the blackhole sink, from
+// submission to FINISHED. The stateful queries run on both state
+// backends; the stateless ones keep no state, so their backend is moot.
+func BenchmarkQuery(b *testing.B) {
+	for _, q := range []string{"q0", "q1", "q2", "q3", "q4", "q5", "q7", "q8"} {
+		bes := backends
+		if q == "q0" || q == "q1" || q == "q2" {
+			bes = []string{"heap"}
+		}
+		for _, backend := range bes {
+			b.Run(q+"/"+backend, func(b *testing.B) { benchmarkQuery(b, q, backend) })
+		}
+	}
+}
+
+func benchmarkQuery(b *testing.B, q, backend string) {
+	b.StopTimer()
+	cl := startCluster(b, 1, 2)
+	g := graph(b, "nexmark-"+q, 2, map[string]string{"state.backend": backend}, "--events", fmt.Sprint(benchEvents))
+	var m meter
+	for range b.N {
+		cl.waitIdle(b)
+		runtime.GC()
+		m.start()
+		b.StartTimer()
+		job := cl.run(b, g)
+		b.StopTimer()
+		m.stop()
+		var out int64
+		for _, t := range job.GetTasks() {
+			out += t.GetMetrics().GetRecordsOut()
+		}
+		if out == 0 {
+			b.Fatal("the job emitted nothing")
+		}
+	}
+	m.report(b, benchEvents)
+}
+
+// BenchmarkGenerator is the ceiling of q0: one goroutine generating the
+// events, with no runtime around it.
+func BenchmarkGenerator(b *testing.B) {
+	src := nexmark.Source{Events: benchEvents, Rate: nexmark.DefaultRate}
+	var m meter
+	var sink nexmark.Event
+	b.ResetTimer()
+	for range b.N {
+		m.start()
+		sp := src.Split(0, 1)
+		for k := range sp.Count {
+			sink = sp.Event(k)
+		}
+		m.stop()
+	}
+	_ = sink
+	m.report(b, benchEvents)
+}
