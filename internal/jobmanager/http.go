@@ -10,12 +10,13 @@ import (
 
 	weirv1 "github.com/weirstream/weir/api/proto/weir/v1"
 	"github.com/weirstream/weir/internal/metrics"
+	"github.com/weirstream/weir/internal/web"
 )
 
 // Handler serves the jobmanager's HTTP endpoints: /healthz (the process
-// runs), /readyz (it takes jobs and registrations), /metrics (Prometheus)
-// and a JSON API under /api/v1 shaped like Flink's REST resources
-// (docs/observability.md).
+// runs), /readyz (it takes jobs and registrations), /metrics (Prometheus),
+// a JSON API under /api/v1 shaped like Flink's REST resources
+// (docs/observability.md), and the dashboard that reads it at /.
 func (jm *JobManager) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -33,6 +34,7 @@ func (jm *JobManager) Handler() http.Handler {
 	})
 	mux.Handle("GET /metrics", metrics.Handler(jm.registry))
 	jm.apiRoutes(mux)
+	mux.Handle("GET /", web.Handler())
 	mux.HandleFunc("GET /api/v1/jobs", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, map[string]any{"jobs": jm.jobsJSON()})
 	})
