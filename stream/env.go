@@ -258,9 +258,11 @@ func ValidateGraph(g *weirv1.JobGraph) error {
 				if side != LateSideOutput || !ops[from].GetWindow().GetLateSideOutput() {
 					return fmt.Errorf("%s.side_output: operators[%d] has no side output %q (only window operators with late_side_output have %q)", f, from, side, LateSideOutput)
 				}
-				upType = up.in.typ
+				if ops := inputOps(g, from, side); ops != nil {
+					upType = ops.typ
+				}
 			}
-			if upType != e.in.typ {
+			if !e.anyInput && upType != e.in.typ {
 				return fmt.Errorf("%s: operators[%d] emits %v but %q takes %v", f, from, upType, e.name, e.in.typ)
 			}
 			switch in.GetPartitioning() {

@@ -30,6 +30,10 @@ type entry struct {
 	in   *typeOps // input record type; nil for sources
 	out  *typeOps // output record type (for key selectors, the key type); nil for sinks
 	key  *typeOps // key type of keyed functions (process)
+	// anyInput marks functions that take records of any type (the built-in
+	// window aggregates): in is nil, and the operator is built for the
+	// type of its input.
+	anyInput bool
 
 	// build instantiates the operator around its decoded function value fn
 	// and its output next (a Collector[Out], nil for sinks). It returns the
@@ -136,6 +140,11 @@ type typeOps struct {
 	fanout  func(outs []any) any                               // []Collector[T] -> Collector[T]
 	encoder func(w EdgeWriter, rt *buildContext) any           // Collector[T] writing to a network edge
 	decoder func(next any, rt *buildContext) func([]byte) bool // decodes and forwards one record
+	// format renders an encoded value, for keys in built-in output.
+	format func(b []byte) (string, error)
+	// builtinWindow builds a built-in count (field "") or sum window over
+	// records of this type.
+	builtinWindow func(rt *buildContext, field string, next Collector[WindowAggregate]) (any, error)
 }
 
 func opsFor[T any]() *typeOps {
@@ -157,6 +166,16 @@ func opsFor[T any]() *typeOps {
 		decoder: func(next any, rt *buildContext) func([]byte) bool {
 			d := &decoder[T]{codec: CodecFor[T](), next: next.(Collector[T]), fail: rt.fail}
 			return d.decode
+		},
+		format: func(b []byte) (string, error) {
+			v, err := CodecFor[T]().Decode(b)
+			if err != nil {
+				return "", err
+			}
+			return fmt.Sprint(v), nil
+		},
+		builtinWindow: func(rt *buildContext, field string, next Collector[WindowAggregate]) (any, error) {
+			return builtinWindow[T](rt, field, next)
 		},
 	}
 }

@@ -77,8 +77,10 @@ type buildContext struct {
 	backend statebackend.KeyedBackend
 	fail    *failure
 	chain   *Chain
-	keyer   any // func(In) ([]byte, int) for a keyed head: the key and its key group
-	late    any // Collector[In] of the late side output of the window being built, or nil
+	keyer   any      // func(In) ([]byte, int) for a keyed head: the key and its key group
+	late    any      // Collector[In] of the late side output of the window being built, or nil
+	inOps   *typeOps // the head's input record type
+	keyOps  *typeOps // the head's key type, for a keyed head
 }
 
 // ChainOptions are what BuildChain needs besides the graph.
@@ -114,11 +116,13 @@ func BuildChain(g *weirv1.JobGraph, v *plan.Vertex, opts ChainOptions) (_ *Chain
 		}
 	}
 	for _, in := range v.Inputs {
+		rt.inOps = inputOps(g, in.From, in.SideOutput)
 		if in.Partitioning == weirv1.Partitioning_PARTITIONING_KEY_GROUP {
 			e, fn, err := lookupFunction(in.Key)
 			if err != nil {
 				return nil, fmt.Errorf("operator %q: key selector: %w", head.GetName(), err)
 			}
+			rt.keyOps = e.out
 			if opts.Backend != nil {
 				rt.keyer = e.keyer(fn, rt)
 			}
@@ -143,7 +147,11 @@ func BuildChain(g *weirv1.JobGraph, v *plan.Vertex, opts ChainOptions) (_ *Chain
 			}
 			w := opts.Writer(out)
 			if out.SideOutput != "" {
-				if out.SideOutput != LateSideOutput || e.in == nil {
+				lateOps := e.in
+				if e.anyInput {
+					lateOps = rt.inOps
+				}
+				if out.SideOutput != LateSideOutput || lateOps == nil {
 					return nil, fmt.Errorf("operator %q has no side output %q", op.GetName(), out.SideOutput)
 				}
 				if out.Partitioning == weirv1.Partitioning_PARTITIONING_KEY_GROUP {
@@ -153,7 +161,7 @@ func BuildChain(g *weirv1.JobGraph, v *plan.Vertex, opts ChainOptions) (_ *Chain
 					}
 					lateOuts = append(lateOuts, ke.keyedEncoder(sel, w, rt))
 				} else {
-					lateOuts = append(lateOuts, e.in.encoder(w, rt))
+					lateOuts = append(lateOuts, lateOps.encoder(w, rt))
 				}
 				continue
 			}
@@ -186,7 +194,11 @@ func BuildChain(g *weirv1.JobGraph, v *plan.Vertex, opts ChainOptions) (_ *Chain
 		}
 		rt.uid, rt.op, rt.late = op.GetUid(), op, nil
 		if len(lateOuts) > 0 {
-			rt.late = e.in.fanout(lateOuts)
+			lateOps := e.in
+			if e.anyInput {
+				lateOps = rt.inOps
+			}
+			rt.late = lateOps.fanout(lateOuts)
 		}
 		build := e.build
 		if op.GetKind() == weirv1.OperatorKind_OPERATOR_KIND_WINDOW && e.window != nil {
@@ -218,7 +230,14 @@ func BuildChain(g *weirv1.JobGraph, v *plan.Vertex, opts ChainOptions) (_ *Chain
 			available() <-chan struct{}
 		})
 	} else {
-		c.input = e.in.decoder(next, rt)
+		ops := e.in
+		if e.anyInput {
+			ops = rt.inOps
+		}
+		if ops == nil {
+			return nil, fmt.Errorf("operator %q: cannot tell the type of its input", head.GetName())
+		}
+		c.input = ops.decoder(next, rt)
 	}
 	// Finish runs head first so records a finishing operator flushes reach
 	// the operators after it before they finish; the build ran tail first.
@@ -316,6 +335,32 @@ func (c *Chain) NotifyCheckpointComplete(id int64) error {
 		}
 	}
 	return nil
+}
+
+// inputOps returns the record type of operator from's output (or of its
+// side output), following built-in functions that take any type.
+func inputOps(g *weirv1.JobGraph, from int32, side string) *typeOps {
+	ops := g.GetOperators()
+	for {
+		if from < 0 || int(from) >= len(ops) {
+			return nil
+		}
+		e, ok := lookupName(ops[from].GetFunction().GetName())
+		if !ok {
+			return nil
+		}
+		if side == "" {
+			return e.out
+		}
+		if !e.anyInput {
+			return e.in
+		}
+		if len(ops[from].GetInputs()) != 1 {
+			return nil
+		}
+		in := ops[from].GetInputs()[0]
+		from, side = in.GetOperatorId(), in.GetSideOutput()
+	}
 }
 
 func lookupFunction(f *weirv1.Function) (*entry, any, error) {

@@ -20,6 +20,26 @@
 //	    sink: weir.print
 //	    input: counts
 //
+// Event time and windows: a timestamps operator assigns event timestamps
+// with a registered timestamp assigner and makes watermarks; reduce,
+// aggregate and process take a window; count and sum are built-in
+// aggregates for records of any type (sum over params.field), and
+// weir.window.format renders their results as window_start,key,value:
+//
+//   - id: stamped
+//     timestamps: window-wordcount.event-time
+//     watermarks: {outOfOrderness: 2s, idleness: 1m}   # both optional
+//     input: words
+//   - id: counts
+//     aggregate: count                # or sum with params: {field: Price}
+//     window: {tumbling: 10s}         # {sliding: 10s, slide: 5s}, {session: 30s};
+//     # also offset, time: processing,
+//     # allowedLateness: 1s, lateSideOutput: true
+//     input: {from: stamped, keyBy: window-wordcount.word}
+//   - id: late
+//     sink: weir.print
+//     input: {from: counts, sideOutput: late}
+//
 // Operator i of the spec is operator i of the graph; params are encoded as
 // the JSON parameters of the function. When parallelism or maxParallelism
 // is absent, parallelism.default or pipeline.max-parallelism from config

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/goccy/go-yaml"
 
@@ -48,9 +49,15 @@ func Decode(data []byte) (*weirv1.JobGraph, error) {
 
 var (
 	topFields = []string{"name", "parallelism", "maxParallelism", "config", "operators"}
-	opFields  = []string{"id", "source", "map", "flatMap", "filter", "reduce", "process", "sink", "params", "parallelism", "input"}
-	inFields  = []string{"from", "keyBy", "rebalance"}
-	kinds     = map[string]weirv1.OperatorKind{
+	opFields  = []string{"id", "source", "map", "flatMap", "filter", "reduce", "process", "aggregate", "timestamps", "sink", "params", "parallelism", "input", "window", "watermarks"}
+	inFields  = []string{"from", "keyBy", "rebalance", "sideOutput"}
+	// windowFields are the fields of an operator's window.
+	windowFields = []string{"tumbling", "sliding", "slide", "session", "offset", "time", "allowedLateness", "lateSideOutput"}
+	// watermarkFields are the fields of a timestamps operator's watermarks.
+	watermarkFields = []string{"outOfOrderness", "idleness"}
+	// builtinAggregates are the window aggregates every binary has.
+	builtinAggregates = map[string]string{"count": "weir.window.count", "sum": "weir.window.sum"}
+	kinds             = map[string]weirv1.OperatorKind{
 		"source":  weirv1.OperatorKind_OPERATOR_KIND_SOURCE,
 		"map":     weirv1.OperatorKind_OPERATOR_KIND_MAP,
 		"flatMap": weirv1.OperatorKind_OPERATOR_KIND_FLAT_MAP,
@@ -58,6 +65,9 @@ var (
 		"reduce":  weirv1.OperatorKind_OPERATOR_KIND_REDUCE,
 		"process": weirv1.OperatorKind_OPERATOR_KIND_PROCESS,
 		"sink":    weirv1.OperatorKind_OPERATOR_KIND_SINK,
+		// A window operator is reduce, aggregate or process with a window.
+		"aggregate":  weirv1.OperatorKind_OPERATOR_KIND_WINDOW,
+		"timestamps": weirv1.OperatorKind_OPERATOR_KIND_TIMESTAMPS,
 	}
 )
 
@@ -180,10 +190,10 @@ func decodeOperator(i int, item any, ids, all map[string]int, parallelism, maxP 
 	}
 	switch len(kindKeys) {
 	case 0:
-		return nil, fmt.Errorf("%s: missing the function: set one of source, map, flatMap, filter, reduce, process, sink", path)
+		return nil, fmt.Errorf("%s: missing the function: set one of source, map, flatMap, filter, reduce, process, aggregate, timestamps, sink", path)
 	case 1:
 	default:
-		return nil, fmt.Errorf("%s: sets %s; an operator has exactly one of source, map, flatMap, filter, reduce, process, sink", path, strings.Join(kindKeys, " and "))
+		return nil, fmt.Errorf("%s: sets %s; an operator has exactly one of source, map, flatMap, filter, reduce, process, aggregate, timestamps, sink", path, strings.Join(kindKeys, " and "))
 	}
 	kk := kindKeys[0]
 	op.Kind = kinds[kk]
@@ -191,7 +201,34 @@ func decodeOperator(i int, item any, ids, all map[string]int, parallelism, maxP 
 	if err != nil {
 		return nil, err
 	}
+	if kk == "aggregate" {
+		if b, ok := builtinAggregates[fn]; ok {
+			fn = b
+		}
+	}
 	op.Function = &weirv1.Function{Name: fn}
+	switch {
+	case has(m, "window"):
+		if kk != "reduce" && kk != "process" && kk != "aggregate" {
+			return nil, fmt.Errorf("%s.window: a %s has no window; windows go with reduce, aggregate or process", path, kk)
+		}
+		op.Kind = weirv1.OperatorKind_OPERATOR_KIND_WINDOW
+		if op.Window, err = decodeWindow(path+".window", get(m, "window")); err != nil {
+			return nil, err
+		}
+	case kk == "aggregate":
+		return nil, fmt.Errorf("%s.window: missing (aggregate runs over windows)", path)
+	}
+	if has(m, "watermarks") {
+		if kk != "timestamps" {
+			return nil, fmt.Errorf("%s.watermarks: only a timestamps operator makes watermarks", path)
+		}
+	}
+	if kk == "timestamps" {
+		if op.Watermarks, err = decodeWatermarks(path+".watermarks", get(m, "watermarks")); err != nil {
+			return nil, err
+		}
+	}
 	if v := get(m, "params"); v != nil {
 		pm, err := asMap(path+".params", v)
 		if err != nil {
@@ -226,7 +263,8 @@ func decodeOperator(i int, item any, ids, all map[string]int, parallelism, maxP 
 	if err != nil {
 		return nil, err
 	}
-	keyed := op.Kind == weirv1.OperatorKind_OPERATOR_KIND_REDUCE || op.Kind == weirv1.OperatorKind_OPERATOR_KIND_PROCESS
+	keyed := op.Kind == weirv1.OperatorKind_OPERATOR_KIND_REDUCE || op.Kind == weirv1.OperatorKind_OPERATOR_KIND_PROCESS ||
+		op.Kind == weirv1.OperatorKind_OPERATOR_KIND_WINDOW
 	if keyed && in.Partitioning != weirv1.Partitioning_PARTITIONING_KEY_GROUP {
 		return nil, fmt.Errorf("%s.input: a %s is keyed: partition its input with {from: %s, keyBy: KEY_SELECTOR}", path, kk, specID(v))
 	}
@@ -238,6 +276,7 @@ func decodeOperator(i int, item any, ids, all map[string]int, parallelism, maxP 
 // "input: {from: ID, rebalance: true}".
 func decodeInput(path string, v any, ids, all map[string]int) (*weirv1.Input, error) {
 	in := &weirv1.Input{Partitioning: weirv1.Partitioning_PARTITIONING_FORWARD}
+	var err error
 	from, fromPath := v, path
 	if m, ok := v.(yaml.MapSlice); ok {
 		if err := checkFields(path, m, inFields); err != nil {
@@ -251,6 +290,11 @@ func decodeInput(path string, v any, ids, all map[string]int) (*weirv1.Input, er
 			}
 			in.Partitioning = weirv1.Partitioning_PARTITIONING_KEY_GROUP
 			in.Key = &weirv1.Function{Name: sel}
+		}
+		if has(m, "sideOutput") {
+			if in.SideOutput, err = requiredString(path+".sideOutput", get(m, "sideOutput")); err != nil {
+				return nil, err
+			}
 		}
 		if has(m, "rebalance") {
 			b, ok := get(m, "rebalance").(bool)
@@ -278,6 +322,123 @@ func decodeInput(path string, v any, ids, all map[string]int) (*weirv1.Input, er
 	}
 	in.OperatorId = int32(j)
 	return in, nil
+}
+
+// decodeWindow decodes an operator's window:
+//
+//	{tumbling: 10s}  {sliding: 10s, slide: 5s}  {session: 30s}
+//
+// with optional offset, time (event or processing; event by default),
+// allowedLateness and lateSideOutput.
+func decodeWindow(path string, v any) (*weirv1.WindowSpec, error) {
+	m, err := asMap(path, v)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkFields(path, m, windowFields); err != nil {
+		return nil, err
+	}
+	w := &weirv1.WindowSpec{Time: weirv1.TimeDomain_TIME_DOMAIN_EVENT}
+	var set []string
+	for _, k := range []string{"tumbling", "sliding", "session"} {
+		if has(m, k) {
+			set = append(set, k)
+		}
+	}
+	if len(set) != 1 {
+		return nil, fmt.Errorf("%s: set exactly one of tumbling, sliding, session (has %d)", path, len(set))
+	}
+	d, err := duration(path+"."+set[0], get(m, set[0]))
+	if err != nil {
+		return nil, err
+	}
+	switch set[0] {
+	case "tumbling":
+		w.Kind, w.SizeMillis = weirv1.WindowKind_WINDOW_KIND_TUMBLING, d
+	case "sliding":
+		w.Kind, w.SizeMillis = weirv1.WindowKind_WINDOW_KIND_SLIDING, d
+		if w.SlideMillis, err = duration(path+".slide", get(m, "slide")); err != nil {
+			return nil, err
+		}
+	case "session":
+		w.Kind, w.GapMillis = weirv1.WindowKind_WINDOW_KIND_SESSION, d
+	}
+	if has(m, "slide") && set[0] != "sliding" {
+		return nil, fmt.Errorf("%s.slide: only sliding windows slide", path)
+	}
+	if has(m, "offset") {
+		if w.OffsetMillis, err = duration(path+".offset", get(m, "offset")); err != nil {
+			return nil, err
+		}
+	}
+	if has(m, "allowedLateness") {
+		if w.AllowedLatenessMillis, err = duration(path+".allowedLateness", get(m, "allowedLateness")); err != nil {
+			return nil, err
+		}
+	}
+	if has(m, "time") {
+		switch t := get(m, "time"); t {
+		case "event":
+		case "processing":
+			w.Time = weirv1.TimeDomain_TIME_DOMAIN_PROCESSING
+		default:
+			return nil, fmt.Errorf("%s.time: want event or processing, not %s", path, kindOf(t))
+		}
+	}
+	if has(m, "lateSideOutput") {
+		b, ok := get(m, "lateSideOutput").(bool)
+		if !ok {
+			return nil, fmt.Errorf("%s.lateSideOutput: want true or false, not %s", path, kindOf(get(m, "lateSideOutput")))
+		}
+		w.LateSideOutput = b
+	}
+	if err := stream.ValidateWindowSpec(w); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return w, nil
+}
+
+// decodeWatermarks decodes {outOfOrderness: 2s, idleness: 1m}; absent
+// means monotonous timestamps and no idleness.
+func decodeWatermarks(path string, v any) (*weirv1.WatermarkSpec, error) {
+	w := &weirv1.WatermarkSpec{}
+	if v == nil {
+		return w, nil
+	}
+	m, err := asMap(path, v)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkFields(path, m, watermarkFields); err != nil {
+		return nil, err
+	}
+	if has(m, "outOfOrderness") {
+		if w.OutOfOrdernessMillis, err = duration(path+".outOfOrderness", get(m, "outOfOrderness")); err != nil {
+			return nil, err
+		}
+	}
+	if has(m, "idleness") {
+		if w.IdlenessMillis, err = duration(path+".idleness", get(m, "idleness")); err != nil {
+			return nil, err
+		}
+	}
+	return w, nil
+}
+
+// duration reads a duration such as 10s or 500ms, in milliseconds.
+func duration(path string, v any) (int64, error) {
+	s, ok := v.(string)
+	if !ok {
+		return 0, fmt.Errorf("%s: want a duration such as 10s or 500ms, not %s", path, kindOf(v))
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, fmt.Errorf("%s: %q is not a duration (such as 10s or 500ms)", path, s)
+	}
+	if d < 0 {
+		return 0, fmt.Errorf("%s: %s is negative", path, s)
+	}
+	return d.Milliseconds(), nil
 }
 
 // specID returns the id an input refers to, for messages.
