@@ -1,6 +1,8 @@
 package integration
 
 import (
+	"context"
+	"fmt"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -81,4 +83,41 @@ func TestRescaleFromSavepoint(t *testing.T) {
 			resume(t, c, sp, input, out1, 1, tc.to[1], want, total)
 		})
 	}
+}
+
+// A checkpoint retained on cancellation resumes at another parallelism
+// too: cancelled at 2 on the heap, resumed at 3 on Pebble.
+func TestRescaleFromRetainedCheckpoint(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs for about 10 s")
+	}
+	c := startCluster(t, 3, 1)
+	dir := t.TempDir()
+	input := filepath.Join(dir, "text.txt")
+	want, total := writeText(t, input, 20_000)
+	lines := strings.Count(readFile(t, input), "\n")
+	out := filepath.Join(dir, "out")
+	store := filepath.Join(dir, "checkpoints")
+	stdout, stderr, err := c.weir("run", "-d", "-p", "2", "-D", "execution.checkpointing.interval=500ms",
+		"-D", "state.checkpoints.dir=file://"+store,
+		"-D", "execution.checkpointing.externalized-checkpoint-retention=RETAIN_ON_CANCELLATION",
+		"wordcount", "--input", input, "--rate", strconv.Itoa(lines/8), "--output", out)
+	if err != nil {
+		t.Fatalf("weir run: %v\n%s", err, stderr)
+	}
+	id := jobID(t, stdout)
+	latest := awaitCheckpoints(t, c, id, 2)
+	if _, stderr, err := c.weir("cancel", id); err != nil {
+		t.Fatalf("weir cancel: %v\n%s", err, stderr)
+	}
+	eventually(t, 20*time.Second, statusIs(c, id, weirv1.JobStatus_JOB_STATUS_CANCELED))
+	cps, err := c.client().ListCheckpoints(context.Background(), &weirv1.ListCheckpointsRequest{JobId: id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cps.GetLatestCompletedId() < latest {
+		t.Fatalf("latest completed checkpoint %d, saw %d", cps.GetLatestCompletedId(), latest)
+	}
+	chk := fmt.Sprintf("file://%s/%s/chk-%d", store, id, cps.GetLatestCompletedId())
+	resume(t, c, chk, input, out, 3, "pebble", want, total)
 }
