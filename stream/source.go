@@ -55,6 +55,9 @@ type TaskInfo struct {
 	Checkpointing string
 	Clock         clock.Clock
 	Logger        *slog.Logger
+	// Metrics holds the subtask's counters; nil outside a runtime
+	// (MetricGroup's methods accept a nil group).
+	Metrics *MetricGroup
 }
 
 // Sink creates one writer per subtask of a sink operator.

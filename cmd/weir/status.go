@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"text/tabwriter"
 	"time"
@@ -88,5 +89,28 @@ func (c *cli) printJob(w io.Writer, resp *weirv1.GetJobResponse) error {
 			fmt.Fprintln(w, f)
 		}
 	}
-	return nil
+	return printCounters(w, tasks)
+}
+
+// printCounters prints the functions' counters (records a source skipped,
+// say), summed over each task's subtasks.
+func printCounters(w io.Writer, tasks []*weirv1.TaskInfo) error {
+	type key struct{ task, counter string }
+	sums := map[key]int64{}
+	for _, t := range tasks {
+		for name, n := range t.GetMetrics().GetCounters() {
+			sums[key{t.GetName(), name}] += n
+		}
+	}
+	if len(sums) == 0 {
+		return nil
+	}
+	keys := slices.SortedFunc(maps.Keys(sums), func(a, b key) int { return cmp.Or(cmp.Compare(a.task, b.task), cmp.Compare(a.counter, b.counter)) })
+	fmt.Fprintln(w, "\nCounters:")
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "TASK\tCOUNTER\tVALUE")
+	for _, k := range keys {
+		fmt.Fprintf(tw, "%s\t%s\t%d\n", k.task, k.counter, sums[k])
+	}
+	return tw.Flush()
 }

@@ -45,6 +45,7 @@ type jobMaster struct {
 	slots     []slot
 	tasks     map[taskKey]*taskState
 	restoring *restorePoint // what the current attempt restored
+	fatal     bool          // the attempt failed in a way no restart can fix
 
 	// Published by run for readers.
 	mu struct {
@@ -112,7 +113,9 @@ type taskUpdate struct {
 	state   weirv1.ExecutionState
 	failure string
 	corrupt bool // the task failed restoring damaged state
-	metrics *weirv1.TaskMetrics
+	// The failure cannot be fixed by a restart (stream.ErrUnrecoverable).
+	unrecoverable bool
+	metrics       *weirv1.TaskMetrics
 }
 
 type tmLost struct{ tm string }
@@ -248,6 +251,11 @@ func (m *jobMaster) run(ctx context.Context) {
 				m.ended()
 				return
 			}
+		}
+		if m.fatal {
+			m.fail(ctx, cause+" (not restarted: a restart cannot fix this failure)")
+			m.ended()
+			return
 		}
 		delay, ok := m.strategy.OnFailure(m.jm.clock.Now())
 		m.recordException(cause, ok, delay)
@@ -417,6 +425,7 @@ func (m *jobMaster) follow(ctx context.Context) (cause string, done bool) {
 					if e.corrupt && m.restoring != nil {
 						m.cp.damaged(m.restoring, t.failure)
 					}
+					m.fatal = m.fatal || e.unrecoverable
 					return fmt.Sprintf("subtask %d of %q failed on taskmanager %s: %s", t.id.GetSubtaskIndex(), t.name, t.tm, t.failure), false
 				case weirv1.ExecutionState_EXECUTION_STATE_CANCELED:
 					return fmt.Sprintf("subtask %d of %q was canceled on taskmanager %s", t.id.GetSubtaskIndex(), t.name, t.tm), false

@@ -471,7 +471,7 @@ func (jm *JobManager) UpdateTaskExecutionState(ctx context.Context, req *weirv1.
 		m.post(endOfInput{id: req.GetExecution()})
 		return &weirv1.UpdateTaskExecutionStateResponse{}, nil
 	}
-	m.post(taskUpdate{id: req.GetExecution(), state: req.GetState(), failure: req.GetFailure(), corrupt: req.GetCorruptState(), metrics: req.GetMetrics()})
+	m.post(taskUpdate{id: req.GetExecution(), state: req.GetState(), failure: req.GetFailure(), corrupt: req.GetCorruptState(), unrecoverable: req.GetUnrecoverable(), metrics: req.GetMetrics()})
 	return &weirv1.UpdateTaskExecutionStateResponse{}, nil
 }
 

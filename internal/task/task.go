@@ -99,6 +99,7 @@ type Task struct {
 	cfg Config
 
 	recordsIn, recordsOut atomic.Int64
+	metrics               stream.MetricGroup // the functions' counters
 	remoteBytesOut        atomic.Int64
 	backpressuredNanos    atomic.Int64
 	bytesIn, bytesOut     atomic.Int64 // all channels, local and remote
@@ -159,6 +160,7 @@ func (t *Task) Metrics() *weirv1.TaskMetrics {
 		RecordsOut:          t.recordsOut.Load(),
 		RemoteBytesOut:      t.remoteBytesOut.Load(),
 		BackpressuredMillis: time.Duration(t.backpressuredNanos.Load()).Milliseconds(),
+		Counters:            t.metrics.Counts(),
 	}
 	if g := t.gate.Load(); g != nil {
 		m.RemoteBytesIn = g.RemoteBytesIn.Load()
@@ -245,7 +247,7 @@ func (t *Task) Run(ctx context.Context) (err error) {
 		Info: stream.TaskInfo{
 			JobID: t.cfg.JobID, TaskName: v.Name, SubtaskIndex: t.cfg.Subtask, Parallelism: v.Parallelism,
 			MaxParallelism: int(t.cfg.Graph.GetMaxParallelism()), Clock: t.cfg.Clock, Logger: t.cfg.Logger,
-			Checkpointing: t.cfg.Checkpointing.Mode(),
+			Checkpointing: t.cfg.Checkpointing.Mode(), Metrics: &t.metrics,
 		},
 		Backend: backend,
 		Writer:  t.writerFor,

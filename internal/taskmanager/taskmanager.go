@@ -34,6 +34,7 @@ import (
 	"github.com/weirstream/weir/internal/statebackend"
 	"github.com/weirstream/weir/internal/statebackend/pebble"
 	"github.com/weirstream/weir/internal/task"
+	"github.com/weirstream/weir/stream"
 )
 
 // ShutdownGrace bounds how long in-flight RPCs get to finish on shutdown.
@@ -347,6 +348,7 @@ func (tm *TaskManager) report(id *weirv1.ExecutionID, st weirv1.ExecutionState, 
 	if err != nil {
 		req.Failure = err.Error()
 		req.CorruptState = errors.Is(err, checkpoint.ErrCorrupt)
+		req.Unrecoverable = errors.Is(err, stream.ErrUnrecoverable)
 	}
 	backoff := 50 * time.Millisecond
 	for range 5 {

@@ -755,8 +755,11 @@ type TaskMetrics struct {
 	RemoteBytesIn  int64 `protobuf:"varint,4,opt,name=remote_bytes_in,json=remoteBytesIn,proto3" json:"remote_bytes_in,omitempty"`
 	// Time the task spent blocked on full output queues (backpressure).
 	BackpressuredMillis int64 `protobuf:"varint,5,opt,name=backpressured_millis,json=backpressuredMillis,proto3" json:"backpressured_millis,omitempty"`
-	unknownFields       protoimpl.UnknownFields
-	sizeCache           protoimpl.SizeCache
+	// The counters of the task's functions by name (stream.MetricGroup),
+	// such as kafka_records_skipped of a Kafka source.
+	Counters      map[string]int64 `protobuf:"bytes,6,rep,name=counters,proto3" json:"counters,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *TaskMetrics) Reset() {
@@ -822,6 +825,13 @@ func (x *TaskMetrics) GetBackpressuredMillis() int64 {
 		return x.BackpressuredMillis
 	}
 	return 0
+}
+
+func (x *TaskMetrics) GetCounters() map[string]int64 {
+	if x != nil {
+		return x.Counters
+	}
+	return nil
 }
 
 // ExecutionID names one attempt of one subtask of one task.
@@ -1671,7 +1681,7 @@ const file_weir_v1_job_manager_service_proto_rawDesc = "" +
 	"\x05state\x18\x04 \x01(\x0e2\x17.weir.v1.ExecutionStateR\x05state\x12&\n" +
 	"\x0ftask_manager_id\x18\x05 \x01(\tR\rtaskManagerId\x12\x18\n" +
 	"\afailure\x18\x06 \x01(\tR\afailure\x12.\n" +
-	"\ametrics\x18\a \x01(\v2\x14.weir.v1.TaskMetricsR\ametrics\"\xd2\x01\n" +
+	"\ametrics\x18\a \x01(\v2\x14.weir.v1.TaskMetricsR\ametrics\"\xcf\x02\n" +
 	"\vTaskMetrics\x12\x1d\n" +
 	"\n" +
 	"records_in\x18\x01 \x01(\x03R\trecordsIn\x12\x1f\n" +
@@ -1679,7 +1689,11 @@ const file_weir_v1_job_manager_service_proto_rawDesc = "" +
 	"recordsOut\x12(\n" +
 	"\x10remote_bytes_out\x18\x03 \x01(\x03R\x0eremoteBytesOut\x12&\n" +
 	"\x0fremote_bytes_in\x18\x04 \x01(\x03R\rremoteBytesIn\x121\n" +
-	"\x14backpressured_millis\x18\x05 \x01(\x03R\x13backpressuredMillis\"\x80\x01\n" +
+	"\x14backpressured_millis\x18\x05 \x01(\x03R\x13backpressuredMillis\x12>\n" +
+	"\bcounters\x18\x06 \x03(\v2\".weir.v1.TaskMetrics.CountersEntryR\bcounters\x1a;\n" +
+	"\rCountersEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\"\x80\x01\n" +
 	"\vExecutionID\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x1b\n" +
 	"\tvertex_id\x18\x02 \x01(\x05R\bvertexId\x12#\n" +
@@ -1783,7 +1797,7 @@ func file_weir_v1_job_manager_service_proto_rawDescGZIP() []byte {
 }
 
 var file_weir_v1_job_manager_service_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_weir_v1_job_manager_service_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
+var file_weir_v1_job_manager_service_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
 var file_weir_v1_job_manager_service_proto_goTypes = []any{
 	(JobStatus)(0),                     // 0: weir.v1.JobStatus
 	(ExecutionState)(0),                // 1: weir.v1.ExecutionState
@@ -1812,48 +1826,50 @@ var file_weir_v1_job_manager_service_proto_goTypes = []any{
 	(*CheckpointInfo)(nil),             // 24: weir.v1.CheckpointInfo
 	(*ListCheckpointsResponse)(nil),    // 25: weir.v1.ListCheckpointsResponse
 	nil,                                // 26: weir.v1.SubmitJobRequest.ConfigEntry
-	(*JobGraph)(nil),                   // 27: weir.v1.JobGraph
-	(*Program)(nil),                    // 28: weir.v1.Program
-	(SnapshotKind)(0),                  // 29: weir.v1.SnapshotKind
+	nil,                                // 27: weir.v1.TaskMetrics.CountersEntry
+	(*JobGraph)(nil),                   // 28: weir.v1.JobGraph
+	(*Program)(nil),                    // 29: weir.v1.Program
+	(SnapshotKind)(0),                  // 30: weir.v1.SnapshotKind
 }
 var file_weir_v1_job_manager_service_proto_depIdxs = []int32{
-	27, // 0: weir.v1.SubmitJobRequest.graph:type_name -> weir.v1.JobGraph
-	28, // 1: weir.v1.SubmitJobRequest.program:type_name -> weir.v1.Program
+	28, // 0: weir.v1.SubmitJobRequest.graph:type_name -> weir.v1.JobGraph
+	29, // 1: weir.v1.SubmitJobRequest.program:type_name -> weir.v1.Program
 	26, // 2: weir.v1.SubmitJobRequest.config:type_name -> weir.v1.SubmitJobRequest.ConfigEntry
 	7,  // 3: weir.v1.ListJobsResponse.jobs:type_name -> weir.v1.JobSummary
 	0,  // 4: weir.v1.JobSummary.status:type_name -> weir.v1.JobStatus
 	7,  // 5: weir.v1.GetJobResponse.job:type_name -> weir.v1.JobSummary
-	27, // 6: weir.v1.GetJobResponse.graph:type_name -> weir.v1.JobGraph
+	28, // 6: weir.v1.GetJobResponse.graph:type_name -> weir.v1.JobGraph
 	10, // 7: weir.v1.GetJobResponse.tasks:type_name -> weir.v1.TaskInfo
 	12, // 8: weir.v1.TaskInfo.execution:type_name -> weir.v1.ExecutionID
 	1,  // 9: weir.v1.TaskInfo.state:type_name -> weir.v1.ExecutionState
 	11, // 10: weir.v1.TaskInfo.metrics:type_name -> weir.v1.TaskMetrics
-	17, // 11: weir.v1.ListProgramsResponse.programs:type_name -> weir.v1.ProgramInfo
-	20, // 12: weir.v1.GetClusterOverviewResponse.task_managers:type_name -> weir.v1.TaskManagerInfo
-	2,  // 13: weir.v1.CheckpointInfo.status:type_name -> weir.v1.CheckpointStatus
-	29, // 14: weir.v1.CheckpointInfo.kind:type_name -> weir.v1.SnapshotKind
-	24, // 15: weir.v1.ListCheckpointsResponse.checkpoints:type_name -> weir.v1.CheckpointInfo
-	3,  // 16: weir.v1.JobManagerService.SubmitJob:input_type -> weir.v1.SubmitJobRequest
-	5,  // 17: weir.v1.JobManagerService.ListJobs:input_type -> weir.v1.ListJobsRequest
-	8,  // 18: weir.v1.JobManagerService.GetJob:input_type -> weir.v1.GetJobRequest
-	13, // 19: weir.v1.JobManagerService.CancelJob:input_type -> weir.v1.CancelJobRequest
-	15, // 20: weir.v1.JobManagerService.ListPrograms:input_type -> weir.v1.ListProgramsRequest
-	18, // 21: weir.v1.JobManagerService.GetClusterOverview:input_type -> weir.v1.GetClusterOverviewRequest
-	21, // 22: weir.v1.JobManagerService.TriggerSavepoint:input_type -> weir.v1.TriggerSavepointRequest
-	23, // 23: weir.v1.JobManagerService.ListCheckpoints:input_type -> weir.v1.ListCheckpointsRequest
-	4,  // 24: weir.v1.JobManagerService.SubmitJob:output_type -> weir.v1.SubmitJobResponse
-	6,  // 25: weir.v1.JobManagerService.ListJobs:output_type -> weir.v1.ListJobsResponse
-	9,  // 26: weir.v1.JobManagerService.GetJob:output_type -> weir.v1.GetJobResponse
-	14, // 27: weir.v1.JobManagerService.CancelJob:output_type -> weir.v1.CancelJobResponse
-	16, // 28: weir.v1.JobManagerService.ListPrograms:output_type -> weir.v1.ListProgramsResponse
-	19, // 29: weir.v1.JobManagerService.GetClusterOverview:output_type -> weir.v1.GetClusterOverviewResponse
-	22, // 30: weir.v1.JobManagerService.TriggerSavepoint:output_type -> weir.v1.TriggerSavepointResponse
-	25, // 31: weir.v1.JobManagerService.ListCheckpoints:output_type -> weir.v1.ListCheckpointsResponse
-	24, // [24:32] is the sub-list for method output_type
-	16, // [16:24] is the sub-list for method input_type
-	16, // [16:16] is the sub-list for extension type_name
-	16, // [16:16] is the sub-list for extension extendee
-	0,  // [0:16] is the sub-list for field type_name
+	27, // 11: weir.v1.TaskMetrics.counters:type_name -> weir.v1.TaskMetrics.CountersEntry
+	17, // 12: weir.v1.ListProgramsResponse.programs:type_name -> weir.v1.ProgramInfo
+	20, // 13: weir.v1.GetClusterOverviewResponse.task_managers:type_name -> weir.v1.TaskManagerInfo
+	2,  // 14: weir.v1.CheckpointInfo.status:type_name -> weir.v1.CheckpointStatus
+	30, // 15: weir.v1.CheckpointInfo.kind:type_name -> weir.v1.SnapshotKind
+	24, // 16: weir.v1.ListCheckpointsResponse.checkpoints:type_name -> weir.v1.CheckpointInfo
+	3,  // 17: weir.v1.JobManagerService.SubmitJob:input_type -> weir.v1.SubmitJobRequest
+	5,  // 18: weir.v1.JobManagerService.ListJobs:input_type -> weir.v1.ListJobsRequest
+	8,  // 19: weir.v1.JobManagerService.GetJob:input_type -> weir.v1.GetJobRequest
+	13, // 20: weir.v1.JobManagerService.CancelJob:input_type -> weir.v1.CancelJobRequest
+	15, // 21: weir.v1.JobManagerService.ListPrograms:input_type -> weir.v1.ListProgramsRequest
+	18, // 22: weir.v1.JobManagerService.GetClusterOverview:input_type -> weir.v1.GetClusterOverviewRequest
+	21, // 23: weir.v1.JobManagerService.TriggerSavepoint:input_type -> weir.v1.TriggerSavepointRequest
+	23, // 24: weir.v1.JobManagerService.ListCheckpoints:input_type -> weir.v1.ListCheckpointsRequest
+	4,  // 25: weir.v1.JobManagerService.SubmitJob:output_type -> weir.v1.SubmitJobResponse
+	6,  // 26: weir.v1.JobManagerService.ListJobs:output_type -> weir.v1.ListJobsResponse
+	9,  // 27: weir.v1.JobManagerService.GetJob:output_type -> weir.v1.GetJobResponse
+	14, // 28: weir.v1.JobManagerService.CancelJob:output_type -> weir.v1.CancelJobResponse
+	16, // 29: weir.v1.JobManagerService.ListPrograms:output_type -> weir.v1.ListProgramsResponse
+	19, // 30: weir.v1.JobManagerService.GetClusterOverview:output_type -> weir.v1.GetClusterOverviewResponse
+	22, // 31: weir.v1.JobManagerService.TriggerSavepoint:output_type -> weir.v1.TriggerSavepointResponse
+	25, // 32: weir.v1.JobManagerService.ListCheckpoints:output_type -> weir.v1.ListCheckpointsResponse
+	25, // [25:33] is the sub-list for method output_type
+	17, // [17:25] is the sub-list for method input_type
+	17, // [17:17] is the sub-list for extension type_name
+	17, // [17:17] is the sub-list for extension extendee
+	0,  // [0:17] is the sub-list for field type_name
 }
 
 func init() { file_weir_v1_job_manager_service_proto_init() }
@@ -1873,7 +1889,7 @@ func file_weir_v1_job_manager_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_weir_v1_job_manager_service_proto_rawDesc), len(file_weir_v1_job_manager_service_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   24,
+			NumMessages:   25,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -564,7 +564,10 @@ type UpdateTaskExecutionStateRequest struct {
 	CorruptState bool `protobuf:"varint,5,opt,name=corrupt_state,json=corruptState,proto3" json:"corrupt_state,omitempty"`
 	// A running source subtask has read all its input and awaits the final
 	// checkpoint.
-	EndOfInput    bool `protobuf:"varint,6,opt,name=end_of_input,json=endOfInput,proto3" json:"end_of_input,omitempty"`
+	EndOfInput bool `protobuf:"varint,6,opt,name=end_of_input,json=endOfInput,proto3" json:"end_of_input,omitempty"`
+	// The task failed in a way a restart cannot fix (stream.ErrUnrecoverable):
+	// the job fails at once, whatever its restart strategy.
+	Unrecoverable bool `protobuf:"varint,7,opt,name=unrecoverable,proto3" json:"unrecoverable,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -637,6 +640,13 @@ func (x *UpdateTaskExecutionStateRequest) GetCorruptState() bool {
 func (x *UpdateTaskExecutionStateRequest) GetEndOfInput() bool {
 	if x != nil {
 		return x.EndOfInput
+	}
+	return false
+}
+
+func (x *UpdateTaskExecutionStateRequest) GetUnrecoverable() bool {
+	if x != nil {
+		return x.Unrecoverable
 	}
 	return false
 }
@@ -715,7 +725,7 @@ const file_weir_v1_resource_manager_service_proto_rawDesc = "" +
 	"\texecution\x18\x01 \x01(\v2\x14.weir.v1.ExecutionIDR\texecution\x12.\n" +
 	"\ametrics\x18\x02 \x01(\v2\x14.weir.v1.TaskMetricsR\ametrics\"E\n" +
 	"\x11HeartbeatResponse\x120\n" +
-	"\x14unknown_task_manager\x18\x01 \x01(\bR\x12unknownTaskManager\"\x95\x02\n" +
+	"\x14unknown_task_manager\x18\x01 \x01(\bR\x12unknownTaskManager\"\xbb\x02\n" +
 	"\x1fUpdateTaskExecutionStateRequest\x122\n" +
 	"\texecution\x18\x01 \x01(\v2\x14.weir.v1.ExecutionIDR\texecution\x12-\n" +
 	"\x05state\x18\x02 \x01(\x0e2\x17.weir.v1.ExecutionStateR\x05state\x12\x18\n" +
@@ -723,7 +733,8 @@ const file_weir_v1_resource_manager_service_proto_rawDesc = "" +
 	"\ametrics\x18\x04 \x01(\v2\x14.weir.v1.TaskMetricsR\ametrics\x12#\n" +
 	"\rcorrupt_state\x18\x05 \x01(\bR\fcorruptState\x12 \n" +
 	"\fend_of_input\x18\x06 \x01(\bR\n" +
-	"endOfInput\"\"\n" +
+	"endOfInput\x12$\n" +
+	"\runrecoverable\x18\a \x01(\bR\runrecoverable\"\"\n" +
 	" UpdateTaskExecutionStateResponse2\xf3\x03\n" +
 	"\x16ResourceManagerService\x12`\n" +
 	"\x13RegisterTaskManager\x12#.weir.v1.RegisterTaskManagerRequest\x1a$.weir.v1.RegisterTaskManagerResponse\x12B\n" +
