@@ -106,6 +106,59 @@ func (b *batchBuilder) add(v string, at time.Time) {
 	b.values += len(v)
 }
 
+// header is a record header.
+type header struct {
+	key   string
+	value []byte
+}
+
+// addRecord appends a record with a key (nil for none), value and
+// headers, timestamped at unix millis ts: the general form of add, for
+// records that are not on the hot path (dead letters).
+func (b *batchBuilder) addRecord(key, value []byte, headers []header, ts int64) {
+	if b.n == 0 {
+		b.firstTS = ts
+	}
+	b.maxTS = max(b.maxTS, ts)
+	delta := ts - b.firstTS
+	keyLen := int64(-1)
+	if key != nil {
+		keyLen = int64(len(key))
+	}
+	body := 1 + varintLen(delta) + varintLen(int64(b.n)) + varintLen(keyLen) + len(key) +
+		varintLen(int64(len(value))) + len(value) + varintLen(int64(len(headers)))
+	for _, h := range headers {
+		body += varintLen(int64(len(h.key))) + len(h.key) + varintLen(int64(len(h.value))) + len(h.value)
+	}
+	b.buf = binary.AppendVarint(b.buf, int64(body))
+	b.buf = append(b.buf, 0)
+	b.buf = binary.AppendVarint(b.buf, delta)
+	b.buf = binary.AppendVarint(b.buf, int64(b.n))
+	b.buf = binary.AppendVarint(b.buf, keyLen)
+	b.buf = append(b.buf, key...)
+	b.buf = binary.AppendVarint(b.buf, int64(len(value)))
+	b.buf = append(b.buf, value...)
+	b.buf = binary.AppendVarint(b.buf, int64(len(headers)))
+	for _, h := range headers {
+		b.buf = binary.AppendVarint(b.buf, int64(len(h.key)))
+		b.buf = append(b.buf, h.key...)
+		b.buf = binary.AppendVarint(b.buf, int64(len(h.value)))
+		b.buf = append(b.buf, h.value...)
+	}
+	b.n++
+	b.values += len(value)
+}
+
+// recordBytes is the payload of a record for recordSize: key, value and
+// headers.
+func recordBytes(key, value []byte, headers []header) int {
+	n := len(key) + len(value)
+	for _, h := range headers {
+		n += len(h.key) + len(h.value) + 10
+	}
+	return n
+}
+
 // producerFields are the producer ID, epoch and first sequence number a
 // batch carries; producerID -1 for a producer without an ID.
 type producerFields struct {

@@ -1,7 +1,8 @@
 // Package kafka has a source reading the values of a Kafka topic's records
 // as strings, registered as "weir.kafka.source", and a sink writing strings
-// as record values, registered as "weir.kafka.sink". Record keys and
-// headers are not read or written yet. Both speak the Kafka protocol with
+// as record values, registered as "weir.kafka.sink". The sink writes no
+// keys or headers; the source reads keys and headers only of the bad
+// records it sends to a dead-letter topic. Both speak the Kafka protocol with
 // github.com/segmentio/kafka-go, each reader and writer through a
 // transport of its own.
 //
@@ -30,6 +31,32 @@
 // transactions: read_committed, the default, is implemented here, as the
 // Java consumer does it, by skipping the batches of aborted transactions;
 // transaction markers are never records.
+//
+// # Source: formats and bad records
+//
+// Format declares what values are: "raw" (any bytes; nothing is ever
+// bad), "text" (UTF-8) or "json" (one JSON value each). The fetcher
+// goroutines check each value. A bad record (a poison pill) is handled
+// on the task goroutine, before the records after it, as OnError says:
+//
+//   - "fail" (the default): the task fails with an error naming the topic,
+//     partition and offset and why the value is bad, marked
+//     stream.ErrUnrecoverable, so the job fails at once instead of
+//     restarting into the same record over and over. Skip the record by
+//     resuming with "skip" or "dead-letter", or past it with StartFrom.
+//   - "skip": the record is dropped and counted (kafka_records_skipped).
+//   - "dead-letter": the record (key, value, timestamp) is written to
+//     DeadLetterTopic with headers weir.source.topic, weir.source.partition,
+//     weir.source.offset and weir.error, and counted
+//     (kafka_records_dead_lettered). Dead letters are written at least
+//     once: the checkpoint barrier waits until the dead letters before it
+//     are acknowledged, so none is lost, but one whose checkpoint did not
+//     complete is written again after a restore; the origin headers
+//     identify duplicates.
+//
+// The first ten bad records of a subtask are logged one by one, then one
+// in every thousand, with the running count: offsets and reasons, never
+// payloads. Counters appear in the task metrics (`weir status`).
 //
 // # Source: offsets in checkpoints
 //

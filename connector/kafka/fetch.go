@@ -25,6 +25,7 @@ func (r *reader) fetchLoop(ctx context.Context, p int32, offset, stop int64) err
 	b := backoff{clock: r.clock}
 	failing := false // a retryable error was logged and no fetch has succeeded since
 	readCommitted := r.cfg.isolation == kafka.ReadCommitted
+	var scratch []byte // a value being checked against the format
 	for {
 		if stop >= 0 && offset >= stop {
 			select {
@@ -65,13 +66,14 @@ func (r *reader) fetchLoop(ctx context.Context, p int32, offset, stop int64) err
 		}
 		b.reset()
 		ev := event{kind: eventRecords, partition: p}
-		ev.next, err = decodeRecords(resp.RecordSet.Records, resp.AbortedTransactions, offset, readCommitted, &ev)
+		ev.next, err = decodeRecords(resp.RecordSet.Records, resp.AbortedTransactions, offset, readCommitted, r.cfg.format, &scratch, &ev)
 		if err != nil {
 			return fmt.Errorf("kafka source: decoding topic %q partition %d at offset %d: %w", r.src.Topic, p, offset, err)
 		}
 		if stop >= 0 && ev.next > stop {
 			i, _ := slices.BinarySearch(ev.offsets, stop)
 			ev.values, ev.offsets, ev.next = ev.values[:i], ev.offsets[:i], stop
+			ev.bad = slices.DeleteFunc(ev.bad, func(b badRecord) bool { return b.offset >= stop })
 		}
 		if ev.next == offset {
 			continue // nothing new: the broker waited MaxWait
@@ -159,7 +161,10 @@ func (r *reader) resetOffset(ctx context.Context, p int32, offset int64) (int64,
 }
 
 // decodeRecords appends to ev the values and offsets of the records in rs
-// at or after offset from, and returns the offset to fetch next.
+// at or after offset from, and returns the offset to fetch next. Values
+// that are not of format f go to ev.bad, with their keys, for the task
+// goroutine to handle as the source's OnError says; scratch is a buffer
+// for checking values.
 //
 // With readCommitted it skips the records of aborted transactions, as the
 // Java consumer does: aborted lists (producer ID, first offset) of the
@@ -167,7 +172,7 @@ func (r *reader) resetOffset(ctx context.Context, p int32, offset int64) (int64,
 // producer with an aborted transaction that began at or before the batch
 // is skipped, until that producer's abort marker. Transaction markers
 // (control batches) are never records.
-func decodeRecords(rs protocol.RecordReader, aborted []fetchapi.ResponseTransaction, from int64, readCommitted bool, ev *event) (int64, error) {
+func decodeRecords(rs protocol.RecordReader, aborted []fetchapi.ResponseTransaction, from int64, readCommitted bool, f format, scratch *[]byte, ev *event) (int64, error) {
 	next := from
 	var batches []protocol.RecordReader
 	switch s := rs.(type) {
@@ -228,26 +233,68 @@ func decodeRecords(rs protocol.RecordReader, aborted []fetchapi.ResponseTransact
 			if err != nil {
 				return next, err
 			}
-			if rec.Key != nil {
-				rec.Key.Close()
-			}
 			if rec.Offset < from || skip {
-				if rec.Value != nil {
-					rec.Value.Close()
-				}
+				closeBytes(rec.Key)
+				closeBytes(rec.Value)
 				next = max(next, rec.Offset+1)
 				continue
 			}
-			v, err := readValue(rec.Value)
+			if f == formatRaw {
+				closeBytes(rec.Key)
+				v, err := readValue(rec.Value)
+				if err != nil {
+					return next, err
+				}
+				ev.values = append(ev.values, v)
+				ev.offsets = append(ev.offsets, rec.Offset)
+				next = rec.Offset + 1
+				continue
+			}
+			b, err := readBytes(rec.Value, (*scratch)[:0])
 			if err != nil {
+				closeBytes(rec.Key)
 				return next, err
 			}
-			ev.values = append(ev.values, v)
-			ev.offsets = append(ev.offsets, rec.Offset)
+			*scratch = b
+			if reason := f.check(b); reason != "" {
+				key, err := readBytes(rec.Key, nil)
+				if err != nil {
+					return next, err
+				}
+				ev.bad = append(ev.bad, badRecord{offset: rec.Offset, timestamp: rec.Time.UnixMilli(), key: key, value: slices.Clone(b), reason: reason})
+			} else {
+				closeBytes(rec.Key)
+				ev.values = append(ev.values, string(b))
+				ev.offsets = append(ev.offsets, rec.Offset)
+			}
 			next = rec.Offset + 1
 		}
 	}
 	return next, nil
+}
+
+// closeBytes releases b, which may be nil.
+func closeBytes(b protocol.Bytes) {
+	if b != nil {
+		b.Close()
+	}
+}
+
+// readBytes appends b to buf and releases it. A null b reads as nil.
+func readBytes(b protocol.Bytes, buf []byte) ([]byte, error) {
+	if b == nil {
+		return buf, nil
+	}
+	defer b.Close()
+	n := b.Len()
+	if buf == nil {
+		buf = make([]byte, 0, n) // an empty value is not a null one
+	}
+	buf = slices.Grow(buf, n)
+	if _, err := io.ReadFull(b, buf[len(buf):len(buf)+n]); err != nil {
+		return buf, err
+	}
+	return buf[:len(buf)+n], nil
 }
 
 // readValue copies a record value into a string and releases it. A null

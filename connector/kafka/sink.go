@@ -159,6 +159,20 @@ func (s Sink) CreateWriter(ctx *stream.SinkContext) (stream.SinkWriter[string], 
 	return w, nil
 }
 
+// newDeadLetterWriter returns the at-least-once writer of a source's dead
+// letters.
+func newDeadLetterWriter(s Source, info stream.TaskInfo, clk clock.Clock, logger *slog.Logger) *writer {
+	return &writer{
+		sink:        Sink{Brokers: s.Brokers, Topic: s.DeadLetterTopic, Semantic: AtLeastOnce},
+		subtask:     info.SubtaskIndex,
+		parallelism: max(info.Parallelism, 1),
+		batchBytes:  DefaultBatchBytes,
+		clock:       clk,
+		logger:      logger.With("dead_letter_topic", s.DeadLetterTopic),
+		cl:          newCluster(s.Brokers, clientID(info.JobID, "dead-letter", info.SubtaskIndex), s.DeadLetterTopic, 0),
+	}
+}
+
 // writer writes one subtask's records. The task goroutine calls its
 // methods and builds record batches; one sender goroutine per partition
 // produces them, in order, with at most maxInFlight batches outstanding
@@ -280,13 +294,25 @@ func (w *writer) Write(v string) error {
 			return err
 		}
 	}
+	pw, err := w.target(len(v))
+	if err != nil {
+		return err
+	}
+	pw.batch.add(v, w.clock.Now())
+	return nil
+}
+
+// target returns the partition whose open batch takes the next record, of
+// n payload bytes: the current one, or the next one when the current
+// batch is full (which is then dispatched).
+func (w *writer) target(n int) (*partitionWriter, error) {
 	pw := w.parts[w.cur]
 	if pw.batch.buf == nil {
 		w.newBatch(pw)
 	}
-	if !pw.batch.fits(len(v)) {
+	if !pw.batch.fits(n) {
 		if err := w.dispatch([]*partitionWriter{pw}); err != nil {
-			return err
+			return nil, err
 		}
 		w.cur = (w.cur + 1) % len(w.parts)
 		pw = w.parts[w.cur]
@@ -294,7 +320,26 @@ func (w *writer) Write(v string) error {
 			w.newBatch(pw)
 		}
 	}
-	pw.batch.add(v, w.clock.Now())
+	return pw, nil
+}
+
+// writeRecord writes a record with a key, value and headers, at least
+// once (the writer must not be exactly-once): the dead letters of a
+// source.
+func (w *writer) writeRecord(key, value []byte, headers []header, ts int64) error {
+	if err := w.failure(); err != nil {
+		return err
+	}
+	if w.parts == nil {
+		if err := w.start(); err != nil {
+			return err
+		}
+	}
+	pw, err := w.target(recordBytes(key, value, headers))
+	if err != nil {
+		return err
+	}
+	pw.batch.addRecord(key, value, headers, ts)
 	return nil
 }
 

@@ -90,6 +90,22 @@ type Source struct {
 	// last stable offsets with read_committed), then ends. Partitions
 	// created later are not read.
 	StopAtLatest bool `json:"stop_at_latest,omitempty"`
+	// Format is what record values must be: "raw" (the default: any
+	// bytes, read as they are), "text" (UTF-8) or "json" (one JSON value).
+	// A value that is not is a bad record, handled as OnError says.
+	Format string `json:"format,omitempty"`
+	// OnError is what happens to a bad record: "fail" (the default: the
+	// job fails without restarting, with an error naming the record's
+	// topic, partition and offset), "skip" (the record is dropped and
+	// counted in kafka_records_skipped) or "dead-letter" (the record is
+	// written to DeadLetterTopic, at least once, and counted in
+	// kafka_records_dead_lettered). Payloads never go to logs or errors.
+	OnError string `json:"on_error,omitempty"`
+	// DeadLetterTopic is the topic bad records go to with OnError
+	// "dead-letter"; it must exist. A dead letter keeps the record's key,
+	// value and timestamp and carries headers weir.source.topic,
+	// weir.source.partition, weir.source.offset and weir.error.
+	DeadLetterTopic string `json:"dead_letter_topic,omitempty"`
 
 	// metadataTTL is how long the transport caches metadata; 0 is
 	// kafka-go's 6 s. Tests shorten it.
@@ -121,6 +137,8 @@ type sourceConfig struct {
 	isolation  kafka.IsolationLevel
 	maxWait    time.Duration
 	fetchBytes int
+	format     format
+	onError    string // OnErrorFail, OnErrorSkip or OnErrorDeadLetter
 }
 
 // Validate checks the parameters. It does not contact the brokers.
@@ -130,7 +148,7 @@ func (s Source) Validate() error {
 }
 
 func (s Source) parse() (sourceConfig, error) {
-	cfg := sourceConfig{start: startEarliest, isolation: kafka.ReadCommitted, maxWait: DefaultMaxWait, fetchBytes: DefaultFetchBytes}
+	cfg := sourceConfig{start: startEarliest, isolation: kafka.ReadCommitted, maxWait: DefaultMaxWait, fetchBytes: DefaultFetchBytes, onError: OnErrorFail}
 	if err := validateBrokers("kafka source", s.Brokers); err != nil {
 		return cfg, err
 	}
@@ -175,6 +193,25 @@ func (s Source) parse() (sourceConfig, error) {
 		return cfg, fmt.Errorf("kafka source: fetch_bytes %d must be >= 0", s.FetchBytes)
 	case s.FetchBytes > 0:
 		cfg.fetchBytes = s.FetchBytes
+	}
+	var err error
+	if cfg.format, err = parseFormat(s.Format); err != nil {
+		return cfg, err
+	}
+	switch s.OnError {
+	case "", OnErrorFail:
+	case OnErrorSkip, OnErrorDeadLetter:
+		cfg.onError = s.OnError
+	default:
+		return cfg, fmt.Errorf("kafka source: on_error %q: want %q, %q or %q", s.OnError, OnErrorFail, OnErrorSkip, OnErrorDeadLetter)
+	}
+	switch {
+	case cfg.onError == OnErrorDeadLetter && s.DeadLetterTopic == "":
+		return cfg, fmt.Errorf("kafka source: on_error %q needs a dead_letter_topic", OnErrorDeadLetter)
+	case cfg.onError != OnErrorDeadLetter && s.DeadLetterTopic != "":
+		return cfg, fmt.Errorf("kafka source: dead_letter_topic %q is set but on_error is %q, not %q", s.DeadLetterTopic, cfg.onError, OnErrorDeadLetter)
+	case s.DeadLetterTopic != "" && s.DeadLetterTopic == s.Topic:
+		return cfg, fmt.Errorf("kafka source: dead_letter_topic %q is the topic the source reads", s.DeadLetterTopic)
 	}
 	return cfg, nil
 }
@@ -228,6 +265,11 @@ func (s Source) CreateReader(ctx *stream.SourceContext) (stream.SourceReader[str
 	if s.Group != "" {
 		r.commits = make(chan map[int32]int64, 1)
 	}
+	r.skipped = ctx.Metrics.Counter(CounterSkipped)
+	r.deadLettered = ctx.Metrics.Counter(CounterDeadLettered)
+	if cfg.onError == OnErrorDeadLetter {
+		r.dlq = newDeadLetterWriter(s, ctx.TaskInfo, r.clock, r.logger)
+	}
 	return r, nil
 }
 
@@ -264,6 +306,9 @@ type event struct {
 	values  []string
 	offsets []int64
 	next    int64
+	// bad are the records among them whose values are not of the
+	// source's format, in offset order.
+	bad []badRecord
 }
 
 // reader reads the partitions of one subtask. The task goroutine calls
@@ -290,6 +335,13 @@ type reader struct {
 	cur        *event          // the records being emitted
 	pos        int             // the next value of cur to emit
 	toCommit   []commitPoint   // snapshots not yet known complete, with a Group
+
+	// Bad records: the dead-letter writer (OnError "dead-letter"), the
+	// counters, and how many have been logged.
+	dlq          *writer
+	skipped      *stream.Counter
+	deadLettered *stream.Counter
+	logged       int64
 
 	events  chan event           // bounded: backpressure on the fetchers
 	wake    chan struct{}        // Available; size 1
@@ -373,7 +425,9 @@ func (r *reader) PollNext(out stream.Collector[string]) (stream.PollStatus, erro
 		if r.cur == nil {
 			select {
 			case ev := <-r.events:
-				r.handle(ev)
+				if err := r.handle(ev); err != nil {
+					return stream.PollEnd, err
+				}
 				continue
 			default:
 			}
@@ -397,6 +451,11 @@ func (r *reader) PollNext(out stream.Collector[string]) (stream.PollStatus, erro
 	case emitted > 0 || r.cur != nil:
 		return stream.PollMore, nil
 	case r.src.StopAtLatest && r.discovered && len(r.bounded) == 0:
+		if r.dlq != nil {
+			if err := r.dlq.flush(); err != nil {
+				return stream.PollEnd, r.dlqError(err)
+			}
+		}
 		return stream.PollEnd, nil
 	default:
 		return stream.PollIdle, nil
@@ -404,7 +463,7 @@ func (r *reader) PollNext(out stream.Collector[string]) (stream.PollStatus, erro
 }
 
 // handle takes an event from the goroutines.
-func (r *reader) handle(ev event) {
+func (r *reader) handle(ev event) error {
 	switch ev.kind {
 	case eventAssign:
 		for p, off := range ev.starts {
@@ -420,20 +479,82 @@ func (r *reader) handle(ev event) {
 			}
 		}
 	case eventRecords:
+		// Bad records are handled before the good ones of the fetch are
+		// emitted, so a dead letter is written before any checkpoint
+		// whose offsets are past it.
+		if err := r.handleBad(ev.partition, ev.bad); err != nil {
+			return err
+		}
 		if len(ev.values) == 0 {
 			r.offsets[ev.partition] = ev.next
-			return
+			return nil
 		}
 		r.cur, r.pos = &ev, 0
 	case eventDone:
 		delete(r.bounded, ev.partition)
 	}
+	return nil
+}
+
+// handleBad handles the bad records of a fetch of partition p as OnError
+// says.
+func (r *reader) handleBad(p int32, bad []badRecord) error {
+	if len(bad) == 0 {
+		return nil
+	}
+	switch r.cfg.onError {
+	case OnErrorSkip:
+		r.skipped.Add(int64(len(bad)))
+	case OnErrorDeadLetter:
+		part := []byte(strconv.Itoa(int(p)))
+		for _, b := range bad {
+			headers := []header{
+				{key: HeaderSourceTopic, value: []byte(r.src.Topic)},
+				{key: HeaderSourcePartition, value: part},
+				{key: HeaderSourceOffset, value: strconv.AppendInt(nil, b.offset, 10)},
+				{key: HeaderError, value: []byte(b.reason)},
+			}
+			if err := r.dlq.writeRecord(b.key, b.value, headers, b.timestamp); err != nil {
+				return r.dlqError(err)
+			}
+		}
+		r.deadLettered.Add(int64(len(bad)))
+	default:
+		b := bad[0]
+		return stream.Unrecoverable(fmt.Errorf("kafka source: topic %q partition %d offset %d: %s (format %q); "+
+			"the job fails rather than restart into the same record: set on_error to %q or %q to go on past bad records",
+			r.src.Topic, p, b.offset, b.reason, r.cfg.format, OnErrorSkip, OnErrorDeadLetter))
+	}
+	// The first bad records are logged one by one, then one in every
+	// 1000, each line with the running total: never the payload.
+	msg := "kafka source: bad record skipped"
+	if r.cfg.onError == OnErrorDeadLetter {
+		msg = "kafka source: bad record sent to the dead-letter topic"
+	}
+	for _, b := range bad {
+		r.logged++
+		if r.logged <= 10 || r.logged%1000 == 0 {
+			r.logger.Warn(msg, "partition", p, "offset", b.offset, "error", b.reason, "bad_records", r.logged, "dead_letter_topic", r.src.DeadLetterTopic)
+		}
+	}
+	return nil
+}
+
+// dlqError names the dead-letter topic in a failure to write to it.
+func (r *reader) dlqError(err error) error {
+	return fmt.Errorf("kafka source: writing bad records of topic %q to dead_letter_topic %q: %w", r.src.Topic, r.src.DeadLetterTopic, err)
 }
 
 // SnapshotState returns one sourceOffset element per partition: the
 // offset after the last record emitted. Before the first partition
 // discovery has finished it adds a sourceUnassigned element.
 func (r *reader) SnapshotState(id int64) ([][]byte, error) {
+	if r.dlq != nil {
+		// The dead letters before the offsets are in Kafka.
+		if err := r.dlq.flush(); err != nil {
+			return nil, r.dlqError(err)
+		}
+	}
 	parts := slices.Sorted(maps.Keys(r.offsets))
 	elems := make([][]byte, 0, len(parts)+1)
 	for _, p := range parts {
@@ -558,6 +679,9 @@ func (r *reader) Close() error {
 	r.wg.Wait()
 	r.cl.close()
 	r.cur = nil
+	if r.dlq != nil {
+		return r.dlq.Close()
+	}
 	return nil
 }
 
