@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	weirv1 "github.com/weirstream/weir/api/proto/weir/v1"
+	"github.com/weirstream/weir/internal/jobspec"
 	"github.com/weirstream/weir/internal/minicluster"
 	"github.com/weirstream/weir/stream"
 )
@@ -161,14 +162,6 @@ func TestBadRecordPolicies(t *testing.T) {
 			}
 
 			var logs syncBuffer
-			ctx := t.Context()
-			c, err := minicluster.Start(ctx, minicluster.Options{TaskManagers: 1, Slots: 2, BufferTimeout: 10 * time.Millisecond,
-				Logger: slog.New(slog.NewTextHandler(&logs, nil))})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
-
 			env := stream.NewEnv()
 			env.SetParallelism(2)
 			env.SetConfig("execution.checkpointing.interval", "50ms")
@@ -185,17 +178,7 @@ func TestBadRecordPolicies(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			conn, err := grpc.NewClient(c.RPCAddress(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer conn.Close()
-			client := weirv1.NewJobManagerServiceClient(conn)
-			resp, err := client.SubmitJob(ctx, &weirv1.SubmitJobRequest{Job: &weirv1.SubmitJobRequest_Graph{Graph: g}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			job := waitJob(t, client, resp.GetJobId())
+			job := runJob(t, g, &logs)
 
 			if n := job.GetJob().GetRestarts(); n != 0 {
 				t.Errorf("the job restarted %d times, want none", n)
@@ -254,6 +237,75 @@ func TestBadRecordPolicies(t *testing.T) {
 				delete(bad, origin{int32(p), off})
 			}
 		})
+	}
+}
+
+// runJob runs g on a mini cluster of one taskmanager with two slots,
+// logging to logs, and returns the ended job.
+func runJob(t *testing.T, g *weirv1.JobGraph, logs *syncBuffer) *weirv1.GetJobResponse {
+	t.Helper()
+	ctx := t.Context()
+	c, err := minicluster.Start(ctx, minicluster.Options{TaskManagers: 1, Slots: 2, BufferTimeout: 10 * time.Millisecond,
+		Logger: slog.New(slog.NewTextHandler(logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	conn, err := grpc.NewClient(c.RPCAddress(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	client := weirv1.NewJobManagerServiceClient(conn)
+	resp, err := client.SubmitJob(ctx, &weirv1.SubmitJobRequest{Job: &weirv1.SubmitJobRequest_Graph{Graph: g}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return waitJob(t, client, resp.GetJobId())
+}
+
+// A YAML job spec reads a JSON topic, skipping bad records, and writes to
+// another topic exactly once.
+func TestJobSpecKafka(t *testing.T) {
+	tc := newTestCluster(t, 2, "in", "out")
+	var good []string
+	for p := range int32(2) {
+		vs := values(fmt.Sprintf(`{"p": %d, "i": "x`, p), 1000)
+		for i := range vs {
+			if i%100 != 50 {
+				vs[i] += `"}`
+				good = append(good, vs[i])
+			}
+		}
+		tc.produce(t, "in", p, vs...)
+	}
+	spec := fmt.Sprintf(`
+name: kafka-copy
+parallelism: 2
+config: {execution.checkpointing.interval: 50ms}
+operators:
+  - id: read
+    source: weir.kafka.source
+    params: {brokers: [%[1]q], topic: in, stop_at_latest: true, format: json, on_error: skip}
+  - id: write
+    sink: weir.kafka.sink
+    input: read
+    params: {brokers: [%[1]q], topic: out, semantic: exactly-once}
+`, tc.brokers[0])
+	g, err := jobspec.Parse([]byte(spec))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs syncBuffer
+	job := runJob(t, g, &logs)
+	if st := job.GetJob().GetStatus(); st != weirv1.JobStatus_JOB_STATUS_FINISHED {
+		t.Fatalf("job ended %v: %s", st, job.GetJob().GetStatusMessage())
+	}
+	equalSets(t, "out", tc.readCommitted(t, "out", 2), good)
+
+	_, err = jobspec.Parse([]byte(strings.Replace(spec, "on_error: skip", "on_error: ignore", 1)))
+	if err == nil || !strings.Contains(err.Error(), `on_error "ignore"`) {
+		t.Fatalf("a spec with on_error ignore: %v", err)
 	}
 }
 

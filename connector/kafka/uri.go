@@ -18,7 +18,8 @@ const Scheme = "kafka"
 //	kafka://HOST:PORT[,HOST:PORT...]/TOPIC[?PARAM=VALUE&...]
 //
 // The parameters are the Source's JSON fields: group, start_from,
-// isolation, max_wait, fetch_bytes and stop_at_latest (true or false).
+// isolation, max_wait, fetch_bytes, stop_at_latest (true or false),
+// format, on_error and dead_letter_topic.
 // The Source is validated.
 func ParseSource(uri string) (Source, error) {
 	brokers, topic, q, err := parseURI(uri)
@@ -41,6 +42,12 @@ func ParseSource(uri string) (Source, error) {
 			s.FetchBytes, err = strconv.Atoi(v)
 		case "stop_at_latest":
 			s.StopAtLatest, err = strconv.ParseBool(v)
+		case "format":
+			s.Format = v
+		case "on_error":
+			s.OnError = v
+		case "dead_letter_topic":
+			s.DeadLetterTopic = v
 		default:
 			return Source{}, fmt.Errorf("kafka source: URI %q: unknown parameter %q", uri, k)
 		}

@@ -16,6 +16,13 @@ func TestParseURI(t *testing.T) {
 	if !reflect.DeepEqual(src, want) {
 		t.Errorf("source: got %+v, want %+v", src, want)
 	}
+	src, err = ParseSource("kafka://a:9092/events?format=json&on_error=dead-letter&dead_letter_topic=events-dlq")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (Source{Brokers: []string{"a:9092"}, Topic: "events", Format: "json", OnError: "dead-letter", DeadLetterTopic: "events-dlq"}); !reflect.DeepEqual(src, want) {
+		t.Errorf("source: got %+v, want %+v", src, want)
+	}
 	sink, err := ParseSink("kafka://a:9092/counts?semantic=exactly-once&transactional_id_prefix=wc&transaction_timeout=1m&batch_bytes=65536")
 	if err != nil {
 		t.Fatal(err)
@@ -35,6 +42,8 @@ func TestParseURI(t *testing.T) {
 		"kafka://a:1/t?stop_at_latest=perhaps": "stop_at_latest",
 		"kafka://a:1/t?start_from=never":       `start_from "never"`,
 		"kafka://,a:1/t":                       "brokers[0]",
+		"kafka://a:1/t?format=xml":             `format "xml"`,
+		"kafka://a:1/t?on_error=dead-letter":   "needs a dead_letter_topic",
 	} {
 		if _, err := ParseSource(uri); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("ParseSource(%q): got %v, want an error with %q", uri, err, want)
