@@ -8,7 +8,15 @@
 #      taskmanager-1 after the first completed checkpoint, waits for its
 #      restart policy to bring it back and for the job to restart from the
 #      checkpoint and finish, and checks that the output holds every
-#      word,count exactly once.
+#      word,count exactly once;
+#   3. the Kafka walkthrough (README, docs/operations.md): creates topics
+#      words and counts, produces half the input to words, submits
+#      WordCount from Kafka to Kafka (exactly-once transactions), waits for
+#      two completed checkpoints, SIGKILLs taskmanager-2 while the rest of
+#      the input is being produced, waits for the job to recover, and reads
+#      counts with read_committed (tools/kafkaio, an independent client)
+#      until it holds every word,count: exactly once, nothing duplicated,
+#      nothing lost.
 #
 # The stack is torn down (volumes included) on every exit, and the script
 # exits non-zero on the first failure, after printing the containers' logs.
@@ -113,6 +121,7 @@ if [ "${E2E_SKIP_IMAGES:-0}" != 1 ]; then
 else
   [ -x bin/weir ] || fail "E2E_SKIP_IMAGES=1 but there is no bin/weir (make build)"
 fi
+CGO_ENABLED=0 go build -o bin/kafkaio ./tools/kafkaio || fail "building tools/kafkaio"
 for img in weir:dev minio/minio:latest apache/kafka:latest; do
   docker image inspect "$img" >/dev/null 2>&1 || fail "image $img is missing (make images)"
 done
@@ -176,25 +185,33 @@ wait_for 30 "job 2's first completed checkpoint" completed_checkpoint
 [ "$(job_field "$job" Status)" = RUNNING ] || fail "job 2 is $(job_field "$job" Status) before the kill; want RUNNING (too fast to interrupt?)"
 step "job 2 ($job) is RUNNING with a completed checkpoint"
 
-tm1="$("${stack[@]}" ps -q taskmanager-1)"
-[ -n "$tm1" ] || fail "no taskmanager-1 container"
-restarts_before="$(docker inspect -f '{{.RestartCount}}' "$tm1")"
-if [ "$(id -u)" = 0 ]; then
-  pid="$(docker inspect -f '{{.State.Pid}}' "$tm1")"
-  [ "$pid" -gt 0 ] || fail "taskmanager-1 is not running"
-  kill -KILL "$pid"
-  step "killed taskmanager-1 (SIGKILL to its process, pid $pid on the host): a crash, as the restart policy sees it"
-  restarted() {
-    [ "$(docker inspect -f '{{.RestartCount}} {{.State.Running}}' "$tm1")" = "$((restarts_before + 1)) true" ]
-  }
-  wait_for 30 "taskmanager-1's restart policy to bring it back" restarted
-  step "taskmanager-1 is back (restart policy; restart count $((restarts_before + 1)))"
-else
-  docker kill -s KILL "$tm1" >/dev/null
-  step "killed taskmanager-1 (docker kill -s KILL; not root, so no host-side crash)"
-  docker start "$tm1" >/dev/null
-  step "taskmanager-1 started again by hand: docker kill disables the restart policy"
-fi
+# crash SERVICE: SIGKILLs the service's container process and waits for it
+# to be running again.
+crash() {
+  local svc=$1 id
+  id="$("${stack[@]}" ps -q "$svc")"
+  [ -n "$id" ] || fail "no $svc container"
+  local restarts_before
+  restarts_before="$(docker inspect -f '{{.RestartCount}}' "$id")"
+  if [ "$(id -u)" = 0 ]; then
+    local pid
+    pid="$(docker inspect -f '{{.State.Pid}}' "$id")"
+    [ "$pid" -gt 0 ] || fail "$svc is not running"
+    kill -KILL "$pid"
+    step "killed $svc (SIGKILL to its process, pid $pid on the host): a crash, as the restart policy sees it"
+    restarted() {
+      [ "$(docker inspect -f '{{.RestartCount}} {{.State.Running}}' "$id")" = "$((restarts_before + 1)) true" ]
+    }
+    wait_for 30 "$svc's restart policy to bring it back" restarted
+    step "$svc is back (restart policy; restart count $((restarts_before + 1)))"
+  else
+    docker kill -s KILL "$id" >/dev/null
+    step "killed $svc (docker kill -s KILL; not root, so no host-side crash)"
+    docker start "$id" >/dev/null
+    step "$svc started again by hand: docker kill disables the restart policy"
+  fi
+}
+crash taskmanager-1
 
 job_state() { job_field "$job" Status; }
 job_ended() { case "$(job_state)" in FINISHED | FAILED | CANCELED) return 0 ;; *) return 1 ;; esac }
@@ -215,3 +232,68 @@ step "job 2 checkpoints: $(grep -c ' COMPLETED ' "$data/checkpoints.txt" || true
 check_output "$data/out-kill"
 wait_for 60 "taskmanager-1 to register again (2 taskmanagers)" two_taskmanagers
 step "cluster healthy again: 2 taskmanagers registered"
+
+# ---- job 3: the Kafka walkthrough ----
+kafkaio() { timeout 130 ./bin/kafkaio -brokers 127.0.0.1:9092 "$@"; }
+lines="$(wc -l <"$input")"
+half=$((lines / 2))
+step "job 3: Kafka WordCount, topic words -> topic counts, exactly once, through a taskmanager kill"
+kafkaio create words -partitions 2 >/dev/null || fail "creating topic words"
+kafkaio create counts -partitions 2 >/dev/null || fail "creating topic counts"
+head -n "$half" "$input" | kafkaio produce words >"$data/produce1.log" || { cat "$data/produce1.log" >&2; fail "producing to words"; }
+step "produced lines 1-$half of $input to words ($(cat "$data/produce1.log"))"
+weir run -d -p 2 -D execution.checkpointing.interval=1s \
+  wordcount --input kafka://kafka:9092/words --output kafka://kafka:9092/counts >"$data/job3.log" 2>&1 ||
+  { cat "$data/job3.log" >&2; fail "job 3 was not accepted"; }
+job="$(awk 'END { print $NF }' "$data/job3.log")"
+[[ "$job" =~ ^[0-9a-f]{32}$ ]] || { cat "$data/job3.log" >&2; fail "no job ID in weir run -d's output"; }
+two_checkpoints() {
+  curl -fsS --max-time 2 "http://$http/api/v1/jobs/$job/checkpoints" | tr -d ' \n' | grep -Eq '"completed":([2-9]|[1-9][0-9])'
+}
+wait_for 60 "job 3's second completed checkpoint" two_checkpoints
+[ "$(job_field "$job" Status)" = RUNNING ] || fail "job 3 is $(job_field "$job" Status), want RUNNING"
+step "job 3 ($job) is RUNNING with two completed checkpoints"
+
+# The rest of the input goes in ten pieces, one every half second, while
+# taskmanager-2 is killed: records are in flight and in open transactions.
+(
+  for i in $(seq 0 9); do
+    from=$((half + 1 + i * (lines - half) / 10))
+    to=$((half + (i + 1) * (lines - half) / 10))
+    sed -n "${from},${to}p" "$input" | kafkaio produce words >/dev/null || exit 1
+    sleep 0.5 # pacing the input, not synchronising
+  done
+) &
+producer=$!
+crash taskmanager-2
+wait "$producer" || fail "producing lines $((half + 1))-$lines to words failed"
+step "produced lines $((half + 1))-$lines to words"
+
+# counts holds the expected lines once the job has caught up and the
+# checkpoint after them has committed its transactions. More lines than
+# expected is a duplicate: fail at once.
+counts_complete() {
+  kafkaio consume counts -idle 2s >"$data/counts.txt" 2>"$data/consume.log" || return 1
+  [ "$(wc -l <"$data/counts.txt")" -ge "$words" ]
+}
+wait_for 120 "topic counts to hold a line for every word (read_committed)" counts_complete
+n="$(wc -l <"$data/counts.txt")"
+[ "$n" -eq "$words" ] || fail "topic counts holds $n lines, more than the $words words of the input: duplicates"
+restarts="$(job_field "$job" Restarts)"
+[ "${restarts:-0}" -ge 1 ] || fail "job 3 has $restarts restarts: the kill did not interrupt it"
+if ! diff <(expected) <(LC_ALL=C sort "$data/counts.txt") >"$data/diff" 2>&1; then
+  head -20 "$data/diff" >&2
+  fail "topic counts: $(wc -l <"$data/counts.txt") lines, want $words; diff above (< want, > got)"
+fi
+step "job 3 recovered ($restarts restart(s)); topic counts, read_committed: $words lines, every word,count exactly once"
+
+# Two more checkpoints complete, and nothing more appears: no late
+# duplicates.
+completed_now() { curl -fsS --max-time 2 "http://$http/api/v1/jobs/$job/checkpoints" | tr -d ' \n' | grep -o '"completed":[0-9]*' | cut -d: -f2; }
+target=$(($(completed_now) + 2))
+more_checkpoints() { [ "$(completed_now)" -ge "$target" ]; }
+wait_for 30 "two more completed checkpoints of job 3" more_checkpoints
+kafkaio consume counts -idle 2s >"$data/counts-after.txt" 2>/dev/null || fail "reading counts again"
+[ "$(wc -l <"$data/counts-after.txt")" -eq "$words" ] || fail "counts holds $(wc -l <"$data/counts-after.txt") lines after two more checkpoints, want $words"
+weir cancel "$job" >/dev/null || fail "cancelling job 3"
+step "job 3 cancelled; counts unchanged after two more checkpoints"
