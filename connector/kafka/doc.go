@@ -32,6 +32,10 @@
 // Java consumer does it, by skipping the batches of aborted transactions;
 // transaction markers are never records.
 //
+// Each record is emitted with its Kafka timestamp (create time, or
+// log-append time where the topic says so) as its event timestamp, for
+// event-time operators downstream (stream.WatermarkStrategy).
+//
 // # Source: formats and bad records
 //
 // Format declares what values are: "raw" (any bytes; nothing is ever

@@ -72,7 +72,7 @@ func (r *reader) fetchLoop(ctx context.Context, p int32, offset, stop int64) err
 		}
 		if stop >= 0 && ev.next > stop {
 			i, _ := slices.BinarySearch(ev.offsets, stop)
-			ev.values, ev.offsets, ev.next = ev.values[:i], ev.offsets[:i], stop
+			ev.values, ev.offsets, ev.timestamps, ev.next = ev.values[:i], ev.offsets[:i], ev.timestamps[:i], stop
 			ev.bad = slices.DeleteFunc(ev.bad, func(b badRecord) bool { return b.offset >= stop })
 		}
 		if ev.next == offset {
@@ -247,6 +247,7 @@ func decodeRecords(rs protocol.RecordReader, aborted []fetchapi.ResponseTransact
 				}
 				ev.values = append(ev.values, v)
 				ev.offsets = append(ev.offsets, rec.Offset)
+				ev.timestamps = append(ev.timestamps, rec.Time.UnixMilli())
 				next = rec.Offset + 1
 				continue
 			}
@@ -266,6 +267,7 @@ func decodeRecords(rs protocol.RecordReader, aborted []fetchapi.ResponseTransact
 				closeBytes(rec.Key)
 				ev.values = append(ev.values, string(b))
 				ev.offsets = append(ev.offsets, rec.Offset)
+				ev.timestamps = append(ev.timestamps, rec.Time.UnixMilli())
 			}
 			next = rec.Offset + 1
 		}

@@ -303,9 +303,10 @@ type event struct {
 	initial bool
 	// eventRecords: the values and their offsets, and the offset to read
 	// after them (past skipped records: aborted ones, transaction markers).
-	values  []string
-	offsets []int64
-	next    int64
+	values     []string
+	offsets    []int64
+	timestamps []int64 // the records' timestamps, unix millis
+	next       int64
 	// bad are the records among them whose values are not of the
 	// source's format, in offset order.
 	bad []badRecord
@@ -420,6 +421,9 @@ func (r *reader) PollNext(out stream.Collector[string]) (stream.PollStatus, erro
 	if err := r.failure(); err != nil {
 		return stream.PollEnd, err
 	}
+	// Records carry their Kafka timestamps (create or log-append time, as
+	// the topic says) as event timestamps.
+	tc, _ := out.(stream.TimestampCollector[string])
 	emitted := 0
 	for emitted < maxBatch {
 		if r.cur == nil {
@@ -435,8 +439,14 @@ func (r *reader) PollNext(out stream.Collector[string]) (stream.PollStatus, erro
 		}
 		ev := r.cur
 		n := min(len(ev.values)-r.pos, maxBatch-emitted)
-		for _, v := range ev.values[r.pos : r.pos+n] {
-			out.Collect(v)
+		if tc != nil {
+			for i, v := range ev.values[r.pos : r.pos+n] {
+				tc.CollectWithTimestamp(v, ev.timestamps[r.pos+i])
+			}
+		} else {
+			for _, v := range ev.values[r.pos : r.pos+n] {
+				out.Collect(v)
+			}
 		}
 		r.pos += n
 		emitted += n

@@ -1,0 +1,57 @@
+package kafka
+
+import (
+	"testing"
+	"time"
+
+	"github.com/weirstream/weir/stream"
+)
+
+// timedCollector records what a reader emits with timestamps.
+type timedCollector struct {
+	collector
+	ts []int64
+}
+
+func (c *timedCollector) CollectWithTimestamp(v string, ts int64) {
+	c.values = append(c.values, v)
+	c.ts = append(c.ts, ts)
+}
+
+var _ stream.TimestampCollector[string] = (*timedCollector)(nil)
+
+// Records carry their Kafka timestamps as event timestamps, per
+// partition.
+func TestSourceEmitsRecordTimestamps(t *testing.T) {
+	tc := newTestCluster(t, 2, "in")
+	t0 := time.UnixMilli(1_700_000_000_000)
+	tc.produceAt(t, "in", 0, t0, "a", "b")
+	tc.produceAt(t, "in", 1, t0.Add(time.Hour), "c")
+	r := newReader(t, Source{Brokers: tc.brokers, Topic: "in", StopAtLatest: true}, 0, 1, nil)
+	var out timedCollector
+	for {
+		st, err := r.PollNext(&out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st == stream.PollEnd {
+			break
+		}
+		if st == stream.PollIdle {
+			select {
+			case <-r.Available():
+			case <-time.After(waitTimeout):
+				t.Fatal("reader idle")
+			}
+		}
+	}
+	want := map[string]int64{"a": t0.UnixMilli(), "b": t0.UnixMilli(), "c": t0.Add(time.Hour).UnixMilli()}
+	if len(out.values) != len(want) {
+		t.Fatalf("read %q, want a, b, c", out.values)
+	}
+	for i, v := range out.values {
+		if out.ts[i] != want[v] {
+			t.Errorf("record %q has timestamp %d, want %d", v, out.ts[i], want[v])
+		}
+	}
+}
