@@ -4,13 +4,14 @@
 //
 //	weir run [-p N] [-d] [-s PATH [-n]] [-D key=value]... NAME [job args...]
 //	weir submit [-d] [-s PATH [-n]] [-D key=value]... JOB.yaml
-//	weir list | status JOB | cancel JOB | programs
+//	weir list | status [-w] JOB | cancel JOB | programs
 //	weir savepoint JOB [DIR] | stop [-p DIR] JOB
 //	weir checkpoints [--json] JOB
 //	weir local [--taskmanagers N] [--slots S]
 //
 // The jobmanager is -m/--jobmanager, else $WEIR_JOBMANAGER, else
 // 127.0.0.1:6123.
+// Progress goes to stderr; -q/--quiet leaves only results and errors.
 package main
 
 import (
@@ -54,6 +55,15 @@ type cli struct {
 	loc            *time.Location // for printing times
 
 	jobmanager string // -m, set by flag parsing
+	quiet      bool   // -q: no progress, for scripts
+}
+
+// progress is where progress goes: stderr, or nowhere with -q.
+func (c *cli) progress() io.Writer {
+	if c.quiet {
+		return io.Discard
+	}
+	return c.stderr
 }
 
 // run runs the command line args.

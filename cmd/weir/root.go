@@ -27,6 +27,7 @@ The jobmanager is -m/--jobmanager, else $WEIR_JOBMANAGER, else ` + defaultJobMan
 		def = defaultJobManager
 	}
 	root.PersistentFlags().StringVarP(&c.jobmanager, "jobmanager", "m", def, "jobmanager gRPC address, host:port; $WEIR_JOBMANAGER sets the default")
+	root.PersistentFlags().BoolVarP(&c.quiet, "quiet", "q", false, "print no progress, only results (job IDs, savepoint paths) and errors")
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
 		return fmt.Errorf("%w (see %s --help)", err, cmd.CommandPath())
 	})

@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"slices"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -31,7 +33,7 @@ Ctrl-C stops waiting but not the savepoint.`,
 			if len(args) == 2 {
 				req.TargetDirectory = args[1]
 			}
-			fmt.Fprintf(c.stderr, "Triggering a savepoint of job %s; waiting for it to complete.\n", req.GetJobId())
+			fmt.Fprintf(c.progress(), "Triggering a savepoint of job %s; waiting for it to complete.\n", req.GetJobId())
 			return c.savepoint(cmd.Context(), req)
 		},
 	}
@@ -54,7 +56,7 @@ Ctrl-C stops waiting but not the savepoint, nor the stop that follows it.`,
 		Args: exactlyOne("the job ID"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			req := &weirv1.TriggerSavepointRequest{JobId: args[0], TargetDirectory: dir, Stop: true}
-			fmt.Fprintf(c.stderr, "Stopping job %s with a savepoint; waiting for it to complete.\n", req.GetJobId())
+			fmt.Fprintf(c.progress(), "Stopping job %s with a savepoint; waiting for it to complete.\n", req.GetJobId())
 			return c.savepoint(cmd.Context(), req)
 		},
 	}
@@ -72,7 +74,15 @@ func (c *cli) savepoint(ctx context.Context, req *weirv1.TriggerSavepointRequest
 		return err
 	}
 	defer cl.Close()
+	pctx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		c.savepointProgress(pctx, cl, req.GetJobId())
+	}()
 	resp, err := callLong(ctx, cl, cl.TriggerSavepoint, req)
+	stop()
+	<-done
 	if ctx.Err() != nil {
 		id := req.GetJobId()
 		what := fmt.Sprintf("The savepoint of job %s may still complete", id)
@@ -88,4 +98,35 @@ func (c *cli) savepoint(ctx context.Context, req *weirv1.TriggerSavepointRequest
 	// Scripts take the path as the last word of the last line.
 	fmt.Fprintf(c.stdout, "Savepoint completed. Path: %s\n", resp.GetPath())
 	return nil
+}
+
+// savepointProgress prints, until ctx ends, how many subtasks have
+// acknowledged the job's savepoint in progress, whenever that changes. A
+// jobmanager that cannot list checkpoints leaves it silent.
+func (c *cli) savepointProgress(ctx context.Context, cl *client, id string) {
+	out := c.progress()
+	t := time.NewTicker(pollInterval)
+	defer t.Stop()
+	var last string
+	for {
+		if cps, err := call(ctx, cl, cl.ListCheckpoints, &weirv1.ListCheckpointsRequest{JobId: id}); err == nil {
+			for _, cp := range slices.Backward(cps.GetCheckpoints()) {
+				if cp.GetKind() != weirv1.SnapshotKind_SNAPSHOT_KIND_SAVEPOINT || cp.GetStatus() != weirv1.CheckpointStatus_CHECKPOINT_STATUS_IN_PROGRESS {
+					continue
+				}
+				line := fmt.Sprintf("  savepoint %d: %d/%d subtasks acknowledged, %s of state so far",
+					cp.GetCheckpointId(), cp.GetAcknowledged(), cp.GetTotal(), bytesText(cp.GetStateSize()))
+				if line != last && ctx.Err() == nil {
+					fmt.Fprintln(out, line)
+					last = line
+				}
+				break
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }

@@ -15,10 +15,16 @@ import (
 )
 
 func newStatusCmd(c *cli) *cobra.Command {
-	return &cobra.Command{
-		Use:   "status JOB",
-		Short: "Show a job and its tasks",
-		Args:  exactlyOne("the job ID"),
+	var watch bool
+	cmd := &cobra.Command{
+		DisableFlagsInUseLine: true,
+		Use:                   "status [-w] JOB",
+		Short:                 "Show a job and its tasks",
+		Long: `Status prints a job's summary and its subtasks. With -w it then follows the
+job as "weir run" does, printing status changes, records per second and
+completed checkpoints on stderr until the job ends or Ctrl-C; it exits 0
+when the job finishes and non-zero when it fails or is canceled.`,
+		Args: exactlyOne("the job ID"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cl, err := c.dial()
 			if err != nil {
@@ -29,9 +35,14 @@ func newStatusCmd(c *cli) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return c.printJob(c.stdout, resp)
+			if err := c.printJob(c.stdout, resp); err != nil || !watch {
+				return err
+			}
+			return c.wait(cmd.Context(), cl, args[0], false)
 		},
 	}
+	cmd.Flags().BoolVarP(&watch, "watch", "w", false, "follow the job's progress until it ends")
+	return cmd
 }
 
 // printJob prints a job's summary and a table of its subtasks.

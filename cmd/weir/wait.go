@@ -32,7 +32,7 @@ func (c *cli) submit(ctx context.Context, req *weirv1.SubmitJobRequest, detached
 	if detached {
 		return nil
 	}
-	return c.wait(ctx, cl, id)
+	return c.wait(ctx, cl, id, true)
 }
 
 // sample is a job's record counts at one time. A restart deploys new
@@ -46,9 +46,16 @@ type sample struct {
 // wait polls job id until it ends, printing status changes (restarts
 // among them), progress and newly completed checkpoints on stderr. It
 // returns nil when the job finishes, an error with the job's message when
-// it fails or is canceled, and errInterrupted, after telling how to cancel
-// the job, when ctx ends first.
-func (c *cli) wait(ctx context.Context, cl *client, id string) error {
+// it fails or is canceled, and errInterrupted when ctx ends first, after
+// telling how to cancel the job if hint is set. With -q it prints nothing.
+func (c *cli) wait(ctx context.Context, cl *client, id string, hint bool) error {
+	out := c.progress()
+	interrupted := func() error {
+		if !hint {
+			return errInterrupted
+		}
+		return c.interrupted(id)
+	}
 	t := time.NewTicker(pollInterval)
 	defer t.Stop()
 	var last *weirv1.JobSummary
@@ -57,7 +64,7 @@ func (c *cli) wait(ctx context.Context, cl *client, id string) error {
 	for {
 		resp, err := call(ctx, cl, cl.GetJob, &weirv1.GetJobRequest{JobId: id})
 		if ctx.Err() != nil {
-			return c.interrupted(id)
+			return interrupted()
 		}
 		if err != nil {
 			return fmt.Errorf("waiting for job %s: %w", id, err)
@@ -67,7 +74,7 @@ func (c *cli) wait(ctx context.Context, cl *client, id string) error {
 		cur.at, cur.restarts = c.now(), job.GetRestarts()
 		switch job.GetStatus() {
 		case weirv1.JobStatus_JOB_STATUS_FINISHED:
-			fmt.Fprintln(c.stderr, finishedLine(job, cur))
+			fmt.Fprintln(out, finishedLine(job, cur))
 			return nil
 		case weirv1.JobStatus_JOB_STATUS_FAILED:
 			return fmt.Errorf("job %s failed: %s", id, orNone(job.GetStatusMessage()))
@@ -80,24 +87,24 @@ func (c *cli) wait(ctx context.Context, cl *client, id string) error {
 		// A restart shows even if the polls missed RESTARTING.
 		if last == nil || job.GetStatus() != last.GetStatus() || job.GetStatusMessage() != last.GetStatusMessage() ||
 			job.GetRestarts() != last.GetRestarts() {
-			fmt.Fprintln(c.stderr, statusLine(job))
+			fmt.Fprintln(out, statusLine(job))
 		}
 		last = job
 		if job.GetStatus() == weirv1.JobStatus_JOB_STATUS_RUNNING && cur.at.Sub(prev.at) >= progressInterval {
-			fmt.Fprintln(c.stderr, progressLine(prev, cur))
+			fmt.Fprintln(out, progressLine(prev, cur))
 			prev = cur
 			// Checkpoints are a nicety here: a jobmanager that cannot list
 			// them does not stop the wait.
 			if cps, err := call(ctx, cl, cl.ListCheckpoints, &weirv1.ListCheckpointsRequest{JobId: id}); err == nil {
 				if n := cps.GetLatestCompletedId(); n != checkpoint && n > 0 {
-					fmt.Fprintf(c.stderr, "  checkpoint %d completed\n", n)
+					fmt.Fprintf(out, "  checkpoint %d completed\n", n)
 					checkpoint = n
 				}
 			}
 		}
 		select {
 		case <-ctx.Done():
-			return c.interrupted(id)
+			return interrupted()
 		case <-t.C:
 		}
 	}

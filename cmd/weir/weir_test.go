@@ -54,6 +54,9 @@ type fakeJM struct {
 
 	checkpoints     []*weirv1.ListCheckpointsResponse // successive answers; the last repeats; none: Unimplemented
 	checkpointCalls []string                          // job IDs
+	onList          func(call int)                    // after each ListCheckpoints, numbered from 1
+	// release, if set, holds TriggerSavepoint's answer until it is closed.
+	release <-chan struct{}
 }
 
 func (f *fakeJM) SubmitJob(_ context.Context, req *weirv1.SubmitJobRequest) (*weirv1.SubmitJobResponse, error) {
@@ -103,8 +106,15 @@ func (f *fakeJM) TriggerSavepoint(ctx context.Context, req *weirv1.TriggerSavepo
 	f.mu.Lock()
 	f.savepoints = append(f.savepoints, req)
 	_, f.deadline = ctx.Deadline()
-	inSavepoint, err := f.inSavepoint, f.savepointErr
+	inSavepoint, err, release := f.inSavepoint, f.savepointErr, f.release
 	f.mu.Unlock()
+	if release != nil {
+		select {
+		case <-release:
+		case <-ctx.Done():
+			return nil, status.FromContextError(ctx.Err()).Err()
+		}
+	}
 	if inSavepoint != nil {
 		inSavepoint()
 		<-ctx.Done()
@@ -118,12 +128,18 @@ func (f *fakeJM) TriggerSavepoint(ctx context.Context, req *weirv1.TriggerSavepo
 
 func (f *fakeJM) ListCheckpoints(ctx context.Context, req *weirv1.ListCheckpointsRequest) (*weirv1.ListCheckpointsResponse, error) {
 	f.mu.Lock()
-	defer f.mu.Unlock()
 	if len(f.checkpoints) == 0 {
+		f.mu.Unlock()
 		return f.UnimplementedJobManagerServiceServer.ListCheckpoints(ctx, req)
 	}
 	f.checkpointCalls = append(f.checkpointCalls, req.GetJobId())
-	return f.checkpoints[min(len(f.checkpointCalls), len(f.checkpoints))-1], nil
+	n := len(f.checkpointCalls)
+	resp, onList := f.checkpoints[min(n, len(f.checkpoints))-1], f.onList
+	f.mu.Unlock()
+	if onList != nil {
+		onList(n)
+	}
+	return resp, nil
 }
 
 func (f *fakeJM) ListPrograms(context.Context, *weirv1.ListProgramsRequest) (*weirv1.ListProgramsResponse, error) {
@@ -860,7 +876,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"submit", "a.yaml", "b.yaml"}, `unexpected argument "b.yaml" (usage: weir submit [-d] [-s PATH [-n]] [-D key=value]... JOB.yaml)`},
 		{[]string{"run", "-n", "wordcount"}, "-n/--allow-non-restored-state needs a savepoint to resume from (-s PATH)"},
 		{[]string{"submit", "--allow-non-restored-state", "job.yaml"}, "-n/--allow-non-restored-state needs a savepoint to resume from (-s PATH)"},
-		{[]string{"status"}, "missing the job ID (usage: weir status JOB)"},
+		{[]string{"status"}, "missing the job ID (usage: weir status [-w] JOB)"},
 		{[]string{"savepoint"}, "missing the job ID (usage: weir savepoint JOB [DIR])"},
 		{[]string{"savepoint", "job-1", "s3://b/sp", "extra"}, `unexpected argument "extra" (usage: weir savepoint JOB [DIR])`},
 		{[]string{"stop"}, "missing the job ID (usage: weir stop [-p DIR] JOB)"},
@@ -929,5 +945,99 @@ func TestLocalOptions(t *testing.T) {
 	}
 	if o, _ := localOptions(cfg, 1, 8); o.Slots != 8 {
 		t.Errorf("--slots 8 gave %d slots", o.Slots)
+	}
+}
+
+// With -q, run waits for the job as without it, and exits the same way,
+// but prints only the job ID.
+func TestRunQuiet(t *testing.T) {
+	f := &fakeJM{gets: []*weirv1.GetJobResponse{job(created, "waiting", 0, 0), job(running, "", 100, 100),
+		job(running, "", 300, 300), job(finished, "", 400, 400)}}
+	addr := serve(t, f)
+	stdout, stderr, err := weir(t.Context(), addr, "-q", "run", "wordcount")
+	if err != nil || stdout != "Job has been submitted with JobID job-1\n" || stderr != "" {
+		t.Errorf("run -q: err %v, stdout %q, stderr %q", err, stdout, stderr)
+	}
+	f = &fakeJM{gets: []*weirv1.GetJobResponse{job(running, "", 0, 0), job(failed, "boom", 0, 0)}}
+	addr = serve(t, f)
+	_, stderr, err = weir(t.Context(), addr, "run", "--quiet", "wordcount")
+	if err == nil || err.Error() != "job job-1 failed: boom" || stderr != "" {
+		t.Errorf("run -q of a failing job: err %v, stderr %q", err, stderr)
+	}
+}
+
+// status -w prints the job, then follows it like run until it ends.
+func TestStatusWatch(t *testing.T) {
+	f := &fakeJM{gets: []*weirv1.GetJobResponse{job(running, "", 0, 0), job(running, "", 0, 0),
+		job(running, "", 200, 100), job(running, "", 600, 300), job(finished, "", 800, 400)}}
+	addr := serve(t, f)
+	stdout, stderr, err := weir(t.Context(), addr, "status", "-w", "job-1")
+	if err != nil {
+		t.Fatalf("%v\nstderr: %s", err, stderr)
+	}
+	if !strings.HasPrefix(stdout, "Job:         job-1\n") {
+		t.Errorf("stdout does not start with the job's summary:\n%s", stdout)
+	}
+	want := `Job job-1 is RUNNING
+  records in 200 (100/s), out 100 (50/s)
+Job job-1 finished in 12.5s (records in 800, out 400)
+`
+	if stderr != want {
+		t.Errorf("stderr:\n%s\nwant:\n%s", stderr, want)
+	}
+
+	f = &fakeJM{gets: []*weirv1.GetJobResponse{job(running, "", 0, 0), job(cancelled, "", 0, 0)}}
+	addr = serve(t, f)
+	if _, _, err := weir(t.Context(), addr, "status", "-w", "-q", "job-1"); err == nil || err.Error() != "job job-1 was canceled" {
+		t.Errorf("status -w of a job canceled meanwhile: %v", err)
+	}
+}
+
+// While a savepoint is in progress, weir savepoint prints how many
+// subtasks have acknowledged it whenever that changes; -q prints only the
+// path.
+func TestSavepointProgress(t *testing.T) {
+	inProgress := func(acked int32, size int64) *weirv1.ListCheckpointsResponse {
+		return &weirv1.ListCheckpointsResponse{Checkpoints: []*weirv1.CheckpointInfo{
+			{CheckpointId: 6, Kind: weirv1.SnapshotKind_SNAPSHOT_KIND_CHECKPOINT, Status: weirv1.CheckpointStatus_CHECKPOINT_STATUS_COMPLETED, Acknowledged: 4, Total: 4},
+			{CheckpointId: 7, Kind: weirv1.SnapshotKind_SNAPSHOT_KIND_SAVEPOINT, Status: weirv1.CheckpointStatus_CHECKPOINT_STATUS_IN_PROGRESS,
+				Acknowledged: acked, Total: 4, StateSize: size},
+		}}
+	}
+	for _, quiet := range []bool{false, true} {
+		release := make(chan struct{})
+		var once sync.Once
+		f := &fakeJM{
+			checkpoints: []*weirv1.ListCheckpointsResponse{inProgress(1, 1024), inProgress(1, 1024), inProgress(3, 4096)},
+			onList: func(n int) {
+				// The poller asks again only after printing the 3/4 answer.
+				if n >= 4 {
+					once.Do(func() { close(release) })
+				}
+			},
+			release: release,
+		}
+		addr := serve(t, f)
+		args := []string{"savepoint", "job-1"}
+		if quiet {
+			args = append([]string{"-q"}, args...)
+		}
+		stdout, stderr, err := weir(t.Context(), addr, args...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if stdout != "Savepoint completed. Path: s3://cluster/savepoints/savepoint-job-1-7\n" {
+			t.Errorf("quiet %v: stdout = %q", quiet, stdout)
+		}
+		want := `Triggering a savepoint of job job-1; waiting for it to complete.
+  savepoint 7: 1/4 subtasks acknowledged, 1.0 KiB of state so far
+  savepoint 7: 3/4 subtasks acknowledged, 4.0 KiB of state so far
+`
+		if quiet {
+			want = ""
+		}
+		if stderr != want {
+			t.Errorf("quiet %v: stderr:\n%s\nwant:\n%s", quiet, stderr, want)
+		}
 	}
 }
