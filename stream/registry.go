@@ -255,7 +255,7 @@ func RegisterSource[T any](name string, s Source[T]) {
 			}
 			rt.chain.closers = append(rt.chain.closers, r.Close)
 			rt.addStateful(r)
-			return &sourceRunner[T]{r: r, out: &sourceOutput[T]{next: next.(Collector[T]), ts: &rt.chain.ts}}, nil
+			return &sourceRunner[T]{r: r, out: &sourceOutput[T]{next: next.(Collector[T]), ts: &rt.chain.ts, split: &rt.chain.split}}, nil
 		}})
 }
 

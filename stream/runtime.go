@@ -43,6 +43,7 @@ type Chain struct {
 	// Event time: ts is the timestamp of the record going through the
 	// chain; watermark is the chain's output watermark.
 	ts         int64
+	split      int // the source split of the record going through the chain, -1 for none
 	watermark  int64
 	generators []*watermarkGenerator // timestamp assigners of the chain
 	timers     *timerService         // the keyed head's, nil if none
@@ -97,7 +98,7 @@ type ChainOptions struct {
 
 // BuildChain instantiates the operators of vertex v of graph g.
 func BuildChain(g *weirv1.JobGraph, v *plan.Vertex, opts ChainOptions) (_ *Chain, err error) {
-	c := &Chain{ts: NoTimestamp, watermark: NoTimestamp}
+	c := &Chain{ts: NoTimestamp, split: -1, watermark: NoTimestamp}
 	rt := &buildContext{info: opts.Info, backend: opts.Backend, chain: c, fail: &c.fail}
 	defer func() {
 		if err != nil {

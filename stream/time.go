@@ -106,7 +106,7 @@ func RegisterTimestampAssigner[T any](name string, f TimestampAssigner[T]) {
 				return nil, fmt.Errorf("watermarks: out_of_orderness_millis and idleness_millis must not be negative")
 			}
 			g := &watermarkGenerator{ooo: spec.GetOutOfOrdernessMillis(), idleness: time.Duration(spec.GetIdlenessMillis()) * time.Millisecond,
-				maxTs: NoTimestamp}
+				split: &rt.chain.split}
 			rt.chain.generators = append(rt.chain.generators, g)
 			return &timestampsOp[T]{f: fn.(TimestampAssigner[T]), ts: &rt.chain.ts, gen: g, next: next.(Collector[T])}, nil
 		}})
@@ -124,71 +124,140 @@ type timestampsOp[T any] struct {
 func (o *timestampsOp[T]) Collect(v T) {
 	t := o.f.ExtractTimestamp(v, *o.ts)
 	*o.ts = t
-	if t > o.gen.maxTs {
-		o.gen.maxTs = t
-	}
-	o.gen.records++
+	o.gen.observe(t)
 	o.next.Collect(v)
 }
 
 // watermarkGenerator is Flink's BoundedOutOfOrdernessWatermarks with
 // idleness: the watermark is the highest timestamp seen minus the
-// out-of-orderness minus 1. The task asks it after every batch, not per
-// record.
+// out-of-orderness minus 1. A source whose reader reads several splits
+// (partitions) and says which record came from which
+// (SplitCollector) gets a watermark per split, combined as the minimum
+// over the splits that are not idle, as Flink's per-split watermarks. The
+// task asks for the watermark after every batch, not per record.
 type watermarkGenerator struct {
 	ooo      int64
 	idleness time.Duration
-	maxTs    int64
-	records  int64 // records seen; the task compares across calls
+	split    *int // the split of the record being collected; nil or -1: none
+	splits   []splitState
+	idle     bool
+}
 
+type splitState struct {
+	maxTs      int64
+	records    int64     // records seen
 	seen       int64     // records at the last check
 	lastActive time.Time // processing time of the last check that saw records
 	idle       bool
 }
 
+func (g *watermarkGenerator) observe(t int64) {
+	i := 0
+	if g.split != nil && *g.split >= 0 {
+		i = *g.split + 1 // 0 is for records without a split
+	}
+	for len(g.splits) <= i {
+		g.splits = append(g.splits, splitState{maxTs: NoTimestamp})
+	}
+	s := &g.splits[i]
+	s.maxTs = max(s.maxTs, t)
+	s.records++
+}
+
+// watermark returns the minimum over the splits that are not idle, and
+// NoTimestamp while there is none.
 func (g *watermarkGenerator) watermark() int64 {
-	if g.maxTs == NoTimestamp {
+	wm, any := MaxWatermark, false
+	for _, s := range g.splits {
+		if s.records == 0 || s.idle {
+			continue
+		}
+		any = true
+		w := NoTimestamp
+		if s.maxTs != NoTimestamp && s.maxTs >= math.MinInt64+g.ooo+1 {
+			w = s.maxTs - g.ooo - 1
+		}
+		wm = min(wm, w)
+	}
+	if !any {
 		return NoTimestamp
 	}
-	if g.maxTs < math.MinInt64+g.ooo+1 {
-		return NoTimestamp
-	}
-	return g.maxTs - g.ooo - 1
+	return wm
 }
 
-// check updates idleness at processing time now.
+// check updates idleness at processing time now: a split without records
+// for the idleness timeout is idle, and the generator is idle when every
+// split is (or none has had a record yet).
 func (g *watermarkGenerator) check(now time.Time) {
-	if g.records != g.seen || g.lastActive.IsZero() {
-		g.seen, g.lastActive, g.idle = g.records, now, false
-		return
+	g.idle = true
+	for i := range g.splits {
+		s := &g.splits[i]
+		if s.records != s.seen || s.lastActive.IsZero() {
+			s.seen, s.lastActive, s.idle = s.records, now, false
+		} else if g.idleness > 0 && now.Sub(s.lastActive) >= g.idleness {
+			s.idle = true
+		}
+		g.idle = g.idle && s.idle
 	}
-	if g.idleness > 0 && now.Sub(g.lastActive) >= g.idleness {
-		g.idle = true
+	if len(g.splits) == 0 {
+		g.idle = false // idleness counts from the first record
 	}
 }
 
-// idleDeadline returns when the generator turns idle if no record comes.
+// idleDeadline returns when the next split turns idle if no record comes.
 func (g *watermarkGenerator) idleDeadline() (time.Time, bool) {
-	if g.idleness <= 0 || g.idle || g.lastActive.IsZero() {
-		return time.Time{}, false
+	var at time.Time
+	ok := false
+	if g.idleness <= 0 {
+		return at, false
 	}
-	return g.lastActive.Add(g.idleness), true
+	for _, s := range g.splits {
+		if s.idle || s.lastActive.IsZero() {
+			continue
+		}
+		if d := s.lastActive.Add(g.idleness); !ok || d.Before(at) {
+			at, ok = d, true
+		}
+	}
+	return at, ok
+}
+
+// SplitCollector is implemented by the Collector that a source reader
+// emits into. A reader that reads several splits (Kafka partitions, files)
+// says which split each record comes from, so that a timestamp assigner
+// chained to the source keeps a watermark per split and combines them as
+// the minimum over the splits that are not idle: a split that is behind
+// holds the watermark back, one that is idle does not.
+type SplitCollector[T any] interface {
+	Collector[T]
+	// CollectFromSplit emits v, read from split (0, 1, ...), with event
+	// timestamp ts (NoTimestamp if the reader knows none).
+	CollectFromSplit(split int, v T, ts int64)
 }
 
 // sourceOutput is the Collector a source reader emits into: records
-// without a timestamp, or with one the reader knows.
+// without a timestamp, or with one the reader knows, from a split or not.
 type sourceOutput[T any] struct {
-	next Collector[T]
-	ts   *int64
+	next  Collector[T]
+	ts    *int64
+	split *int
 }
 
+var _ SplitCollector[int] = (*sourceOutput[int])(nil)
+var _ TimestampCollector[int] = (*sourceOutput[int])(nil)
+
 func (o *sourceOutput[T]) Collect(v T) {
-	*o.ts = NoTimestamp
+	*o.ts, *o.split = NoTimestamp, -1
 	o.next.Collect(v)
 }
 
 func (o *sourceOutput[T]) CollectWithTimestamp(v T, ts int64) {
-	*o.ts = ts
+	*o.ts, *o.split = ts, -1
+	o.next.Collect(v)
+}
+
+func (o *sourceOutput[T]) CollectFromSplit(split int, v T, ts int64) {
+	*o.ts, *o.split = ts, split
 	o.next.Collect(v)
 }
 
