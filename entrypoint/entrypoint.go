@@ -23,12 +23,15 @@ import (
 	"syscall"
 	"time"
 
+	"google.golang.org/grpc"
+
 	"github.com/weirstream/weir/internal/checkpoint"
 	"github.com/weirstream/weir/internal/checkpoint/objstore"
 	"github.com/weirstream/weir/internal/clock"
 	"github.com/weirstream/weir/internal/config"
 	"github.com/weirstream/weir/internal/jobmanager"
 	"github.com/weirstream/weir/internal/rpc"
+	"github.com/weirstream/weir/internal/security"
 	"github.com/weirstream/weir/internal/taskmanager"
 
 	// Built-in connectors and examples register their functions and programs.
@@ -87,6 +90,7 @@ type process struct {
 	heartbeatTimeout  time.Duration
 	maxMessageSize    int
 	stores            *checkpoint.Stores
+	sec               *security.Process // nil: security off
 	log               *slog.Logger
 }
 
@@ -120,7 +124,19 @@ func load(name string, fs *flag.FlagSet, args []string) (*process, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
+	secSettings, err := security.SettingsFrom(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if p.sec, err = security.New(secSettings, p.log); err != nil {
+		return nil, err
+	}
 	return p, nil
+}
+
+// dialOptions are the options of connections to other cluster members.
+func (p *process) dialOptions() []grpc.DialOption {
+	return rpc.DialOptions(p.maxMessageSize, p.sec.DialOptions()...)
 }
 
 // JobManager runs a jobmanager with command-line args until ctx ends.
@@ -155,10 +171,10 @@ func JobManager(ctx context.Context, args []string) error {
 	}
 	jm := jobmanager.New(jobmanager.Options{
 		HeartbeatInterval: p.heartbeatInterval, HeartbeatTimeout: p.heartbeatTimeout, SlotRequestTimeout: slotTimeout,
-		Config: jobmanager.JobSettings(p.cfg), DialOptions: rpc.DialOptions(p.maxMessageSize), Logger: p.log,
-		Stores: p.stores,
+		Config: jobmanager.JobSettings(p.cfg), DialOptions: p.dialOptions(), Logger: p.log,
+		Stores: p.stores, Security: p.sec,
 	})
-	p.log.Info("jobmanager started", "rpc", rpcLis.Addr().String(), "http", httpLis.Addr().String(), "config", p.cfg)
+	p.log.Info("jobmanager started", "rpc", rpcLis.Addr().String(), "http", httpLis.Addr().String(), "tls", p.sec != nil, "config", p.cfg)
 	return jm.Serve(ctx, rpcLis, httpLis, p.maxMessageSize)
 }
 
@@ -230,7 +246,7 @@ func TaskManager(ctx context.Context, args []string) error {
 	tm, err := taskmanager.New(taskmanager.Options{
 		ID: *id, Address: addr, JobManager: *jmAddr, Slots: *slots, DataDir: *dataDir, PebbleDir: pebbleDir,
 		HeartbeatInterval: p.heartbeatInterval, HeartbeatTimeout: p.heartbeatTimeout, BufferTimeout: bufferTimeout,
-		DialOptions: rpc.DialOptions(p.maxMessageSize), Logger: p.log, Stores: p.stores, MetricsListener: metricsLis,
+		DialOptions: p.dialOptions(), Logger: p.log, Stores: p.stores, MetricsListener: metricsLis, Security: p.sec,
 	})
 	if err != nil {
 		lis.Close()
@@ -243,7 +259,7 @@ func TaskManager(ctx context.Context, args []string) error {
 	if metricsLis != nil {
 		metricsAt = metricsLis.Addr().String()
 	}
-	p.log.Info("taskmanager started", "id", *id, "rpc", addr, "jobmanager", *jmAddr, "slots", *slots, "data-dir", *dataDir, "metrics", metricsAt)
+	p.log.Info("taskmanager started", "id", *id, "rpc", addr, "jobmanager", *jmAddr, "slots", *slots, "data-dir", *dataDir, "metrics", metricsAt, "tls", p.sec != nil)
 	return tm.Serve(ctx, lis, p.maxMessageSize)
 }
 

@@ -116,7 +116,11 @@ func TestLoadEnv(t *testing.T) {
 		"WEIR_TASKMANAGER_NUMBEROFTASKSLOTS=8",
 		"WEIR_RPC_MAX_MESSAGE_SIZE=128m",
 		"WEIR_JOBMANAGER=10.0.0.1:6123", // the CLI's, not a key
-		"weir_state_backend=ignored",    // only upper-case WEIR_ variables
+		"WEIR_TOKEN=0123456789abcdef",   // the CLI's bearer token
+		"WEIR_TLS_CA=/certs/ca.pem",     // the CLI's CA
+		"WEIR_TLS_CERT=/certs/client.pem",
+		"WEIR_TLS_KEY=/certs/client-key.pem",
+		"weir_state_backend=ignored", // only upper-case WEIR_ variables
 	}})
 	if err != nil {
 		t.Fatal(err)

@@ -53,6 +53,13 @@ const (
 	FailureRateMaxFailures    = "restart-strategy.failure-rate.max-failures-per-interval"
 	FailureRateInterval       = "restart-strategy.failure-rate.failure-rate-interval"
 	FailureRateDelay          = "restart-strategy.failure-rate.delay"
+
+	SSLEnabled     = "security.ssl.enabled"
+	SSLCert        = "security.ssl.cert"
+	SSLKey         = "security.ssl.key"
+	SSLCA          = "security.ssl.ca"
+	SSLClientAuth  = "security.ssl.client-auth"
+	AuthTokensFile = "security.auth.tokens-file"
 )
 
 // Type is the type of an option's value.
@@ -199,6 +206,18 @@ var options = []Option{
 		Description: "HTTP address of a taskmanager's /metrics, /healthz and /readyz; empty serves none. The jobmanager serves them on rest.address."},
 	{Key: TaskManagerSlots, Type: TypeInt, Default: "1", Min: 1,
 		Description: "Number of task slots a taskmanager offers."},
+	{Key: SSLEnabled, Type: TypeBool, Default: "false",
+		Description: "TLS on every gRPC and HTTP connection: client to jobmanager, jobmanager and taskmanagers, taskmanagers to each other, the HTTP API."},
+	{Key: SSLCert, Type: TypeString, Default: "",
+		Description: "PEM certificate of this process; its OU is its role (jobmanager, taskmanager). Reloaded when the file changes."},
+	{Key: SSLKey, Type: TypeString, Default: "",
+		Description: "PEM private key of security.ssl.cert. Reloaded when the file changes."},
+	{Key: SSLCA, Type: TypeString, Default: "",
+		Description: "PEM certificates of the cluster CA, which peers' certificates must chain to. Reloaded when the file changes."},
+	{Key: SSLClientAuth, Type: TypeEnum, Default: "none", Values: []string{"none", "required"},
+		Description: "required: mutual TLS between cluster members, each RPC checked against the role in the caller's certificate; client certificates also authenticate users."},
+	{Key: AuthTokensFile, Type: TypeString, Default: "",
+		Description: "File of bearer tokens, one \"token role\" per line (admin or viewer); the job API then needs a token or a client certificate. Reloaded when the file changes. Needs security.ssl.enabled."},
 }
 
 var byKey = sync.OnceValue(func() map[string]*Option {
@@ -264,4 +283,8 @@ var byEnv = sync.OnceValue(func() map[string]string {
 // nonConfigEnv are WEIR_ variables that are not configuration keys.
 var nonConfigEnv = map[string]bool{
 	"WEIR_JOBMANAGER": true, // the CLI's jobmanager address
+	"WEIR_TOKEN":      true, // the CLI's bearer token
+	"WEIR_TLS_CA":     true, // the CA the CLI verifies the jobmanager against
+	"WEIR_TLS_CERT":   true, // the CLI's client certificate
+	"WEIR_TLS_KEY":    true, // and its key
 }

@@ -30,6 +30,7 @@ import (
 	"github.com/weirstream/weir/internal/network"
 	"github.com/weirstream/weir/internal/plan"
 	"github.com/weirstream/weir/internal/scheduler"
+	"github.com/weirstream/weir/internal/security"
 	"github.com/weirstream/weir/stream"
 )
 
@@ -49,8 +50,11 @@ type Options struct {
 	DefaultCheckpointsDir string
 	// DialOptions are added to connections to taskmanagers.
 	DialOptions []grpc.DialOption
-	Clock       clock.Clock
-	Logger      *slog.Logger
+	// Security is TLS and access control of the gRPC and HTTP servers; nil
+	// for none.
+	Security *security.Process
+	Clock    clock.Clock
+	Logger   *slog.Logger
 }
 
 // JobManager serves JobManagerService and ResourceManagerService.

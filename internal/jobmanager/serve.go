@@ -2,6 +2,7 @@ package jobmanager
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"net"
 	"net/http"
@@ -19,9 +20,13 @@ const ShutdownGrace = 5 * time.Second
 // (with reflection) and its HTTP API on httpLis. Shutdown runs in reverse:
 // stop accepting RPCs and HTTP requests, then stop the job masters.
 func (jm *JobManager) Serve(ctx context.Context, rpcLis, httpLis net.Listener, maxMessageSize int) error {
-	srv := rpc.NewServer(maxMessageSize)
+	sec := jm.opts.Security
+	srv := rpc.NewServer(maxMessageSize, sec.ServerOptions(false)...)
 	jm.RegisterServices(srv)
-	hs := &http.Server{Handler: jm.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	hs := &http.Server{Handler: sec.HTTP(jm.Handler()), ReadHeaderTimeout: 10 * time.Second, TLSConfig: sec.HTTPTLS()}
+	if hs.TLSConfig != nil {
+		httpLis = tls.NewListener(httpLis, hs.TLSConfig)
+	}
 
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return jm.Run(ctx) })

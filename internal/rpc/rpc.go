@@ -24,36 +24,40 @@ const (
 	connWindow   = 1 << 20
 )
 
-// ServerOptions returns the options of every Weir gRPC server.
-func ServerOptions(maxMessageSize int) []grpc.ServerOption {
+// ServerOptions returns the options of every Weir gRPC server, then extra
+// (transport credentials and interceptors of internal/security).
+func ServerOptions(maxMessageSize int, extra ...grpc.ServerOption) []grpc.ServerOption {
 	if maxMessageSize <= 0 {
 		maxMessageSize = DefaultMaxMessageSize
 	}
-	return []grpc.ServerOption{
+	return append([]grpc.ServerOption{
 		grpc.MaxRecvMsgSize(maxMessageSize),
 		grpc.MaxSendMsgSize(maxMessageSize),
 		grpc.InitialWindowSize(streamWindow),
 		grpc.InitialConnWindowSize(connWindow),
-	}
+	}, extra...)
 }
 
-// DialOptions returns the options of every Weir gRPC client connection.
-func DialOptions(maxMessageSize int) []grpc.DialOption {
+// DialOptions returns the options of every Weir gRPC client connection:
+// plaintext unless extra has transport credentials (internal/security),
+// which replace it.
+func DialOptions(maxMessageSize int, extra ...grpc.DialOption) []grpc.DialOption {
 	if maxMessageSize <= 0 {
 		maxMessageSize = DefaultMaxMessageSize
 	}
-	return []grpc.DialOption{
+	return append([]grpc.DialOption{
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxMessageSize), grpc.MaxCallSendMsgSize(maxMessageSize)),
 		grpc.WithInitialWindowSize(streamWindow),
 		grpc.WithInitialConnWindowSize(connWindow),
-	}
+	}, extra...)
 }
 
 // NewServer returns a gRPC server with reflection on, so stock clients such
-// as grpcurl can list and call its services.
-func NewServer(maxMessageSize int) *grpc.Server {
-	s := grpc.NewServer(ServerOptions(maxMessageSize)...)
+// as grpcurl can list and call its services; extra are added to its
+// options.
+func NewServer(maxMessageSize int, extra ...grpc.ServerOption) *grpc.Server {
+	s := grpc.NewServer(ServerOptions(maxMessageSize, extra...)...)
 	reflection.Register(s)
 	return s
 }

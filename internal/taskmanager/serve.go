@@ -15,7 +15,7 @@ import (
 // Options.MetricsListener if set. On shutdown it stops taking RPCs, then
 // cancels its tasks and waits for them.
 func (tm *TaskManager) Serve(ctx context.Context, lis net.Listener, maxMessageSize int) error {
-	srv := rpc.NewServer(maxMessageSize)
+	srv := rpc.NewServer(maxMessageSize, tm.opts.Security.ServerOptions(true)...)
 	tm.RegisterServices(srv)
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return rpc.Serve(ctx, srv, lis, ShutdownGrace) })

@@ -31,6 +31,7 @@ import (
 	"github.com/weirstream/weir/internal/metrics"
 	"github.com/weirstream/weir/internal/network"
 	"github.com/weirstream/weir/internal/plan"
+	"github.com/weirstream/weir/internal/security"
 	"github.com/weirstream/weir/internal/statebackend"
 	"github.com/weirstream/weir/internal/statebackend/pebble"
 	"github.com/weirstream/weir/internal/task"
@@ -63,8 +64,10 @@ type Options struct {
 	Stores *checkpoint.Stores
 	// DialOptions are added to every outgoing connection.
 	DialOptions []grpc.DialOption
-	Clock       clock.Clock
-	Logger      *slog.Logger
+	// Security is TLS and access control of the gRPC server; nil for none.
+	Security *security.Process
+	Clock    clock.Clock
+	Logger   *slog.Logger
 	// MetricsListener, if set, is where Serve serves /metrics, /healthz
 	// and /readyz (metrics.address).
 	MetricsListener net.Listener
