@@ -10,7 +10,10 @@
 //	weir local [--taskmanagers N] [--slots S]
 //
 // The jobmanager is -m/--jobmanager, else $WEIR_JOBMANAGER, else
-// 127.0.0.1:6123.
+// 127.0.0.1:6123. A jobmanager with TLS needs --tls-ca (or $WEIR_TLS_CA),
+// one with access control a bearer token, --token (or $WEIR_TOKEN), or a
+// client certificate, --tls-cert and --tls-key. weir certs writes
+// development certificates and tokens.
 // Progress goes to stderr; -q/--quiet leaves only results and errors.
 package main
 
@@ -56,6 +59,10 @@ type cli struct {
 
 	jobmanager string // -m, set by flag parsing
 	quiet      bool   // -q: no progress, for scripts
+	token      string // --token
+	tlsCA      string // --tls-ca
+	tlsCert    string // --tls-cert
+	tlsKey     string // --tls-key
 }
 
 // progress is where progress goes: stderr, or nowhere with -q.

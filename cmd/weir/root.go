@@ -28,6 +28,10 @@ The jobmanager is -m/--jobmanager, else $WEIR_JOBMANAGER, else ` + defaultJobMan
 	}
 	root.PersistentFlags().StringVarP(&c.jobmanager, "jobmanager", "m", def, "jobmanager gRPC address, host:port; $WEIR_JOBMANAGER sets the default")
 	root.PersistentFlags().BoolVarP(&c.quiet, "quiet", "q", false, "print no progress, only results (job IDs, savepoint paths) and errors")
+	root.PersistentFlags().StringVar(&c.token, "token", "", "bearer token for a jobmanager with access control; $WEIR_TOKEN sets the default")
+	root.PersistentFlags().StringVar(&c.tlsCA, "tls-ca", c.getenv("WEIR_TLS_CA"), "PEM file of the CA to verify a TLS jobmanager against; $WEIR_TLS_CA sets the default")
+	root.PersistentFlags().StringVar(&c.tlsCert, "tls-cert", c.getenv("WEIR_TLS_CERT"), "PEM client certificate (OU client) for a jobmanager with mutual TLS; $WEIR_TLS_CERT sets the default")
+	root.PersistentFlags().StringVar(&c.tlsKey, "tls-key", c.getenv("WEIR_TLS_KEY"), "PEM key of --tls-cert; $WEIR_TLS_KEY sets the default")
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
 		return fmt.Errorf("%w (see %s --help)", err, cmd.CommandPath())
 	})
@@ -42,6 +46,7 @@ The jobmanager is -m/--jobmanager, else $WEIR_JOBMANAGER, else ` + defaultJobMan
 		newCheckpointsCmd(c),
 		newProgramsCmd(c),
 		newLocalCmd(c),
+		newCertsCmd(c),
 	)
 	return root
 }
