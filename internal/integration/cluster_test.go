@@ -179,6 +179,10 @@ type cluster struct {
 	tms    []*proc
 	env    []string // for every process
 	tmArgs []string // for every taskmanager
+	// For a cluster with TLS and tokens: the options of the test's own
+	// connections, and the environment of the CLI.
+	dial   []grpc.DialOption
+	cliEnv []string
 }
 
 // startCluster starts a jobmanager and n taskmanagers with slots each.
@@ -225,7 +229,11 @@ func (c *cluster) restartTaskManager(old *proc) *proc {
 
 func (c *cluster) client() weirv1.JobManagerServiceClient {
 	c.t.Helper()
-	conn, err := grpc.NewClient(c.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	opts := c.dial
+	if opts == nil {
+		opts = []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
+	}
+	conn, err := grpc.NewClient(c.addr, opts...)
 	if err != nil {
 		c.t.Fatal(err)
 	}
@@ -249,6 +257,7 @@ func (c *cluster) awaitSlots(n int) {
 // weir runs the CLI against the cluster and returns its stdout, stderr and error.
 func (c *cluster) weir(args ...string) (string, string, error) {
 	cmd := exec.Command(filepath.Join(bin, "weir"), append([]string{"-m", c.addr}, args...)...)
+	cmd.Env = append(os.Environ(), c.cliEnv...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
