@@ -17,6 +17,10 @@ var (
 	// ErrInvalidValue is wrapped by errors about values that do not parse
 	// as their key's type.
 	ErrInvalidValue = errors.New("invalid value")
+	// ErrSecretOnCommandLine is wrapped by errors about secrets given as -D
+	// properties, which every user of the machine can read from the
+	// process list.
+	ErrSecretOnCommandLine = errors.New("is a secret: set it in the environment (WEIR_...) or the configuration file, not on the command line")
 	// ErrNotPerJob is wrapped by errors about cluster-wide keys set per job.
 	ErrNotPerJob = errors.New("is a cluster setting and cannot be set per job")
 )

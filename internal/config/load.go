@@ -60,6 +60,11 @@ func Load(s Sources) (*Config, error) {
 	if err != nil {
 		return nil, err
 	}
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		if IsSecret(k) {
+			return nil, fmt.Errorf("-D %s: %w", k, ErrSecretOnCommandLine)
+		}
+	}
 	if c, err = c.With(m); err != nil {
 		return nil, fmt.Errorf("-D %w", err)
 	}

@@ -262,3 +262,22 @@ func TestNearest(t *testing.T) {
 		}
 	}
 }
+
+// A secret on the command line is readable by every user through the
+// process list: -D refuses it, the environment and file take it.
+func TestSecretNotFromCommandLine(t *testing.T) {
+	_, err := Load(Sources{Dynamic: []string{"s3.secret-key=hunter2hunter2"}})
+	if !errors.Is(err, ErrSecretOnCommandLine) || strings.Contains(err.Error(), "hunter2") {
+		t.Fatalf("-D s3.secret-key: %v, want ErrSecretOnCommandLine without the value", err)
+	}
+	c, err := Load(Sources{Environ: []string{"WEIR_S3_SECRET_KEY=hunter2hunter2"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := c.Get(S3SecretKey); v != "hunter2hunter2" {
+		t.Fatalf("from the environment: %q", v)
+	}
+	if strings.Contains(c.String(), "hunter2") || c.Redacted()[S3SecretKey] != "******" {
+		t.Fatalf("the secret shows: %s", c)
+	}
+}
