@@ -172,7 +172,7 @@ func JobManager(ctx context.Context, args []string) error {
 	jm := jobmanager.New(jobmanager.Options{
 		HeartbeatInterval: p.heartbeatInterval, HeartbeatTimeout: p.heartbeatTimeout, SlotRequestTimeout: slotTimeout,
 		Config: jobmanager.JobSettings(p.cfg), DialOptions: p.dialOptions(), Logger: p.log,
-		Stores: p.stores, Security: p.sec,
+		Stores: p.stores, Security: p.sec, ConfigView: p.cfg.Redacted(),
 	})
 	p.log.Info("jobmanager started", "rpc", rpcLis.Addr().String(), "http", httpLis.Addr().String(), "tls", p.sec != nil, "config", p.cfg)
 	return jm.Serve(ctx, rpcLis, httpLis, p.maxMessageSize)

@@ -2,7 +2,9 @@ package jobmanager
 
 import (
 	"encoding/json"
+	"maps"
 	"net/http"
+	"slices"
 	"strings"
 
 	"google.golang.org/grpc/codes"
@@ -40,6 +42,15 @@ func (jm *JobManager) Handler() http.Handler {
 	})
 	mux.HandleFunc("GET /api/v1/overview", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, jm.overview())
+	})
+	mux.HandleFunc("GET /api/v1/jobmanager/config", func(w http.ResponseWriter, r *http.Request) {
+		// Flink's /jobmanager/config: a list of {key, value}, sorted, with
+		// secrets masked by whoever filled ConfigView.
+		out := []map[string]string{}
+		for _, k := range slices.Sorted(maps.Keys(jm.opts.ConfigView)) {
+			out = append(out, map[string]string{"key": k, "value": jm.opts.ConfigView[k]})
+		}
+		writeJSON(w, out)
 	})
 	mux.HandleFunc("GET /api/v1/jobs/{id}/checkpoints", func(w http.ResponseWriter, r *http.Request) {
 		resp, err := jm.ListCheckpoints(r.Context(), &weirv1.ListCheckpointsRequest{JobId: r.PathValue("id")})

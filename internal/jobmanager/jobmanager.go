@@ -50,6 +50,9 @@ type Options struct {
 	DefaultCheckpointsDir string
 	// DialOptions are added to connections to taskmanagers.
 	DialOptions []grpc.DialOption
+	// ConfigView is the process's configuration with secrets masked
+	// (config.Config.Redacted), served at /api/v1/jobmanager/config.
+	ConfigView map[string]string
 	// Security is TLS and access control of the gRPC and HTTP servers; nil
 	// for none.
 	Security *security.Process
