@@ -30,11 +30,23 @@ type killTest struct {
 	// the killed taskmanager with its data dir and id instead of starting
 	// a fresh one: every subtask must restore from its local copy.
 	localRecovery bool
+	// secure runs the cluster with mutual TLS and tokens (certs from
+	// writeCerts); nil for plaintext.
+	secure *certs
+	// secrets must appear in no process's log and no API answer.
+	secrets []string
 }
 
 func (k killTest) run(t *testing.T) {
 	hb := []string{"-D", "heartbeat.interval=200ms", "-D", "heartbeat.timeout=3s"}
-	c := startClusterWith(t, &cluster{env: k.env, tmArgs: hb}, 2, 1, hb...)
+	c, jmArgs := &cluster{}, hb
+	if k.secure != nil {
+		c = k.secure.secure()
+		jmArgs = append(k.secure.roleArgs("jobmanager"), hb...)
+	}
+	c.env = append(c.env, k.env...)
+	c.tmArgs = append(c.tmArgs, hb...)
+	c = startClusterWith(t, c, 2, 1, jmArgs...)
 	dir := t.TempDir()
 	input := filepath.Join(dir, "text.txt")
 	want, total := writeText(t, input, 20_000)
@@ -110,6 +122,9 @@ func (k killTest) run(t *testing.T) {
 		checkCounts(t, lines2, want, total)
 	} else {
 		checkFinalCounts(t, lines2, want)
+	}
+	if len(k.secrets) > 0 {
+		checkNoSecrets(t, c, id, k.secrets)
 	}
 	t.Logf("%d words; %d output lines; kill -> running again %s, -> first checkpoint after restore %s",
 		total, len(lines2), restored.Round(time.Millisecond), firstCheckpoint.Round(time.Millisecond))
@@ -192,6 +207,26 @@ func TestKillTaskManagerMinIO(t *testing.T) {
 		env: []string{"WEIR_S3_ENDPOINT=" + endpoint, "WEIR_S3_PATH_STYLE_ACCESS=true",
 			"WEIR_S3_ACCESS_KEY=" + key, "WEIR_S3_SECRET_KEY=" + secret},
 		mode: "EXACTLY_ONCE", exactlyOnce: true,
+	}.run(t)
+}
+
+// The kill test on a cluster with mutual TLS between its processes and
+// bearer tokens for the client; no S3 credential shows in any log or API
+// answer.
+func TestKillTaskManagerSecure(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs for about 30 s")
+	}
+	t.Parallel()
+	endpoint, key, secret := miniotest.Start(t)
+	k := writeCerts(t)
+	killTest{
+		storage: "s3://" + miniotest.Bucket + "/kill-test-secure-" + strconv.FormatInt(time.Now().UnixNano(), 36),
+		env: []string{"WEIR_S3_ENDPOINT=" + endpoint, "WEIR_S3_PATH_STYLE_ACCESS=true",
+			"WEIR_S3_ACCESS_KEY=" + key, "WEIR_S3_SECRET_KEY=" + secret},
+		mode: "EXACTLY_ONCE", exactlyOnce: true,
+		secure:  &k,
+		secrets: []string{key, secret, k.admin, k.viewer},
 	}.run(t)
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -18,6 +19,7 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protojson"
 
 	weirv1 "github.com/weirstream/weir/api/proto/weir/v1"
 	"github.com/weirstream/weir/internal/security"
@@ -254,4 +256,86 @@ func TestSecureClusterAccess(t *testing.T) {
 			t.Fatalf("%d taskmanagers registered, want 1", len(o.GetTaskManagers()))
 		}
 	})
+}
+
+// checkNoSecrets looks for each secret in every process's log, the CLI's
+// output and the answers of the gRPC and HTTP APIs about job id. The
+// configuration view must list the S3 keys, masked, so that the search has
+// something to miss.
+func checkNoSecrets(t *testing.T, c *cluster, id string, secrets []string) {
+	t.Helper()
+	var texts []string
+	add := func(what, s string) { texts = append(texts, what+":\n"+s) }
+	add("jobmanager log", c.jm.log.String())
+	for _, p := range c.tms {
+		add(p.name+" log", p.log.String())
+	}
+	for _, args := range [][]string{{"list"}, {"status", id}, {"checkpoints", "--json", id}} {
+		out, stderr, err := c.weir(args...)
+		if err != nil {
+			t.Fatalf("weir %v: %v\n%s", args, err, stderr)
+		}
+		add(fmt.Sprint("weir ", args), out+stderr)
+	}
+	ctx := context.Background()
+	client := c.client()
+	job, err := client.GetJob(ctx, &weirv1.GetJobRequest{JobId: id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	add("GetJob", protojson.Format(job))
+	cps, err := client.ListCheckpoints(ctx, &weirv1.ListCheckpointsRequest{JobId: id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	add("ListCheckpoints", protojson.Format(cps))
+
+	m := jmHTTP.FindStringSubmatch(c.jm.log.String())
+	if m == nil {
+		t.Fatal("no http address in the jobmanager's log")
+	}
+	base, hc, token := "http://"+m[1], http.DefaultClient, ""
+	if c.cliEnv != nil {
+		pool := x509.NewCertPool()
+		for _, e := range c.cliEnv {
+			if f, ok := strings.CutPrefix(e, "WEIR_TLS_CA="); ok {
+				pool.AppendCertsFromPEM([]byte(readFile(t, f)))
+			}
+			if v, ok := strings.CutPrefix(e, "WEIR_TOKEN="); ok {
+				token = v
+			}
+		}
+		base, hc = "https://"+m[1], &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	}
+	for _, path := range []string{"/api/v1/jobs", "/api/v1/overview", "/api/v1/jobs/" + id + "/checkpoints", "/api/v1/jobmanager/config"} {
+		req, _ := http.NewRequest(http.MethodGet, base+path, nil)
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := hc.Do(req)
+		if err != nil {
+			t.Fatalf("GET %s: %v", path, err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("GET %s: %s\n%s", path, resp.Status, b)
+		}
+		add("GET "+path, string(b))
+		if path == "/api/v1/jobmanager/config" && !strings.Contains(string(b), `"key": "s3.secret-key",
+    "value": "******"`) {
+			t.Fatalf("the configuration view does not show s3.secret-key masked:\n%s", b)
+		}
+	}
+	for _, s := range secrets {
+		if len(s) < 8 {
+			t.Fatalf("secret %q is too short to search for", s)
+		}
+		for _, text := range texts {
+			if strings.Contains(text, s) {
+				what, _, _ := strings.Cut(text, ":\n")
+				t.Errorf("a secret (%d characters, starting %.3s) shows in %s", len(s), s, what)
+			}
+		}
+	}
 }
