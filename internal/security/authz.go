@@ -186,16 +186,17 @@ func (a *Authorizer) ServerOptions() []grpc.ServerOption {
 	return []grpc.ServerOption{grpc.ChainUnaryInterceptor(a.UnaryInterceptor), grpc.ChainStreamInterceptor(a.StreamInterceptor)}
 }
 
-// HTTP wraps the jobmanager's HTTP API with the same rules as its gRPC
-// API: /healthz is open (container health checks), every other GET needs
-// viewer access, and anything else admin access. Unauthenticated is 401,
+// HTTP wraps an HTTP API (the jobmanager's, a taskmanager's /metrics) with
+// the same rules as the gRPC API: /healthz and /readyz are open (container
+// probes), every other GET needs viewer access, and anything else admin
+// access. Unauthenticated is 401,
 // PermissionDenied 403, each with a JSON {"errors": [...]} body.
 func (a *Authorizer) HTTP(next http.Handler) http.Handler {
 	if !a.Enabled() {
 		return next
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/healthz" {
+		if r.URL.Path == "/healthz" || r.URL.Path == "/readyz" {
 			next.ServeHTTP(w, r)
 			return
 		}

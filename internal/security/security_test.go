@@ -178,6 +178,8 @@ func TestHTTPRules(t *testing.T) {
 		want                int
 	}{
 		{"GET", "/healthz", "", 200},
+		{"GET", "/readyz", "", 200},
+		{"GET", "/metrics", "", 401},
 		{"GET", "/api/v1/jobs", "", 401},
 		{"GET", "/api/v1/jobs", "wrong-token-wrong-token", 401},
 		{"GET", "/api/v1/jobs", token(t, dir, "viewer.token"), 200},

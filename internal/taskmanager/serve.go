@@ -2,6 +2,7 @@ package taskmanager
 
 import (
 	"context"
+	"crypto/tls"
 	"net"
 
 	"golang.org/x/sync/errgroup"
@@ -21,7 +22,11 @@ func (tm *TaskManager) Serve(ctx context.Context, lis net.Listener, maxMessageSi
 	g.Go(func() error { return rpc.Serve(ctx, srv, lis, ShutdownGrace) })
 	g.Go(func() error { return tm.Run(ctx) })
 	if l := tm.opts.MetricsListener; l != nil {
-		g.Go(func() error { return serveHTTP(ctx, l, tm.Handler()) })
+		sec := tm.opts.Security
+		if c := sec.HTTPTLS(); c != nil {
+			l = tls.NewListener(l, c)
+		}
+		g.Go(func() error { return serveHTTP(ctx, l, sec.HTTP(tm.Handler())) })
 	}
 	return g.Wait()
 }
