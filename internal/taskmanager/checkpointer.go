@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -27,6 +28,7 @@ type checkpointer struct {
 	id    *weirv1.ExecutionID
 	local bool // keep a local copy of each checkpoint's state (local recovery)
 	stats *subtaskStats
+	log   *slog.Logger // with the subtask's job, task, subtask and attempt
 }
 
 var _ task.Checkpointer = (*checkpointer)(nil)
@@ -72,7 +74,7 @@ func (c *checkpointer) Acknowledge(b *weirv1.Barrier, snap []stream.OperatorSnap
 				// A secondary copy: failing to keep it costs a download
 				// on recovery, not the checkpoint.
 				if err := c.tm.local.put(c.id.GetJobId(), c.id.GetVertexId(), sub, b.GetCheckpointId(), name, ob.Bytes()); err != nil {
-					c.tm.opts.Logger.Warn("keeping a local copy of the state failed", "checkpoint", b.GetCheckpointId(), "err", err)
+					c.log.Warn("keeping a local copy of the state failed", "checkpoint", b.GetCheckpointId(), "err", err)
 				}
 			}
 		}
@@ -81,7 +83,7 @@ func (c *checkpointer) Acknowledge(b *weirv1.Barrier, snap []stream.OperatorSnap
 		_, err := c.tm.rm.AcknowledgeCheckpoint(ctx, &weirv1.AcknowledgeCheckpointRequest{
 			Execution: c.id, CheckpointId: b.GetCheckpointId(), Operators: ob.Handles(), Metrics: m})
 		if err != nil {
-			c.tm.opts.Logger.Warn("acknowledging a checkpoint failed", "checkpoint", b.GetCheckpointId(), "err", err)
+			c.log.Warn("acknowledging a checkpoint failed", "checkpoint", b.GetCheckpointId(), "err", err)
 		}
 	})
 }
@@ -91,11 +93,11 @@ func (c *checkpointer) Decline(b *weirv1.Barrier, err error) {
 }
 
 func (c *checkpointer) decline(ctx context.Context, b *weirv1.Barrier, cause error) {
-	c.tm.opts.Logger.Warn("declining a checkpoint", "checkpoint", b.GetCheckpointId(), "err", cause)
+	c.log.Warn("declining a checkpoint", "checkpoint", b.GetCheckpointId(), "err", cause)
 	if _, err := c.tm.rm.DeclineCheckpoint(ctx, &weirv1.DeclineCheckpointRequest{
 		Execution: c.id, CheckpointId: b.GetCheckpointId(), Reason: cause.Error(),
 		Subsumed: errors.Is(cause, task.ErrSubsumed)}); err != nil {
-		c.tm.opts.Logger.Warn("declining a checkpoint failed", "checkpoint", b.GetCheckpointId(), "err", err)
+		c.log.Warn("declining a checkpoint failed", "checkpoint", b.GetCheckpointId(), "err", err)
 	}
 }
 
@@ -103,7 +105,7 @@ func (c *checkpointer) EndOfInput() {
 	c.tm.async(func(ctx context.Context) {
 		if _, err := c.tm.rm.UpdateTaskExecutionState(ctx, &weirv1.UpdateTaskExecutionStateRequest{
 			Execution: c.id, State: weirv1.ExecutionState_EXECUTION_STATE_RUNNING, EndOfInput: true}); err != nil {
-			c.tm.opts.Logger.Warn("reporting end of input failed", "err", err)
+			c.log.Warn("reporting end of input failed", "err", err)
 		}
 	})
 }

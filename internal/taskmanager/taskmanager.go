@@ -279,7 +279,8 @@ func (tm *TaskManager) DeployTask(ctx context.Context, req *weirv1.DeployTaskReq
 		return nil, status.Errorf(codes.InvalidArgument, "deploy: %v", err)
 	}
 	stats := newSubtaskStats(backendName)
-	cp, err := checkpointingOf(req.GetGraph(), &checkpointer{tm: tm, id: id, local: local, stats: stats})
+	log := tm.opts.Logger.With("job", id.GetJobId(), "task", v.Name, "subtask", id.GetSubtaskIndex(), "attempt", id.GetAttempt())
+	cp, err := checkpointingOf(req.GetGraph(), &checkpointer{tm: tm, id: id, local: local, stats: stats, log: log})
 	if err != nil {
 		return nil, status.Errorf(codes.InvalidArgument, "deploy: %v", err)
 	}
@@ -302,7 +303,7 @@ func (tm *TaskManager) DeployTask(ctx context.Context, req *weirv1.DeployTaskReq
 		},
 		TaskManagerID: tm.opts.ID, Endpoints: tm.endpoints, Dialer: tm.dialer,
 		Clock: tm.opts.Clock, BufferTimeout: tm.opts.BufferTimeout,
-		Logger: tm.opts.Logger.With("job", id.GetJobId(), "task", v.Name, "subtask", id.GetSubtaskIndex(), "attempt", id.GetAttempt()),
+		Logger: log,
 	})
 	key := execKey{id.GetJobId(), id.GetVertexId(), id.GetSubtaskIndex()}
 	tctx, cancel := context.WithCancelCause(context.Background())
