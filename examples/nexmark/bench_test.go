@@ -6,7 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/weirstream/weir/connector/nexmark")
+	"github.com/weirstream/weir/connector/nexmark"
+)
 
 // benchEvents is the input of one benchmark job: events across both
 // subtasks, at the V2 suite's event-time rate (100,000/s), so 10 s of

@@ -72,20 +72,62 @@ func (r Q5Result) AppendCSV(dst []byte) []byte {
 	return appendInt(append(dst, ','), r.Num)
 }
 
-// Q5HotItems is the second half of q5: of the counts of one window, it
-// keeps those at least as high as the window's maximum (the join of
-// AuctionBids with MaxBids on num >= maxn).
+// q5Max is the highest count of a window and the auctions that have it.
+type q5Max struct {
+	Start, Num int64
+	Auctions   []int64
+}
+
+type q5MaxCodec struct{}
+
+func (q5MaxCodec) Append(dst []byte, m q5Max) []byte {
+	dst = appendVarints(dst, m.Start, m.Num, int64(len(m.Auctions)))
+	return appendVarints(dst, m.Auctions...)
+}
+
+func (q5MaxCodec) Decode(src []byte) (q5Max, error) {
+	var h [3]int64
+	n, err := readVarintsN(src, h[:])
+	if err != nil {
+		return q5Max{}, err
+	}
+	if h[2] < 0 || h[2] > int64(len(src)) {
+		return q5Max{}, stream.ErrShortBuffer
+	}
+	m := q5Max{Start: h[0], Num: h[1], Auctions: make([]int64, h[2])}
+	return m, readVarints(src[n:], m.Auctions)
+}
+
+// Q5MaxBids is the second half of q5: of the counts of one window, it keeps
+// the highest and the auctions that have it (MaxBids, and the join of
+// AuctionBids with it on num >= maxn). The accumulator holds only the ties
+// at the top, so it stays small however many auctions the window has.
+type Q5MaxBids struct{}
+
+func (Q5MaxBids) CreateAccumulator() q5Max { return q5Max{} }
+func (Q5MaxBids) Add(c AuctionCount, m q5Max) q5Max {
+	switch {
+	case len(m.Auctions) == 0 || c.Count > m.Num:
+		m.Start, m.Num, m.Auctions = c.Start, c.Count, append(m.Auctions[:0], c.Auction)
+	case c.Count == m.Num:
+		m.Auctions = append(m.Auctions, c.Auction)
+	}
+	return m
+}
+func (Q5MaxBids) GetResult(m q5Max) q5Max { return m }
+func (f Q5MaxBids) Merge(a, b q5Max) q5Max {
+	for _, x := range b.Auctions {
+		a = f.Add(AuctionCount{Start: b.Start, Auction: x, Count: b.Num}, a)
+	}
+	return a
+}
+
+// Q5HotItems emits each auction of a window's maximum.
 type Q5HotItems struct{}
 
-func (Q5HotItems) Process(_ *stream.WindowContext[int64], counts []AuctionCount, out stream.Collector[Q5Result]) error {
-	var maxn int64
-	for _, c := range counts {
-		maxn = max(maxn, c.Count)
-	}
-	for _, c := range counts {
-		if c.Count >= maxn {
-			out.Collect(Q5Result{Start: c.Start, Auction: c.Auction, Num: c.Count})
-		}
+func (Q5HotItems) FlatMap(m q5Max, out stream.Collector[Q5Result]) error {
+	for _, a := range m.Auctions {
+		out.Collect(Q5Result{Start: m.Start, Auction: a, Num: m.Num})
 	}
 	return nil
 }
@@ -341,7 +383,9 @@ func init() {
 	stream.RegisterKeySelector[nexmark.Bid, int64]("nexmark.bid-auction", BidAuction{})
 	stream.RegisterWindowAggregate[int64, nexmark.Bid, int64, AuctionCount]("nexmark.q5.count", CountBids{})
 	stream.RegisterKeySelector[AuctionCount, int64]("nexmark.q5.window", WindowStart{})
-	stream.RegisterProcessWindow[int64, AuctionCount, Q5Result]("nexmark.q5.hot-items", Q5HotItems{})
+	stream.RegisterCodec[q5Max](q5MaxCodec{})
+	stream.RegisterWindowAggregate[int64, AuctionCount, q5Max, q5Max]("nexmark.q5.max-bids", Q5MaxBids{})
+	stream.RegisterFlatMap[q5Max, Q5Result]("nexmark.q5.hot-items", Q5HotItems{})
 	stream.RegisterKeySelector[nexmark.Bid, int64]("nexmark.q7.spread", Q7Spread{})
 	stream.RegisterWindowAggregate[int64, nexmark.Bid, q7Top, q7Top]("nexmark.q7.partial-max", Q7PartialMax{})
 	stream.RegisterKeySelector[q7Top, int64]("nexmark.q7.window", TopStart{})
@@ -359,9 +403,9 @@ func init() {
 				Window(stream.SlidingEventTimeWindows(10*time.Second, 2*time.Second)), CountBids{})
 			// Every count of a window has its end as timestamp, so a
 			// tumbling window of the slide holds exactly one HOP window.
-			hot := stream.ProcessWindow[Q5Result](stream.KeyBy[int64](counts, WindowStart{}).
-				Window(stream.TumblingEventTimeWindows(2*time.Second)), Q5HotItems{})
-			sinkTo(hot, o)
+			maxes := stream.AggregateWindow[q5Max](stream.KeyBy[int64](counts, WindowStart{}).
+				Window(stream.TumblingEventTimeWindows(2*time.Second)), Q5MaxBids{})
+			sinkTo(stream.FlatMap[Q5Result](maxes, Q5HotItems{}), o)
 		}})
 	register(query{name: "q7", description: "Nexmark q7: the bids with the highest price in each 10 s window",
 		build: func(events stream.DataStream[nexmark.Event], o *options) {
