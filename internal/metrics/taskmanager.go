@@ -26,6 +26,10 @@ type Subtask struct {
 	// Pebble holds the internals of a subtask's Pebble database; nil on
 	// the heap backend.
 	Pebble *Pebble
+	// Functions are the counters the subtask's functions keep
+	// (stream.MetricGroup), by name: names come from code, not data, so
+	// they are bounded.
+	Functions map[string]int64
 }
 
 // Pebble is a Pebble database's internals (pebble.DB.Metrics).
@@ -61,11 +65,12 @@ var (
 	diskUsageDesc     = desc("pebble_disk_usage_bytes", "Disk space the subtask's Pebble database uses.")
 	memTableDesc      = desc("pebble_memtable_size_bytes", "Bytes allocated by the subtask's Pebble memtables.")
 	readAmpDesc       = desc("pebble_read_amplification", "Read amplification of the subtask's Pebble database.")
+	functionDesc      = desc("function_counter_total", "Counters the subtask's functions keep (stream.MetricGroup), such as kafka_records_skipped.", "name")
 	subtasksDesc      = prometheus.NewDesc(Namespace+"_taskmanager_subtasks", "Subtasks running on this taskmanager.", nil, nil)
 	taskManagerSlots  = prometheus.NewDesc(Namespace+"_taskmanager_slots", "Task slots this taskmanager offers.", nil, nil)
 	allTaskManagerDsc = []*prometheus.Desc{recordsInDesc, recordsOutDesc, bytesInDesc, bytesOutDesc, backpressureDesc, stateSizeDesc,
 		compactionsDesc, compactDebtDesc, flushesDesc, cacheHitsDesc, cacheMissesDesc, diskUsageDesc, memTableDesc, readAmpDesc,
-		subtasksDesc, taskManagerSlots}
+		functionDesc, subtasksDesc, taskManagerSlots}
 )
 
 // TaskManagerCollector returns a collector of a taskmanager's subtasks,
@@ -102,6 +107,9 @@ func (c *tmCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(bytesInDesc, float64(s.BytesIn))
 		counter(bytesOutDesc, float64(s.BytesOut))
 		counter(backpressureDesc, s.Backpressured.Seconds())
+		for name, v := range s.Functions {
+			ch <- prometheus.MustNewConstMetric(functionDesc, prometheus.CounterValue, float64(v), append(l, name)...)
+		}
 		if s.Backend != "" && s.StateSize >= 0 {
 			gauge(stateSizeDesc, float64(s.StateSize), s.Backend)
 		}

@@ -168,6 +168,11 @@ func (t *Task) Metrics() *weirv1.TaskMetrics {
 	return m
 }
 
+// FunctionCounters returns the counters of the task's functions
+// (stream.MetricGroup) by name; nil when there are none. Safe from any
+// goroutine.
+func (t *Task) FunctionCounters() map[string]int64 { return t.metrics.Counts() }
+
 // Counters are a task's totals since it started, as published by its
 // loop at batch boundaries.
 type Counters struct {

@@ -84,7 +84,8 @@ func (tm *TaskManager) subtasks() []metrics.Subtask {
 	for _, r := range rs {
 		c := r.task.Counters()
 		m := metrics.Subtask{Job: r.id.GetJobId(), Operator: r.name, Subtask: int(r.id.GetSubtaskIndex()),
-			RecordsIn: c.RecordsIn, RecordsOut: c.RecordsOut, BytesIn: c.BytesIn, BytesOut: c.BytesOut, Backpressured: c.Backpressured}
+			RecordsIn: c.RecordsIn, RecordsOut: c.RecordsOut, BytesIn: c.BytesIn, BytesOut: c.BytesOut, Backpressured: c.Backpressured,
+			Functions: r.task.FunctionCounters()}
 		r.stats.fill(&m)
 		out = append(out, m)
 	}
