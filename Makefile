@@ -6,7 +6,7 @@ BIN     := $(CURDIR)/bin
 CACHE   := $(CURDIR)/.cache
 export CGO_ENABLED ?= 0
 
-.PHONY: all build run test test-short proto lint bench clean
+.PHONY: all build run test fuzz test-short proto lint bench clean
 
 all: build
 
@@ -24,7 +24,12 @@ run: build
 ## test: every test: unit tests with -race and invariants, integration tests with real processes, and the compose end-to-end test when Docker is reachable
 test:
 	CGO_ENABLED=1 $(GO) test -race -tags invariants -timeout 20m ./...
+	bash scripts/fuzz.sh
 	bash scripts/test-e2e.sh
+
+## fuzz: every fuzz target for FUZZTIME (1s) each, after its seed corpus (testdata/fuzz)
+fuzz:
+	bash scripts/fuzz.sh
 
 ## test-short: unit tests only
 test-short:
