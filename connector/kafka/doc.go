@@ -33,8 +33,11 @@
 // transaction markers are never records.
 //
 // Each record is emitted with its Kafka timestamp (create time, or
-// log-append time where the topic says so) as its event timestamp, for
-// event-time operators downstream (stream.WatermarkStrategy).
+// log-append time where the topic says so) as its event timestamp, and
+// its partition as its split (stream.SplitCollector), so a watermark
+// strategy chained to the source keeps a watermark per partition and
+// takes the minimum over the partitions that are not idle, as Flink's
+// Kafka source does.
 //
 // # Source: formats and bad records
 //

@@ -422,7 +422,9 @@ func (r *reader) PollNext(out stream.Collector[string]) (stream.PollStatus, erro
 		return stream.PollEnd, err
 	}
 	// Records carry their Kafka timestamps (create or log-append time, as
-	// the topic says) as event timestamps.
+	// the topic says) as event timestamps, and their partition as their
+	// split, so that watermarks are kept per partition.
+	sc, _ := out.(stream.SplitCollector[string])
 	tc, _ := out.(stream.TimestampCollector[string])
 	emitted := 0
 	for emitted < maxBatch {
@@ -439,11 +441,19 @@ func (r *reader) PollNext(out stream.Collector[string]) (stream.PollStatus, erro
 		}
 		ev := r.cur
 		n := min(len(ev.values)-r.pos, maxBatch-emitted)
-		if tc != nil {
+		switch {
+		case sc != nil:
+			// Partition p of this subtask is split p / parallelism:
+			// dense, since p % parallelism is the subtask.
+			split := int(ev.partition) / r.parallelism
+			for i, v := range ev.values[r.pos : r.pos+n] {
+				sc.CollectFromSplit(split, v, ev.timestamps[r.pos+i])
+			}
+		case tc != nil:
 			for i, v := range ev.values[r.pos : r.pos+n] {
 				tc.CollectWithTimestamp(v, ev.timestamps[r.pos+i])
 			}
-		} else {
+		default:
 			for _, v := range ev.values[r.pos : r.pos+n] {
 				out.Collect(v)
 			}

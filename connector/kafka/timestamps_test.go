@@ -1,6 +1,8 @@
 package kafka
 
 import (
+	"fmt"
+	"strconv"
 	"testing"
 	"time"
 
@@ -19,6 +21,59 @@ func (c *timedCollector) CollectWithTimestamp(v string, ts int64) {
 }
 
 var _ stream.TimestampCollector[string] = (*timedCollector)(nil)
+
+// splitCollector records what a reader emits with splits and timestamps.
+type splitCollector struct {
+	timedCollector
+	splits []int
+}
+
+func (c *splitCollector) CollectFromSplit(split int, v string, ts int64) {
+	c.CollectWithTimestamp(v, ts)
+	c.splits = append(c.splits, split)
+}
+
+var _ stream.SplitCollector[string] = (*splitCollector)(nil)
+
+// Each partition of a subtask is a split of its own, numbered densely:
+// subtask 1 of 2 reads partitions 1 and 3 as splits 0 and 1.
+func TestSourceEmitsPartitionsAsSplits(t *testing.T) {
+	tc := newTestCluster(t, 4, "in")
+	t0 := time.UnixMilli(1_700_000_000_000)
+	for p := range int32(4) {
+		tc.produceAt(t, "in", p, t0.Add(time.Duration(p)*time.Minute), fmt.Sprintf("p%d", p))
+	}
+	r := newReader(t, Source{Brokers: tc.brokers, Topic: "in", StopAtLatest: true}, 1, 2, nil)
+	var out splitCollector
+	for {
+		st, err := r.PollNext(&out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st == stream.PollEnd {
+			break
+		}
+		if st == stream.PollIdle {
+			select {
+			case <-r.Available():
+			case <-time.After(waitTimeout):
+				t.Fatal("reader idle")
+			}
+		}
+	}
+	want := map[string]int{"p1": 0, "p3": 1}
+	if len(out.values) != 2 {
+		t.Fatalf("read %q, want p1 and p3", out.values)
+	}
+	for i, v := range out.values {
+		if out.splits[i] != want[v] {
+			t.Errorf("record %q from split %d, want %d", v, out.splits[i], want[v])
+		}
+		if p, _ := strconv.Atoi(v[1:]); out.ts[i] != t0.Add(time.Duration(p)*time.Minute).UnixMilli() {
+			t.Errorf("record %q has timestamp %d", v, out.ts[i])
+		}
+	}
+}
 
 // Records carry their Kafka timestamps as event timestamps, per
 // partition.
