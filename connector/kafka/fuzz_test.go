@@ -2,6 +2,7 @@ package kafka
 
 import (
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -36,4 +37,12 @@ func FuzzStateElements(f *testing.F) {
 			}
 		}
 	})
+}
+
+// A URI with a password is refused without showing the password.
+func TestURIWithPasswordNotEchoed(t *testing.T) {
+	_, err := ParseSource("kafka://user:hunter2hunter2@127.0.0.1:9092/words")
+	if err == nil || strings.Contains(err.Error(), "hunter2") {
+		t.Fatalf("error %v shows the password", err)
+	}
 }

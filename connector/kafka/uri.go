@@ -108,7 +108,8 @@ func parseURI(uri string) (brokers []string, topic string, q url.Values, err err
 	case topic == "" || strings.Contains(topic, "/"):
 		return nil, "", nil, fmt.Errorf("kafka: URI %q: want one topic after the brokers, %s://HOST:PORT/TOPIC", uri, Scheme)
 	case u.User != nil || u.Fragment != "":
-		return nil, "", nil, fmt.Errorf("kafka: URI %q: user information and fragments are not supported", uri)
+		// Redacted: the error is logged and shown, and must not carry a password.
+		return nil, "", nil, fmt.Errorf("kafka: URI %q: user information and fragments are not supported", u.Redacted())
 	}
 	q, err = url.ParseQuery(u.RawQuery)
 	if err != nil {
