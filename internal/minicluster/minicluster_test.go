@@ -245,6 +245,9 @@ func testRecovery(t *testing.T, backend string) {
 		case <-time.After(10 * time.Millisecond): // polling the job's progress
 		}
 	}
+	// Everything emitted so far would be emitted again by a restart from
+	// zero; a restore from a checkpoint repeats only what came after it.
+	before := len(output("recovery-" + backend))
 	c.StopTaskManager(1)
 	if _, err := c.AddTaskManager(); err != nil {
 		t.Fatal(err)
@@ -266,8 +269,15 @@ func testRecovery(t *testing.T, backend string) {
 			t.Fatalf("final count of %q = %d, want %d", w, got[w], n)
 		}
 	}
-	if len(out) > total+total/4 {
-		t.Fatalf("%d output records for %d words: the job replayed far more than the records since its last checkpoint", len(out), total)
+	// The sink is at least once: the records the failed attempt emitted
+	// after the restored checkpoint are in the output twice. That is
+	// fewer than the attempt emitted before the kill, unless the job
+	// restarted from zero. (How many exactly depends on how long the
+	// failed attempt ran on after the kill, which a loaded machine
+	// stretches; a tighter bound was flaky.)
+	if dup := len(out) - total; dup >= before {
+		t.Fatalf("%d output records for %d words: %d repeated, at least the %d emitted before the kill: the job restarted from zero, not from its checkpoint",
+			len(out), total, dup, before)
 	}
-	t.Logf("%d words, %d output records after %d restart(s)", total, len(out), job.GetJob().GetRestarts())
+	t.Logf("%d words, %d output records (%d before the kill) after %d restart(s)", total, len(out), before, job.GetJob().GetRestarts())
 }
