@@ -45,22 +45,7 @@ func TestSourceEmitsPartitionsAsSplits(t *testing.T) {
 	}
 	r := newReader(t, Source{Brokers: tc.brokers, Topic: "in", StopAtLatest: true}, 1, 2, nil)
 	var out splitCollector
-	for {
-		st, err := r.PollNext(&out)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if st == stream.PollEnd {
-			break
-		}
-		if st == stream.PollIdle {
-			select {
-			case <-r.Available():
-			case <-time.After(waitTimeout):
-				t.Fatal("reader idle")
-			}
-		}
-	}
+	drain(t, r, &out)
 	want := map[string]int{"p1": 0, "p3": 1}
 	if len(out.values) != 2 {
 		t.Fatalf("read %q, want p1 and p3", out.values)
@@ -75,22 +60,17 @@ func TestSourceEmitsPartitionsAsSplits(t *testing.T) {
 	}
 }
 
-// Records carry their Kafka timestamps as event timestamps, per
-// partition.
-func TestSourceEmitsRecordTimestamps(t *testing.T) {
-	tc := newTestCluster(t, 2, "in")
-	t0 := time.UnixMilli(1_700_000_000_000)
-	tc.produceAt(t, "in", 0, t0, "a", "b")
-	tc.produceAt(t, "in", 1, t0.Add(time.Hour), "c")
-	r := newReader(t, Source{Brokers: tc.brokers, Topic: "in", StopAtLatest: true}, 0, 1, nil)
-	var out timedCollector
+// drain reads a bounded reader to its end into out, which may be a
+// TimestampCollector or SplitCollector.
+func drain(t *testing.T, r *reader, out stream.Collector[string]) {
+	t.Helper()
 	for {
-		st, err := r.PollNext(&out)
+		st, err := r.PollNext(out)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if st == stream.PollEnd {
-			break
+			return
 		}
 		if st == stream.PollIdle {
 			select {
@@ -100,6 +80,18 @@ func TestSourceEmitsRecordTimestamps(t *testing.T) {
 			}
 		}
 	}
+}
+
+// Records carry their Kafka timestamps as event timestamps, per
+// partition.
+func TestSourceEmitsRecordTimestamps(t *testing.T) {
+	tc := newTestCluster(t, 2, "in")
+	t0 := time.UnixMilli(1_700_000_000_000)
+	tc.produceAt(t, "in", 0, t0, "a", "b")
+	tc.produceAt(t, "in", 1, t0.Add(time.Hour), "c")
+	r := newReader(t, Source{Brokers: tc.brokers, Topic: "in", StopAtLatest: true}, 0, 1, nil)
+	var out timedCollector
+	drain(t, r, &out)
 	want := map[string]int64{"a": t0.UnixMilli(), "b": t0.UnixMilli(), "c": t0.Add(time.Hour).UnixMilli()}
 	if len(out.values) != len(want) {
 		t.Fatalf("read %q, want a, b, c", out.values)
