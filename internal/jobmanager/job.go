@@ -488,6 +488,13 @@ func (m *jobMaster) apply(u taskUpdate) *taskState {
 	if u.state == weirv1.ExecutionState_EXECUTION_STATE_UNSPECIFIED || t.terminal() {
 		return nil
 	}
+	if u.state == weirv1.ExecutionState_EXECUTION_STATE_FAILED && t.state == weirv1.ExecutionState_EXECUTION_STATE_CANCELING {
+		// A task that fails while it is being cancelled failed because
+		// of the cancellation (an input or output torn down before its
+		// own cancel arrived): it ends CANCELED, as in Flink.
+		t.state, t.failure = weirv1.ExecutionState_EXECUTION_STATE_CANCELED, ""
+		return t
+	}
 	t.state, t.failure = u.state, u.failure
 	return t
 }

@@ -159,3 +159,20 @@ func TestUnsupportedSettingsRejected(t *testing.T) {
 		t.Fatalf("unsupported(defaults) = %v", err)
 	}
 }
+
+// A task that fails while it is being cancelled (its input broke because
+// an upstream task was cancelled first) ends CANCELED.
+func TestApplyFailureWhileCanceling(t *testing.T) {
+	m := masterWithTasks()
+	k := taskKey{0, 0}
+	m.tasks[k].state = weirv1.ExecutionState_EXECUTION_STATE_CANCELING
+	got := m.apply(taskUpdate{id: execID(0, 0, 2), state: failed, failure: "input channel 1 broke: context canceled"})
+	if got == nil || got.state != canceled || got.failure != "" {
+		t.Fatalf("apply(FAILED) while CANCELING = %+v, want CANCELED without a failure", got)
+	}
+	// A failure of a running task stays a failure.
+	m = masterWithTasks()
+	if got := m.apply(taskUpdate{id: execID(0, 0, 2), state: failed, failure: "boom"}); got == nil || got.state != failed || got.failure != "boom" {
+		t.Fatalf("apply(FAILED) while RUNNING = %+v", got)
+	}
+}
