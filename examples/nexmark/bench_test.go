@@ -4,9 +4,9 @@ import (
 	"fmt"
 	"runtime"
 	"testing"
-	"time"
 
 	"github.com/weirstream/weir/connector/nexmark"
+	"github.com/weirstream/weir/internal/cputime"
 )
 
 // benchEvents is the input of one benchmark job: events across both
@@ -16,17 +16,7 @@ const benchEvents = 2_000_000
 
 // meter adds up the CPU time of the timed regions: this process's and the
 // machine's.
-type meter struct {
-	own, machine   time.Duration
-	own0, machine0 time.Duration
-}
-
-func (m *meter) start() { m.own0, m.machine0 = processCPU(), machineCPU() }
-
-func (m *meter) stop() {
-	m.own += processCPU() - m.own0
-	m.machine += machineCPU() - m.machine0
-}
+type meter struct{ cputime.Meter }
 
 // report adds events/s of wall time; events/cpu-s, events per second of
 // this process's CPU time (nexmark's "throughput per core": every
@@ -37,11 +27,11 @@ func (m *meter) report(b *testing.B, events int64) {
 	s := b.Elapsed().Seconds()
 	n := float64(events) * float64(b.N)
 	b.ReportMetric(n/s, "events/s")
-	if m.own > 0 {
-		b.ReportMetric(n/m.own.Seconds(), "events/cpu-s")
+	if m.Own > 0 {
+		b.ReportMetric(n/m.Own.Seconds(), "events/cpu-s")
 	}
-	if m.machine > 0 {
-		b.ReportMetric(max(m.machine-m.own, 0).Seconds()/s, "other-cpus")
+	if m.Machine > 0 {
+		b.ReportMetric(max(m.Machine-m.Own, 0).Seconds()/s, "other-cpus")
 	}
 	b.ReportMetric(0, "ns/op")
 }
@@ -70,11 +60,11 @@ func benchmarkQuery(b *testing.B, q, backend string) {
 	for range b.N {
 		cl.waitIdle(b)
 		runtime.GC()
-		m.start()
+		m.Start()
 		b.StartTimer()
 		job := cl.run(b, g)
 		b.StopTimer()
-		m.stop()
+		m.Stop()
 		var out int64
 		for _, t := range job.GetTasks() {
 			out += t.GetMetrics().GetRecordsOut()
@@ -94,12 +84,12 @@ func BenchmarkGenerator(b *testing.B) {
 	var sink nexmark.Event
 	b.ResetTimer()
 	for range b.N {
-		m.start()
+		m.Start()
 		sp := src.Split(0, 1)
 		for k := range sp.Count {
 			sink = sp.Event(k)
 		}
-		m.stop()
+		m.Stop()
 	}
 	_ = sink
 	m.report(b, benchEvents)

@@ -22,6 +22,7 @@ import (
 	weirv1 "github.com/weirstream/weir/api/proto/weir/v1"
 	"github.com/weirstream/weir/connector/generator"
 	"github.com/weirstream/weir/examples/wordcount"
+	"github.com/weirstream/weir/internal/cputime"
 	"github.com/weirstream/weir/internal/minicluster"
 	"github.com/weirstream/weir/stream"
 )
@@ -165,9 +166,9 @@ func BenchmarkWordCountCeiling(b *testing.B) {
 	b.ResetTimer()
 	for i := range b.N {
 		out := filepath.Join(dir, fmt.Sprintf("out-%d", i))
-		m.start()
+		m.Start()
 		lines, words, err := countWords(in.path, out)
-		m.stop()
+		m.Stop()
 		b.StopTimer()
 		if err != nil {
 			b.Fatal(err)
@@ -187,19 +188,9 @@ func BenchmarkWordCountCeiling(b *testing.B) {
 	m.report(b, in)
 }
 
-// meter adds up the CPU time used during the timed regions of a benchmark:
-// by this process, and by the whole machine.
-type meter struct {
-	own, machine   time.Duration
-	own0, machine0 time.Duration
-}
-
-func (m *meter) start() { m.own0, m.machine0 = processCPU(), machineCPU() }
-
-func (m *meter) stop() {
-	m.own += processCPU() - m.own0
-	m.machine += machineCPU() - m.machine0
-}
+// meter adds up the CPU time of the timed regions: this process's and the
+// machine's.
+type meter struct{ cputime.Meter }
 
 // report adds the throughput metrics: words and lines per second of wall
 // time; words per second of this process's CPU time; and other-cpus, the
@@ -212,11 +203,11 @@ func (m *meter) report(b *testing.B, in *corpus) {
 	n := float64(b.N)
 	b.ReportMetric(float64(in.words)*n/s, "words/s")
 	b.ReportMetric(float64(in.lines)*n/s, "lines/s")
-	if m.own > 0 {
-		b.ReportMetric(float64(in.words)*n/m.own.Seconds(), "words/cpu-s")
+	if m.Own > 0 {
+		b.ReportMetric(float64(in.words)*n/m.Own.Seconds(), "words/cpu-s")
 	}
-	if m.machine > 0 {
-		b.ReportMetric(max(m.machine-m.own, 0).Seconds()/s, "other-cpus")
+	if m.Machine > 0 {
+		b.ReportMetric(max(m.Machine-m.Own, 0).Seconds()/s, "other-cpus")
 	}
 }
 
@@ -259,11 +250,11 @@ func benchmarkCluster(b *testing.B, s clusterShape) {
 		cl.waitIdle(b)
 		runtime.GC() // the previous check's garbage is not this job's
 
-		m.start()
+		m.Start()
 		b.StartTimer()
 		job := cl.run(b, g)
 		b.StopTimer()
-		m.stop()
+		m.Stop()
 
 		if err := cl.checkJob(job, s); err != nil {
 			b.Fatal(err)

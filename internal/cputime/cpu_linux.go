@@ -1,4 +1,4 @@
-package nexmark
+package cputime
 
 import (
 	"bytes"

@@ -1,6 +1,6 @@
 //go:build !linux
 
-package nexmark
+package cputime
 
 import "time"
 
