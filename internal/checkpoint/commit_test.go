@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 
 	weirv1 "github.com/weirstream/weir/api/proto/weir/v1"
@@ -165,5 +166,25 @@ func TestDamagedCheckpoints(t *testing.T) {
 	}
 	if err := checkpoint.Verify(ctx, mem, checkpoint.CheckpointDir(job, 1), meta); !errors.Is(err, checkpoint.ErrCorrupt) {
 		t.Fatalf("Verify of a flipped byte: %v", err)
+	}
+}
+
+// Verify does not follow a handle out of the snapshot directory, even to
+// an intact object of another checkpoint of the same job.
+func TestVerifyConfinesObjects(t *testing.T) {
+	ctx := context.Background()
+	mem := memory.New()
+	d := newDriver()
+	d.checkpoint(ctx, mem)
+	dir := checkpoint.CheckpointDir(job, 1)
+	meta, err := checkpoint.ReadMetadata(ctx, mem, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := meta.GetOperators()[0].GetSubtasks()[0].GetHandle()
+	// The same object, reached through a detour that leaves the directory.
+	h.Object = "../chk-1/" + h.GetObject()
+	if err := checkpoint.Verify(ctx, mem, dir, meta); !errors.Is(err, checkpoint.ErrCorrupt) || !strings.Contains(err.Error(), "../chk-1/") {
+		t.Fatalf("Verify of an escaping handle: %v", err)
 	}
 }

@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"strings"
 
 	"google.golang.org/protobuf/proto"
 
 	weirv1 "github.com/weirstream/weir/api/proto/weir/v1"
+	"github.com/weirstream/weir/internal/checkpoint/objstore"
 )
 
 // ErrCorrupt marks a snapshot object or metadata that fails its checksum
@@ -74,7 +76,29 @@ func DecodeMetadata(b []byte) (*weirv1.CheckpointMetadata, error) {
 	if err := proto.Unmarshal(rest[n:], m); err != nil {
 		return nil, fmt.Errorf("%w: metadata: %v", ErrCorrupt, err)
 	}
+	for _, op := range m.GetOperators() {
+		for _, s := range op.GetSubtasks() {
+			if err := ValidateObjectName(s.GetHandle().GetObject()); err != nil {
+				return nil, fmt.Errorf("%w: metadata of operator %q: %v", ErrCorrupt, op.GetOperatorUid(), err)
+			}
+		}
+	}
 	return m, nil
+}
+
+// ValidateObjectName checks the object a state handle names: one path
+// segment within the snapshot directory (ObjectName's form). A name with a
+// '/', a "." or ".." segment, or anything else the object store refuses
+// in a key could make a restore read outside the snapshot's directory, so
+// every reader checks it before joining it to the directory.
+func ValidateObjectName(name string) error {
+	if name == "" || strings.Contains(name, "/") || name == MetadataName {
+		return fmt.Errorf("state object %q: not the name of a state object in the snapshot directory", name)
+	}
+	if err := objstore.ValidateKey(name); err != nil {
+		return fmt.Errorf("state object %q: %w", name, err)
+	}
+	return nil
 }
 
 // Section is one operator's state within a state object.

@@ -98,3 +98,28 @@ func FuzzDecodeSection(f *testing.F) {
 	f.Add([]byte{0, 0xff, 0xff, 0xff, 0xff, 0x0f})
 	f.Fuzz(func(t *testing.T, b []byte) { _, _ = DecodeSection(b) })
 }
+
+// A _metadata whose state handle names an object outside its snapshot
+// directory (written by an attacker, or damaged) is refused on read.
+func TestMetadataObjectNameConfined(t *testing.T) {
+	for _, name := range []string{"../chk-6/1-1-a1", "..", ".", "a/b", "/etc/passwd", "", "_metadata", ".hidden", "x\\..\\y"} {
+		m := sampleMetadata()
+		m.Operators[0].Subtasks[0].Handle.Object = name
+		b, err := EncodeMetadata(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := DecodeMetadata(b); !errors.Is(err, ErrCorrupt) {
+			t.Errorf("object %q: DecodeMetadata = %v, want ErrCorrupt", name, err)
+		}
+		if err := ValidateObjectName(name); err == nil {
+			t.Errorf("ValidateObjectName(%q) = nil", name)
+		}
+	}
+	if err := ValidateObjectName(ObjectName(3, 7, 2)); err != nil {
+		t.Errorf("ValidateObjectName(%q) = %v", ObjectName(3, 7, 2), err)
+	}
+	if got := Join("job/chk-1", "../chk-2/x"); got != "job/chk-1/../chk-2/x" {
+		t.Errorf("Join cleans a '..' away: %q", got)
+	}
+}

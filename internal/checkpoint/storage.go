@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path"
 	"sort"
 	"strings"
 	"sync"
@@ -62,12 +61,14 @@ func (s *Stores) Close() error {
 	return errors.Join(errs...)
 }
 
-// Join joins a snapshot directory and a name within it into a key.
+// Join joins a snapshot directory and a name within it into a key. It does
+// not clean the result: a ".." in name stays in the key, which every store
+// refuses (objstore.ValidateKey), rather than lead out of dir.
 func Join(dir, name string) string {
 	if dir == "" {
 		return name
 	}
-	return path.Join(dir, name)
+	return strings.TrimSuffix(dir, "/") + "/" + name
 }
 
 // WriteMetadata publishes a snapshot's _metadata: the commit point. It
@@ -143,6 +144,9 @@ func Verify(ctx context.Context, st objstore.Store, dir string, m *weirv1.Checkp
 	for _, op := range m.GetOperators() {
 		for _, s := range op.GetSubtasks() {
 			h := s.GetHandle()
+			if err := ValidateObjectName(h.GetObject()); err != nil {
+				return fmt.Errorf("%w: %v", ErrCorrupt, err)
+			}
 			obj, ok := objects[h.GetObject()]
 			if !ok {
 				var err error

@@ -153,6 +153,11 @@ func (tm *TaskManager) loadRestore(r *weirv1.RestoreState, id *weirv1.ExecutionI
 		var uids []string
 		for _, op := range r.GetOperators() {
 			h := op.GetHandle()
+			// The name comes from a _metadata object: it must not lead
+			// out of the snapshot directory, nor out of the local copies.
+			if err := checkpoint.ValidateObjectName(h.GetObject()); err != nil {
+				return nil, fmt.Errorf("checkpoint %d, operator %s: %w: %v", r.GetCheckpointId(), op.GetOperatorUid(), checkpoint.ErrCorrupt, err)
+			}
 			obj, ok := objects[h.GetObject()]
 			if !ok {
 				if local {
