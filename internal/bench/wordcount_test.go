@@ -219,6 +219,8 @@ type clusterShape struct {
 	parallelism  int
 	// remote says whether records must cross taskmanagers over gRPC.
 	remote bool
+	// config is the cluster configuration jobs inherit.
+	config map[string]string
 }
 
 var (
@@ -302,7 +304,7 @@ func startCluster(tb testing.TB, s clusterShape) *cluster {
 	tb.Helper()
 	ctx := tb.Context()
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	c, err := minicluster.Start(ctx, minicluster.Options{TaskManagers: s.taskManagers, Slots: s.slots, Logger: logger})
+	c, err := minicluster.Start(ctx, minicluster.Options{TaskManagers: s.taskManagers, Slots: s.slots, Logger: logger, Config: s.config})
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -1,0 +1,240 @@
+package bench
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/weirstream/weir/internal/jobmanager"
+	"github.com/weirstream/weir/stream"
+)
+
+// Checkpointing cost: WordCount over many distinct words, so its keyed
+// state is large, run with checkpoints every second and without, on the
+// heap and on Pebble.
+//
+// The input is n distinct 16-byte words, each appearing twice (two passes
+// in the same order), eight words to a line. n follows from
+// WEIRBENCH_STATE_MB (default 256): the state a checkpoint holds at the end
+// of the first pass is about stateBytesPerWord per word.
+const (
+	stateBytesPerWord = 40 // key, the WordCount value (word and count), framing
+	checkpointPasses  = 2
+	wordsPerLine      = 8
+)
+
+// checkpointCorpus writes the input of the checkpointing benchmark for
+// about stateMB MiB of state, once per size, and returns its path and word
+// counts.
+var checkpointCorpora = map[int]*keyedCorpus{}
+
+type keyedCorpus struct {
+	path         string
+	keys, words  int64
+	rawStateSize int64 // key and count bytes of every distinct word
+}
+
+func checkpointCorpus(b *testing.B, stateMB int) *keyedCorpus {
+	b.Helper()
+	if c := checkpointCorpora[stateMB]; c != nil {
+		return c
+	}
+	keys := int64(stateMB) << 20 / stateBytesPerWord
+	path := filepath.Join(root, fmt.Sprintf("keyed-%dMB.txt", stateMB))
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	w := bufio.NewWriterSize(f, 1<<20)
+	var words int64
+	for range checkpointPasses {
+		for i := range keys {
+			fmt.Fprintf(w, "w%015d", i)
+			words++
+			if words%wordsPerLine == 0 || i == keys-1 {
+				w.WriteByte('\n')
+			} else {
+				w.WriteByte(' ')
+			}
+		}
+	}
+	err = w.Flush()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		b.Fatalf("writing the keyed input: %v", err)
+	}
+	c := &keyedCorpus{path: path, keys: keys, words: words, rawStateSize: keys * (16 + 8)}
+	checkpointCorpora[stateMB] = c
+	return c
+}
+
+// BenchmarkCheckpointing runs WordCount at parallelism 1 (one taskmanager,
+// one slot) over the keyed input, with the sum's state on the heap or in
+// Pebble, with checkpointing off ("none") or every second into a local
+// directory ("1s"). Metrics: words/s of wall time and words/cpu-s as in
+// the WordCount benchmarks; for "1s" also checkpoints (completed, per
+// job), ckpt-MB (the largest completed checkpoint) and sync-p99-ms /
+// sync-max-ms, the synchronous part of the snapshot in every stateful
+// subtask's acknowledgement (the time the task stops processing for a
+// barrier), read from the jobmanager's checkpoint details API.
+func BenchmarkCheckpointing(b *testing.B) {
+	stateMB := envInt(b, "WEIRBENCH_STATE_MB", 256)
+	for _, backend := range []string{"heap", "pebble"} {
+		for _, interval := range []string{"none", "1s"} {
+			b.Run(backend+"/"+interval, func(b *testing.B) { benchmarkCheckpointing(b, stateMB, backend, interval) })
+		}
+	}
+}
+
+func benchmarkCheckpointing(b *testing.B, stateMB int, backend, interval string) {
+	b.StopTimer()
+	in := checkpointCorpus(b, stateMB)
+	s := oneSlot
+	s.config = map[string]string{"state.checkpoints.dir": "file://" + filepath.Join(b.TempDir(), "checkpoints")}
+	cl := startCluster(b, s)
+	var m meter
+	var syncs []int64
+	var checkpoints, ckptBytes int64
+	for i := range b.N {
+		out := filepath.Join(root, fmt.Sprintf("out-ckpt-%s-%s-%d", backend, interval, i))
+		env, err := stream.BuildProgram("wordcount", []string{"--input", in.path, "--output", out}, 1)
+		if err != nil {
+			b.Fatal(err)
+		}
+		env.SetConfig("state.backend", backend)
+		if interval != "none" {
+			env.SetConfig("execution.checkpointing.interval", interval)
+		}
+		g, err := env.Graph()
+		if err != nil {
+			b.Fatal(err)
+		}
+		cl.waitIdle(b)
+		runtime.GC()
+
+		m.Start()
+		b.StartTimer()
+		job := cl.run(b, g)
+		b.StopTimer()
+		m.Stop()
+
+		if err := cl.checkJob(job, s); err != nil {
+			b.Fatal(err)
+		}
+		if err := checkLineCount(out, in.words); err != nil {
+			b.Fatal(err)
+		}
+		if err := os.RemoveAll(out); err != nil {
+			b.Fatal(err)
+		}
+		if interval == "none" {
+			continue
+		}
+		st, err := checkpointStats(cl.c.HTTPAddress(), job.GetJob().GetJobId())
+		if err != nil {
+			b.Fatal(err)
+		}
+		syncs = append(syncs, st.syncMillis...)
+		checkpoints += st.completed
+		ckptBytes = max(ckptBytes, st.maxBytes)
+	}
+	s2 := b.Elapsed().Seconds()
+	n := float64(in.words) * float64(b.N)
+	b.ReportMetric(n/s2, "words/s")
+	if m.Own > 0 {
+		b.ReportMetric(n/m.Own.Seconds(), "words/cpu-s")
+	}
+	if m.Machine > 0 {
+		b.ReportMetric(max(m.Machine-m.Own, 0).Seconds()/s2, "other-cpus")
+	}
+	b.ReportMetric(float64(in.rawStateSize)/(1<<20), "raw-state-MB")
+	if interval != "none" {
+		b.ReportMetric(float64(checkpoints)/float64(b.N), "checkpoints")
+		b.ReportMetric(float64(ckptBytes)/(1<<20), "ckpt-MB")
+		if len(syncs) > 0 {
+			slices.Sort(syncs)
+			b.ReportMetric(float64(syncs[(len(syncs)*99+99)/100-1]), "sync-p99-ms")
+			b.ReportMetric(float64(syncs[len(syncs)-1]), "sync-max-ms")
+		}
+	}
+	b.ReportMetric(0, "ns/op")
+}
+
+// checkLineCount checks that the part files in dir hold want lines.
+func checkLineCount(dir string, want int64) error {
+	parts, err := partFiles(dir)
+	if err != nil {
+		return err
+	}
+	var lines int64
+	for _, p := range parts {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		lines += int64(bytes.Count(data, []byte{'\n'}))
+	}
+	if lines != want {
+		return fmt.Errorf("output has %d lines, want one per input word: %d", lines, want)
+	}
+	return nil
+}
+
+// ckptStats is what a job's checkpoints cost.
+type ckptStats struct {
+	completed  int64
+	maxBytes   int64
+	syncMillis []int64 // one per acknowledgement of a stateful subtask
+}
+
+// checkpointStats reads the completed checkpoints of a job from the
+// jobmanager's JSON API (its history holds the last 100): the
+// synchronous duration of every acknowledgement of a subtask with state,
+// and the largest checkpoint's size.
+func checkpointStats(httpAddr, jobID string) (ckptStats, error) {
+	var st ckptStats
+	var list jobmanager.CheckpointsJSON
+	if err := getJSON(fmt.Sprintf("http://%s/api/v1/jobs/%s/checkpoints", httpAddr, jobID), &list); err != nil {
+		return st, err
+	}
+	for _, c := range list.History {
+		if c.Status != "COMPLETED" || c.IsSavepoint {
+			continue
+		}
+		st.completed++
+		st.maxBytes = max(st.maxBytes, c.StateSize)
+		var d jobmanager.CheckpointDetailJSON
+		if err := getJSON(fmt.Sprintf("http://%s/api/v1/jobs/%s/checkpoints/details/%d", httpAddr, jobID, c.ID), &d); err != nil {
+			return st, err
+		}
+		for _, sa := range d.Subtasks {
+			if sa.Status == "ACKNOWLEDGED" && sa.StateSize > 0 {
+				st.syncMillis = append(st.syncMillis, sa.SyncDuration)
+			}
+		}
+	}
+	return st, nil
+}
+
+func getJSON(url string, v any) error {
+	c := http.Client{Timeout: 10 * time.Second}
+	resp, err := c.Get(url)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	return json.NewDecoder(resp.Body).Decode(v)
+}
