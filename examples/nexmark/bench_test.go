@@ -2,7 +2,9 @@ package nexmark
 
 import (
 	"fmt"
+	"os"
 	"runtime"
+	"strconv"
 	"testing"
 
 	"github.com/weirstream/weir/connector/nexmark"
@@ -11,8 +13,19 @@ import (
 
 // benchEvents is the input of one benchmark job: events across both
 // subtasks, at the V2 suite's event-time rate (100,000/s), so 10 s of
-// event time per subtask.
-const benchEvents = 2_000_000
+// event time per subtask. WEIRBENCH_NEXMARK_EVENTS overrides it (make
+// bench's quick mode runs a few thousand).
+var benchEvents int64 = 2_000_000
+
+func init() {
+	if s := os.Getenv("WEIRBENCH_NEXMARK_EVENTS"); s != "" {
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil || n <= 0 {
+			panic(fmt.Sprintf("WEIRBENCH_NEXMARK_EVENTS=%q: want a positive integer", s))
+		}
+		benchEvents = n
+	}
+}
 
 // meter adds up the CPU time of the timed regions: this process's and the
 // machine's.

@@ -31,9 +31,12 @@ import (
 const (
 	inputSeed  = 1
 	inputWords = 10_000
-	benchLines = 1_000_000 // lines of the benchmark input
-	testLines  = 20_000    // lines of the test input
+	testLines  = 20_000 // lines of the test input
 )
+
+// benchLines is the number of lines of the benchmark input;
+// WEIRBENCH_WORDCOUNT_LINES overrides it (make bench's quick mode).
+var benchLines int64 = 1_000_000
 
 // pollInterval is how often a benchmark asks the jobmanager whether its job
 // has finished. The job runs behind gRPC, so polling is the only way to
@@ -57,6 +60,14 @@ func run(m *testing.M) int {
 	}
 	defer os.RemoveAll(dir)
 	root = dir
+	if s := os.Getenv("WEIRBENCH_WORDCOUNT_LINES"); s != "" {
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil || n <= 0 {
+			fmt.Fprintf(os.Stderr, "WEIRBENCH_WORDCOUNT_LINES=%q: want a positive integer\n", s)
+			return 2
+		}
+		benchLines = n
+	}
 	return m.Run()
 }
 
