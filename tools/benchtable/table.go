@@ -1,0 +1,334 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"strings"
+)
+
+// Row is one line of the table: a figure, what it was compared with, and
+// whether it meets its target.
+type Row struct {
+	Figure    string
+	Measured  string
+	Reference string
+	Ratio     string
+	Target    string
+	Result    string // pass, MISS, info or not measured
+	Note      string
+}
+
+// Results of a row.
+const (
+	pass        = "pass"
+	miss        = "MISS"
+	info        = "info"
+	notMeasured = "not measured"
+)
+
+// Step names: each row says which step measures it, so that a row whose
+// step failed or was skipped says why it has no figure.
+const (
+	stepWordCount  = "wordcount"
+	stepState      = "state"
+	stepNexmark    = "nexmark"
+	stepGenerator  = "nexmark-ceiling"
+	stepRestore    = "restore"
+	stepKill       = "kill"
+	stepLargeState = "largestate"
+)
+
+// Flink 2.x's published throughput per core (nexmark V2 with ForSt,
+// shared/research/performance.md §1a), events per second.
+var flinkPerCore = map[string]float64{
+	"q0": 379_000, "q1": 395_000, "q2": 414_000,
+	"q4": 28_000, "q5": 74_500, "q7": 23_000, "q8": 162_000,
+}
+
+// Targets.
+const (
+	wordCountMin     = 0.25 // p=1 cluster ÷ ceiling
+	exchangeMin      = 0.7  // loopback gRPC ÷ in-process exchange
+	statelessMin     = 0.5  // q0–q2 ÷ generator ceiling
+	heapFlinkMin     = 2.0  // stateful queries on the heap ÷ Flink 2.x
+	pebbleFlinkMin   = 1.0
+	checkpointMin    = 0.9  // throughput with 1 s checkpoints ÷ none
+	syncP99MaxMillis = 50.0 // synchronous pause per barrier
+	localRecoveryMax = 5.0  // s, kill → first output, 1 GB, local recovery
+	remoteRecoveryS  = 5.0  // s, plus remoteRecoveryPerGB per GB from MinIO
+	remotePerGB      = 2.0
+	rssOverheadMiB   = 48.0 // internal/integration/largestate_test.go's stated overhead
+)
+
+// Rows computes the table from r.
+func Rows(r *Results) []Row {
+	t := &table{r: r}
+
+	const lc = "BenchmarkWordCountLocalCluster/"
+	t.ratio("WordCount p=1 local cluster ÷ single-goroutine ceiling", stepWordCount,
+		lc+"p=1", "BenchmarkWordCountCeiling", "words/s", wordCountMin)
+	t.ratio("WordCount p=2: loopback-gRPC exchange (2 taskmanagers) ÷ in-process (1 taskmanager)", stepWordCount,
+		lc+"p=2", lc+"p=2-one-tm", "words/s", exchangeMin)
+
+	for _, q := range []string{"q0", "q1", "q2"} {
+		t.ratio("Nexmark "+q+" ÷ generator ceiling, per core", stepNexmark,
+			"BenchmarkQuery/"+q+"/heap", "BenchmarkGenerator", "events/cpu-s", statelessMin)
+	}
+	for _, q := range []string{"q0", "q1", "q2"} {
+		t.vsConst("Nexmark "+q+" per core ÷ Flink 2.x", stepNexmark, "BenchmarkQuery/"+q+"/heap", "events/cpu-s", flinkPerCore[q], 1)
+	}
+	for _, q := range []string{"q4", "q5", "q7", "q8"} {
+		t.vsConst("Nexmark "+q+" heap per core ÷ Flink 2.x", stepNexmark, "BenchmarkQuery/"+q+"/heap", "events/cpu-s", flinkPerCore[q], heapFlinkMin)
+		t.vsConst("Nexmark "+q+" Pebble per core ÷ Flink 2.x", stepNexmark, "BenchmarkQuery/"+q+"/pebble", "events/cpu-s", flinkPerCore[q], pebbleFlinkMin)
+	}
+
+	const cp = "BenchmarkCheckpointing/"
+	for _, be := range []string{"heap", "pebble"} {
+		name := map[string]string{"heap": "heap", "pebble": "Pebble"}[be]
+		for _, unit := range []string{"words/s", "words/cpu-s"} {
+			row := t.ratio("Checkpoints every 1 s ÷ none, "+name+", "+unit, stepState, cp+be+"/1s", cp+be+"/none", unit, checkpointMin)
+			t.checkpointNote(row, cp+be+"/1s")
+		}
+	}
+	for _, be := range []string{"heap", "pebble"} {
+		name := map[string]string{"heap": "heap", "pebble": "Pebble"}[be]
+		row := t.limit("Synchronous pause per barrier p99, "+name, stepState, cp+be+"/1s", "sync-p99-ms", "ms", syncP99MaxMillis)
+		t.checkpointNote(row, cp+be+"/1s")
+		if max, ok := r.Mean(cp+be+"/1s", "sync-max-ms"); ok && row.Result != notMeasured {
+			row.Note = joinNotes(fmt.Sprintf("max %.0f ms", max), row.Note)
+		}
+	}
+
+	t.recovery()
+
+	t.heapBytes()
+	t.pebbleRSS()
+	return t.rows
+}
+
+type table struct {
+	r    *Results
+	rows []Row
+}
+
+func (t *table) add(row Row) *Row {
+	t.rows = append(t.rows, row)
+	return &t.rows[len(t.rows)-1]
+}
+
+// missing is the row of a figure that has no value.
+func (t *table) missing(figure, step, target string) *Row {
+	why := t.r.Failed[step]
+	if why == "" {
+		why = "no result in the output"
+	}
+	return t.add(Row{Figure: figure, Measured: "—", Reference: "—", Ratio: "—", Target: target, Result: notMeasured, Note: why})
+}
+
+// ratio is the row of num ÷ den in unit, meeting its target at min or above.
+func (t *table) ratio(figure, step, num, den, unit string, min float64) *Row {
+	target := fmt.Sprintf("≥ %.2g", min)
+	n, ok1 := t.r.Mean(num, unit)
+	d, ok2 := t.r.Mean(den, unit)
+	if !ok1 || !ok2 || d == 0 {
+		return t.missing(figure, step, target)
+	}
+	return t.add(Row{Figure: figure, Measured: num3(n) + " " + unit, Reference: num3(d) + " " + unit,
+		Ratio: fmt.Sprintf("%.2f", n/d), Target: target, Result: atLeast(n/d, min), Note: t.load(num, den)})
+}
+
+// vsConst is the row of bench's unit against a published reference.
+func (t *table) vsConst(figure, step, bench, unit string, ref, min float64) *Row {
+	target := fmt.Sprintf("≥ %.2g", min)
+	if min == 1 {
+		target = "> 1"
+	}
+	v, ok := t.r.Mean(bench, unit)
+	if !ok {
+		return t.missing(figure, step, target)
+	}
+	res := atLeast(v/ref, min)
+	if min == 1 && v/ref <= 1 {
+		res = miss
+	}
+	return t.add(Row{Figure: figure, Measured: num3(v) + " " + unit, Reference: num3(ref) + " events/s (published)",
+		Ratio: fmt.Sprintf("%.2f", v/ref), Target: target, Result: res, Note: t.load(bench)})
+}
+
+// limit is the row of an absolute figure that must not exceed max.
+func (t *table) limit(figure, step, bench, unit, suffix string, max float64) *Row {
+	target := fmt.Sprintf("≤ %g %s", max, suffix)
+	v, ok := t.r.Mean(bench, unit)
+	if !ok {
+		return t.missing(figure, step, target)
+	}
+	res := pass
+	if v > max {
+		res = miss
+	}
+	return t.add(Row{Figure: figure, Measured: fmt.Sprintf("%.0f %s", v, suffix), Reference: "—", Ratio: "—",
+		Target: target, Result: res, Note: t.load(bench)})
+}
+
+// checkpointNote adds the state size and checkpoint count of bench to row.
+func (t *table) checkpointNote(row *Row, bench string) {
+	if row.Result == notMeasured {
+		return
+	}
+	var parts []string
+	if v, ok := t.r.Mean(bench, "ckpt-MB"); ok {
+		parts = append(parts, fmt.Sprintf("checkpoint %.0f MB", v))
+	}
+	if v, ok := t.r.Mean(bench, "checkpoints"); ok {
+		parts = append(parts, fmt.Sprintf("checkpoints per job: %.0f", v))
+	}
+	row.Note = joinNotes(strings.Join(parts, ", "), row.Note)
+}
+
+// recovery rows: Pebble restore per GB from BenchmarkRestore, and kill →
+// first output for 1 GB as the kill tests' time (small state) plus 1 GB
+// of restore at that rate.
+func (t *table) recovery() {
+	const restore = "BenchmarkRestore"
+	perGB, okGB := t.r.Mean(restore, "s/GB")
+	if !okGB {
+		t.missing("Pebble restore time per GB of snapshot", stepRestore, "—")
+	} else {
+		t.add(Row{Figure: "Pebble restore time per GB of snapshot", Measured: fmt.Sprintf("%.1f s/GB", perGB), Reference: "—",
+			Ratio: "—", Target: "—", Result: info, Note: joinNotes("BenchmarkRestore: 1 M counters loaded into an empty backend", t.load(restore))})
+	}
+	for _, c := range []struct {
+		figure, test, note string
+		max                float64
+	}{
+		{"Recovery, 1 GB Pebble, local recovery: kill → first output (estimate)", "TestKillTaskManagerPebbleLocalRecovery",
+			"", localRecoveryMax},
+		{"Recovery, 1 GB, from MinIO: kill → first output (estimate)", "TestKillTaskManagerMinIO",
+			"the download from MinIO per GB is not measured and not included; ", remoteRecoveryS + remotePerGB},
+	} {
+		target := fmt.Sprintf("≤ %g s", c.max)
+		fixed, ok := t.r.Log(c.test, "kill-first-checkpoint-s")
+		if !ok {
+			row := t.missing(c.figure, stepKill, target)
+			if why := t.r.Failed[stepKill]; why == "" {
+				row.Note = c.test + " logged no kill figures"
+			}
+			continue
+		}
+		if !okGB {
+			t.missing(c.figure, stepRestore, target)
+			continue
+		}
+		v := fixed + perGB
+		res := pass
+		if v > c.max {
+			res = miss
+		}
+		t.add(Row{Figure: c.figure, Measured: fmt.Sprintf("%.1f s", v), Reference: "—", Ratio: "—", Target: target, Result: res,
+			Note: fmt.Sprintf("%s%s: kill → first checkpoint after restore %.2f s with KBs of state, + 1 GB × %.1f s/GB restore",
+				c.note, c.test, fixed, perGB)})
+	}
+}
+
+func (t *table) heapBytes() {
+	const b, figure = "BenchmarkHeapStateBytesPerKey", "Heap state bytes per key (count over 8–16-byte keys)"
+	v, ok1 := t.r.Mean(b, "B/key")
+	raw, ok2 := t.r.Mean(b, "raw-B/key")
+	if !ok1 || !ok2 || raw == 0 {
+		t.missing(figure, stepState, "measured")
+		return
+	}
+	t.add(Row{Figure: figure, Measured: fmt.Sprintf("%.1f B/key", v), Reference: fmt.Sprintf("%.1f B/key raw key+value", raw),
+		Ratio: fmt.Sprintf("%.2f", v/raw), Target: "measured", Result: info})
+}
+
+func (t *table) pebbleRSS() {
+	const test, figure = "TestLargerThanMemoryRSS", "Pebble taskmanager RSS growth vs its memory budget"
+	target := fmt.Sprintf("≤ budget + %g MiB", rssOverheadMiB)
+	growth, ok1 := t.r.Log(test, "growth-MiB")
+	budget, ok2 := t.r.Log(test, "budget-MiB")
+	if !ok1 || !ok2 || budget == 0 {
+		t.missing(figure, stepLargeState, target)
+		return
+	}
+	res := pass
+	if growth > budget+rssOverheadMiB {
+		res = miss
+	}
+	t.add(Row{Figure: figure, Measured: fmt.Sprintf("%.0f MiB", growth), Reference: fmt.Sprintf("%.0f MiB budget", budget),
+		Ratio: fmt.Sprintf("%.1f", growth/budget), Target: target, Result: res, Note: "peak RSS − idle RSS, state 11× the budget"})
+}
+
+// load says how busy the machine was while benches ran: their largest
+// other-cpus.
+func (t *table) load(benches ...string) string {
+	worst, any := 0.0, false
+	for _, b := range benches {
+		for _, v := range t.r.Bench[b]["other-cpus"] {
+			worst, any = math.Max(worst, v), true
+		}
+	}
+	if !any {
+		return ""
+	}
+	return fmt.Sprintf("other-cpus ≤ %.2f", worst)
+}
+
+// joinNotes joins the non-empty notes with semicolons.
+func joinNotes(notes ...string) string {
+	var out []string
+	for _, n := range notes {
+		if n != "" {
+			out = append(out, n)
+		}
+	}
+	return strings.Join(out, "; ")
+}
+
+func atLeast(ratio, min float64) string {
+	if ratio >= min {
+		return pass
+	}
+	return miss
+}
+
+// num3 formats v with three significant digits and a K or M suffix.
+func num3(v float64) string {
+	switch a := math.Abs(v); {
+	case a >= 1e6:
+		return fmt.Sprintf("%.3g M", v/1e6)
+	case a >= 1e3:
+		return fmt.Sprintf("%.3g K", v/1e3)
+	default:
+		return fmt.Sprintf("%.3g", v)
+	}
+}
+
+// Render writes the header and rows as a Markdown table.
+func Render(w io.Writer, r *Results, rows []Row) error {
+	var b strings.Builder
+	for _, h := range r.Header {
+		fmt.Fprintf(&b, "%s: %s\n", h[0], h[1])
+	}
+	if len(r.Header) > 0 {
+		b.WriteString("\n")
+	}
+	b.WriteString("| figure | measured | reference | ratio | target | result | notes |\n")
+	b.WriteString("| --- | --- | --- | --- | --- | --- | --- |\n")
+	var passed, missed, other int
+	for _, row := range rows {
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s |\n", row.Figure, row.Measured, row.Reference, row.Ratio, row.Target, row.Result, row.Note)
+		switch row.Result {
+		case pass:
+			passed++
+		case miss:
+			missed++
+		default:
+			other++
+		}
+	}
+	fmt.Fprintf(&b, "\n%d pass, %d miss, %d info or not measured\n", passed, missed, other)
+	_, err := io.WriteString(w, b.String())
+	return err
+}

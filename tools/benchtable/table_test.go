@@ -1,0 +1,208 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata/suite.golden from testdata/suite.txt")
+
+// suite parses the recorded output of a run.
+func suite(t *testing.T) *Results {
+	t.Helper()
+	f, err := os.Open(filepath.Join("testdata", "suite.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	r, err := Parse(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// TestTableGolden renders the table of a recorded run and compares it
+// with the reviewed rendering: any change to a row, a ratio or a verdict
+// shows in the diff (go test -update rewrites it).
+func TestTableGolden(t *testing.T) {
+	r := suite(t)
+	var b bytes.Buffer
+	if err := Render(&b, r, Rows(r)); err != nil {
+		t.Fatal(err)
+	}
+	golden := filepath.Join("testdata", "suite.golden")
+	if *update {
+		if err := os.WriteFile(golden, b.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := b.String(); got != string(want) {
+		t.Errorf("table differs from %s (go test -update rewrites it):\n%s", golden, got)
+	}
+}
+
+// TestParse checks what the parser takes from each kind of line.
+func TestParse(t *testing.T) {
+	r := suite(t)
+	// Three runs of the ceiling: their mean; the -GOMAXPROCS suffix is
+	// dropped, a name ending in letters after a dash is kept.
+	if v, ok := r.Mean("BenchmarkWordCountCeiling", "words/s"); !ok || v != 1_000_000 {
+		t.Errorf("ceiling words/s = %v, %v; want the mean of three runs, 1000000", v, ok)
+	}
+	if n := len(r.Bench["BenchmarkWordCountCeiling"]["other-cpus"]); n != 3 {
+		t.Errorf("ceiling has %d other-cpus values, want 3", n)
+	}
+	if _, ok := r.Mean("BenchmarkWordCountLocalCluster/p=2-one-tm", "words/s"); !ok {
+		t.Errorf("no p=2-one-tm row; names: %v", keys(r.Bench))
+	}
+	// Kill test figures go to the test whose output they are in, across
+	// the interleaving of parallel tests.
+	for test, want := range map[string]float64{"TestKillTaskManagerMinIO": 1.53, "TestKillTaskManagerPebbleLocalRecovery": 1.7} {
+		if v, ok := r.Log(test, "kill-first-checkpoint-s"); !ok || v != want {
+			t.Errorf("%s: kill → first checkpoint = %v, %v; want %v", test, v, ok, want)
+		}
+	}
+	if v, ok := r.Log("TestLargerThanMemoryRSS", "growth-MiB"); !ok || v != 21 {
+		t.Errorf("RSS growth = %v, %v; want 21", v, ok)
+	}
+	if len(r.Header) == 0 || r.Header[0][0] != "date" {
+		t.Errorf("header %v, want the date first", r.Header)
+	}
+}
+
+// TestRows checks the rows' arithmetic and verdicts on the recorded run.
+func TestRows(t *testing.T) {
+	rows := map[string]Row{}
+	for _, row := range Rows(suite(t)) {
+		if _, dup := rows[row.Figure]; dup {
+			t.Fatalf("two rows named %q", row.Figure)
+		}
+		rows[row.Figure] = row
+	}
+	for _, c := range []struct{ figure, ratio, result string }{
+		// 924,898 ÷ mean(823,294, 1,000,000, 1,176,706)
+		{"WordCount p=1 local cluster ÷ single-goroutine ceiling", "0.92", pass},
+		// 523,939 ÷ 687,421
+		{"WordCount p=2: loopback-gRPC exchange (2 taskmanagers) ÷ in-process (1 taskmanager)", "0.76", pass},
+		// 394,174 ÷ 647,857
+		{"Nexmark q0 ÷ generator ceiling, per core", "0.61", pass},
+		// 33,875 ÷ 74,500 < 1
+		{"Nexmark q5 Pebble per core ÷ Flink 2.x", "0.45", miss},
+		// 471,242 ÷ 28,000 ≥ 2
+		{"Nexmark q4 heap per core ÷ Flink 2.x", "16.83", pass},
+		// absent from the output
+		{"Nexmark q8 Pebble per core ÷ Flink 2.x", "—", notMeasured},
+		// 364,473 ÷ 438,233 < 0.9
+		{"Checkpoints every 1 s ÷ none, heap, words/s", "0.83", miss},
+		{"Heap state bytes per key (count over 8–16-byte keys)", "4.86", info},
+		// 21 MiB ≤ 2 + 48
+		{"Pebble taskmanager RSS growth vs its memory budget", "10.5", pass},
+	} {
+		row, ok := rows[c.figure]
+		if !ok {
+			t.Errorf("no row %q", c.figure)
+			continue
+		}
+		if row.Ratio != c.ratio || row.Result != c.result {
+			t.Errorf("%s: ratio %s, %s; want %s, %s", c.figure, row.Ratio, row.Result, c.ratio, c.result)
+		}
+	}
+	for figure, c := range map[string]struct{ measured, result string }{
+		"Synchronous pause per barrier p99, heap":   {"29 ms", pass},
+		"Synchronous pause per barrier p99, Pebble": {"221 ms", miss},
+		// 1.7 s + 1 GB × 75.85 s/GB
+		"Recovery, 1 GB Pebble, local recovery: kill → first output (estimate)": {"77.5 s", miss},
+	} {
+		if row := rows[figure]; row.Measured != c.measured || row.Result != c.result {
+			t.Errorf("%s: %s, %s; want %s, %s", figure, row.Measured, row.Result, c.measured, c.result)
+		}
+	}
+}
+
+// TestFailedStep checks that a row of a failed or skipped step says why
+// it has no figure, and that a malformed benchmark line is an error.
+func TestFailedStep(t *testing.T) {
+	out := "### step wordcount: go test ...\n--- FAIL: BenchmarkWordCountCeiling\nFAIL\n" +
+		"### failed wordcount: go test failed (exit status 1); its output is in the raw log\n" +
+		"### failed largestate: not run in -short mode\n"
+	r, err := Parse(strings.NewReader(out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, row := range Rows(r) {
+		if row.Result != notMeasured {
+			t.Errorf("%s: %s with no figures in the output", row.Figure, row.Result)
+		}
+		switch {
+		case strings.HasPrefix(row.Figure, "WordCount") && !strings.Contains(row.Note, "go test failed"):
+			t.Errorf("%s: note %q, want the step's failure", row.Figure, row.Note)
+		case strings.HasPrefix(row.Figure, "Pebble taskmanager RSS") && row.Note != "not run in -short mode":
+			t.Errorf("%s: note %q, want the skip", row.Figure, row.Note)
+		}
+	}
+
+	if _, err := Parse(strings.NewReader("BenchmarkX-2 1 12 ns/op 3\n")); err == nil {
+		t.Error("a result line with a value and no unit parsed")
+	}
+	if _, err := Parse(strings.NewReader("BenchmarkX-2 1 twelve ns/op\n")); err == nil {
+		t.Error("a result line with a value that is not a number parsed")
+	}
+}
+
+// TestShortSuite runs the whole suite with tiny inputs, as `benchtable
+// -short` does, and checks that every step's benchmarks still report the
+// metrics the table reads: a renamed benchmark or metric fails here.
+func TestShortSuite(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs every benchmark of the suite once (about two minutes)")
+	}
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("no go command:", err)
+	}
+	root, err := filepath.Abs(filepath.Join("..", ".."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	cmdDir, _ := os.Getwd()
+	if err := os.Chdir(root); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Chdir(cmdDir) })
+	if err := runSuite(context.Background(), config{short: true, stateMB: 1, goBin: goBin}, &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	r, err := Parse(&out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, row := range Rows(r) {
+		if row.Result == notMeasured && row.Note != "not run in -short mode" {
+			t.Errorf("%s: not measured: %s", row.Figure, row.Note)
+		}
+	}
+	if t.Failed() {
+		t.Logf("suite output:\n%s", out.String())
+	}
+}
+
+func keys[V any](m map[string]V) []string {
+	var ks []string
+	for k := range m {
+		ks = append(ks, k)
+	}
+	return ks
+}
