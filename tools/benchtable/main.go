@@ -48,9 +48,10 @@ type step struct {
 
 // config is a run's settings.
 type config struct {
-	short   bool
-	stateMB int
-	goBin   string
+	short      bool
+	stateMB    int
+	recoveryMB int
+	goBin      string
 }
 
 // steps returns the suite for c.
@@ -62,8 +63,9 @@ func steps(c config) []step {
 		return "-benchtime=" + full
 	}
 	var wcLines, nexEvents, heapKeys []string
-	stateMB := c.stateMB
+	stateMB, recoveryMB := c.stateMB, c.recoveryMB
 	if c.short {
+		recoveryMB = 2
 		wcLines = []string{"WEIRBENCH_WORDCOUNT_LINES=20000"}
 		nexEvents = []string{"WEIRBENCH_NEXMARK_EVENTS=20000"}
 		heapKeys = []string{"WEIRBENCH_HEAP_KEYS=20000"}
@@ -78,6 +80,8 @@ func steps(c config) []step {
 			args: []string{"-run", "^$", "-bench", "^BenchmarkQuery$/^(q0|q1|q2|q4|q5|q7|q8)$", "-benchtime=1x", "-timeout", "60m", "./examples/nexmark/"}},
 		{name: stepState, env: append(heapKeys, fmt.Sprintf("WEIRBENCH_STATE_MB=%d", stateMB)),
 			args: []string{"-run", "^$", "-bench", "^(BenchmarkHeapStateBytesPerKey|BenchmarkCheckpointing)$", "-benchtime=1x", "-timeout", "60m", "./internal/bench/"}},
+		{name: stepRecovery, env: []string{fmt.Sprintf("WEIRBENCH_RECOVERY_MB=%d", recoveryMB)},
+			args: []string{"-run", "^$", "-bench", "^BenchmarkRecovery$", "-benchtime=1x", "-timeout", "30m", "./internal/bench/"}},
 		{name: stepRestore,
 			args: []string{"-run", "^$", "-bench", "^BenchmarkRestore$", "-benchtime=1x", "-timeout", "30m", "./internal/statebackend/pebble/"}},
 		{name: stepKill, full: true,
@@ -91,6 +95,7 @@ func run() error {
 	var c config
 	flag.BoolVar(&c.short, "short", false, "tiny inputs, no integration tests: a smoke test of the suite, not figures to read")
 	flag.IntVar(&c.stateMB, "state-mb", 128, "approximate keyed state of the checkpointing benchmark, in MiB")
+	flag.IntVar(&c.recoveryMB, "recovery-mb", 64, "approximate keyed state of the recovery benchmark, in MiB")
 	flag.StringVar(&c.goBin, "go", "go", "the go command")
 	raw := flag.String("raw", "out/bench-raw.txt", "where to save the suite's output")
 	from := flag.String("from", "", "make the table from this saved output instead of running the suite")
@@ -100,6 +105,9 @@ func run() error {
 	}
 	if c.stateMB <= 0 {
 		return fmt.Errorf("-state-mb %d: want a positive size", c.stateMB)
+	}
+	if c.recoveryMB <= 0 {
+		return fmt.Errorf("-recovery-mb %d: want a positive size", c.recoveryMB)
 	}
 
 	var out []byte
@@ -141,7 +149,7 @@ func run() error {
 // lines to out and progress to progress. A failing step is recorded and
 // the suite goes on; only an interrupt or a broken output stops it.
 func runSuite(ctx context.Context, c config, out, progress io.Writer) error {
-	mode := fmt.Sprintf("full, checkpointing state %d MiB", c.stateMB)
+	mode := fmt.Sprintf("full, checkpointing state %d MiB, recovery state %d MiB", c.stateMB, c.recoveryMB)
 	if c.short {
 		mode = "short (tiny inputs: a smoke test, not figures)"
 	}
