@@ -25,16 +25,15 @@ import (
 // in the same order), eight words to a line. n follows from
 // WEIRBENCH_STATE_MB (default 256): the state a checkpoint holds at the end
 // of the first pass is about stateBytesPerWord per word.
+// WEIRBENCH_CHECKPOINT_INTERVAL (default 1s) is the checkpoint interval.
 const (
 	stateBytesPerWord = 40 // key, the WordCount value (word and count), framing
 	checkpointPasses  = 2
 	wordsPerLine      = 8
 )
 
-// checkpointCorpus writes the input of the checkpointing benchmark for
-// about stateMB MiB of state, once per size, and returns its path and word
-// counts.
-var checkpointCorpora = map[int]*keyedCorpus{}
+// keyedCorpora are the inputs written so far, by size and passes.
+var keyedCorpora = map[[2]int]*keyedCorpus{}
 
 type keyedCorpus struct {
 	path         string
@@ -42,20 +41,23 @@ type keyedCorpus struct {
 	rawStateSize int64 // key and count bytes of every distinct word
 }
 
-func checkpointCorpus(b *testing.B, stateMB int) *keyedCorpus {
+// keyedInput writes an input of n distinct words for about stateMB MiB of
+// state, repeated passes times, once per size and passes, and returns its
+// path and word counts.
+func keyedInput(b *testing.B, stateMB, passes int) *keyedCorpus {
 	b.Helper()
-	if c := checkpointCorpora[stateMB]; c != nil {
+	if c := keyedCorpora[[2]int{stateMB, passes}]; c != nil {
 		return c
 	}
 	keys := int64(stateMB) << 20 / stateBytesPerWord
-	path := filepath.Join(root, fmt.Sprintf("keyed-%dMB.txt", stateMB))
+	path := filepath.Join(root, fmt.Sprintf("keyed-%dMB-%d.txt", stateMB, passes))
 	f, err := os.Create(path)
 	if err != nil {
 		b.Fatal(err)
 	}
 	w := bufio.NewWriterSize(f, 1<<20)
 	var words int64
-	for range checkpointPasses {
+	for range passes {
 		for i := range keys {
 			fmt.Fprintf(w, "w%015d", i)
 			words++
@@ -74,31 +76,41 @@ func checkpointCorpus(b *testing.B, stateMB int) *keyedCorpus {
 		b.Fatalf("writing the keyed input: %v", err)
 	}
 	c := &keyedCorpus{path: path, keys: keys, words: words, rawStateSize: keys * (16 + 8)}
-	checkpointCorpora[stateMB] = c
+	keyedCorpora[[2]int{stateMB, passes}] = c
 	return c
 }
 
 // BenchmarkCheckpointing runs WordCount at parallelism 1 (one taskmanager,
 // one slot) over the keyed input, with the sum's state on the heap or in
-// Pebble, with checkpointing off ("none") or every second into a local
-// directory ("1s"). Metrics: words/s of wall time and words/cpu-s as in
-// the WordCount benchmarks; for "1s" also checkpoints (completed, per
-// job), ckpt-MB (the largest completed checkpoint) and sync-p99-ms /
+// Pebble, with checkpointing off ("none") or every interval (default 1s)
+// into a local directory ("checkpoints"). Metrics: words/s of wall time
+// and words/cpu-s as in the WordCount benchmarks; for "checkpoints" also
+// interval-s, checkpoints (completed, per job), ckpt-MB (the largest
+// completed checkpoint) and sync-p99-ms /
 // sync-max-ms, the synchronous part of the snapshot in every stateful
 // subtask's acknowledgement (the time the task stops processing for a
 // barrier), read from the jobmanager's checkpoint details API.
 func BenchmarkCheckpointing(b *testing.B) {
 	stateMB := envInt(b, "WEIRBENCH_STATE_MB", 256)
-	for _, backend := range []string{"heap", "pebble"} {
-		for _, interval := range []string{"none", "1s"} {
-			b.Run(backend+"/"+interval, func(b *testing.B) { benchmarkCheckpointing(b, stateMB, backend, interval) })
+	interval := time.Second
+	if s := os.Getenv("WEIRBENCH_CHECKPOINT_INTERVAL"); s != "" {
+		d, err := time.ParseDuration(s)
+		if err != nil || d <= 0 {
+			b.Fatalf("WEIRBENCH_CHECKPOINT_INTERVAL=%q: want a positive duration", s)
 		}
+		interval = d
+	}
+	for _, backend := range []string{"heap", "pebble"} {
+		b.Run(backend+"/none", func(b *testing.B) { benchmarkCheckpointing(b, stateMB, backend, 0) })
+		b.Run(backend+"/checkpoints", func(b *testing.B) { benchmarkCheckpointing(b, stateMB, backend, interval) })
 	}
 }
 
-func benchmarkCheckpointing(b *testing.B, stateMB int, backend, interval string) {
+// benchmarkCheckpointing runs the job with checkpoints every interval, or
+// none if interval is 0.
+func benchmarkCheckpointing(b *testing.B, stateMB int, backend string, interval time.Duration) {
 	b.StopTimer()
-	in := checkpointCorpus(b, stateMB)
+	in := keyedInput(b, stateMB, checkpointPasses)
 	s := oneSlot
 	s.config = map[string]string{"state.checkpoints.dir": "file://" + filepath.Join(b.TempDir(), "checkpoints")}
 	cl := startCluster(b, s)
@@ -106,14 +118,14 @@ func benchmarkCheckpointing(b *testing.B, stateMB int, backend, interval string)
 	var syncs []int64
 	var checkpoints, ckptBytes int64
 	for i := range b.N {
-		out := filepath.Join(root, fmt.Sprintf("out-ckpt-%s-%s-%d", backend, interval, i))
+		out := filepath.Join(root, fmt.Sprintf("out-ckpt-%s-%v-%d", backend, interval, i))
 		env, err := stream.BuildProgram("wordcount", []string{"--input", in.path, "--output", out}, 1)
 		if err != nil {
 			b.Fatal(err)
 		}
 		env.SetConfig("state.backend", backend)
-		if interval != "none" {
-			env.SetConfig("execution.checkpointing.interval", interval)
+		if interval > 0 {
+			env.SetConfig("execution.checkpointing.interval", interval.String())
 		}
 		g, err := env.Graph()
 		if err != nil {
@@ -137,7 +149,7 @@ func benchmarkCheckpointing(b *testing.B, stateMB int, backend, interval string)
 		if err := os.RemoveAll(out); err != nil {
 			b.Fatal(err)
 		}
-		if interval == "none" {
+		if interval == 0 {
 			continue
 		}
 		st, err := checkpointStats(cl.c.HTTPAddress(), job.GetJob().GetJobId())
@@ -158,7 +170,8 @@ func benchmarkCheckpointing(b *testing.B, stateMB int, backend, interval string)
 		b.ReportMetric(max(m.Machine-m.Own, 0).Seconds()/s2, "other-cpus")
 	}
 	b.ReportMetric(float64(in.rawStateSize)/(1<<20), "raw-state-MB")
-	if interval != "none" {
+	if interval > 0 {
+		b.ReportMetric(interval.Seconds(), "interval-s")
 		b.ReportMetric(float64(checkpoints)/float64(b.N), "checkpoints")
 		b.ReportMetric(float64(ckptBytes)/(1<<20), "ckpt-MB")
 		if len(syncs) > 0 {

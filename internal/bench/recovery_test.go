@@ -10,6 +10,11 @@ import (
 	"github.com/weirstream/weir/stream"
 )
 
+// recoveryPasses is how many times the recovery benchmark's input repeats
+// its words: the job must still run when the figures are taken, a first
+// pass, a checkpoint and a restore after the start.
+const recoveryPasses = 10
+
 // recoveryPoll is how often the recovery benchmark asks the jobmanager
 // for the job's state while it recovers: the resolution of its figures.
 const recoveryPoll = 10 * time.Millisecond
@@ -17,7 +22,8 @@ const recoveryPoll = 10 * time.Millisecond
 // BenchmarkRecovery measures how long a job with keyed state in Pebble
 // takes to come back after its taskmanager stops: WordCount at
 // parallelism 1 on one taskmanager over the checkpointing benchmark's
-// input for about WEIRBENCH_RECOVERY_MB MiB of state (default 64),
+// words for about WEIRBENCH_RECOVERY_MB MiB of state (default 64), in
+// recoveryPasses passes,
 // checkpointing every second into a local directory, with the
 // exactly-once file sink. Once a completed checkpoint holds the state of
 // every distinct word, the taskmanager is stopped (its tasks are
@@ -31,7 +37,7 @@ const recoveryPoll = 10 * time.Millisecond
 func BenchmarkRecovery(b *testing.B) {
 	stateMB := envInt(b, "WEIRBENCH_RECOVERY_MB", 64)
 	b.StopTimer()
-	in := checkpointCorpus(b, stateMB)
+	in := keyedInput(b, stateMB, recoveryPasses)
 	s := oneSlot
 	s.config = map[string]string{
 		"state.checkpoints.dir":              "file://" + filepath.Join(b.TempDir(), "checkpoints"),

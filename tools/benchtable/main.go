@@ -68,7 +68,7 @@ func steps(c config) []step {
 		recoveryMB = 2
 		wcLines = []string{"WEIRBENCH_WORDCOUNT_LINES=20000"}
 		nexEvents = []string{"WEIRBENCH_NEXMARK_EVENTS=20000"}
-		heapKeys = []string{"WEIRBENCH_HEAP_KEYS=20000"}
+		heapKeys = []string{"WEIRBENCH_HEAP_KEYS=20000", "WEIRBENCH_CHECKPOINT_INTERVAL=100ms"}
 		stateMB = 1
 	}
 	return []step{

@@ -88,15 +88,15 @@ func Rows(r *Results) []Row {
 	for _, be := range []string{"heap", "pebble"} {
 		name := map[string]string{"heap": "heap", "pebble": "Pebble"}[be]
 		for _, unit := range []string{"words/s", "words/cpu-s"} {
-			row := t.ratio("Checkpoints every 1 s ÷ none, "+name+", "+unit, stepState, cp+be+"/1s", cp+be+"/none", unit, checkpointMin)
-			t.checkpointNote(row, cp+be+"/1s")
+			row := t.ratio("Checkpoints "+t.every(cp+be+"/checkpoints")+" ÷ none, "+name+", "+unit, stepState, cp+be+"/checkpoints", cp+be+"/none", unit, checkpointMin)
+			t.checkpointNote(row, cp+be+"/checkpoints")
 		}
 	}
 	for _, be := range []string{"heap", "pebble"} {
 		name := map[string]string{"heap": "heap", "pebble": "Pebble"}[be]
-		row := t.limit("Synchronous pause per barrier p99, "+name, stepState, cp+be+"/1s", "sync-p99-ms", "ms", syncP99MaxMillis)
-		t.checkpointNote(row, cp+be+"/1s")
-		if max, ok := r.Mean(cp+be+"/1s", "sync-max-ms"); ok && row.Result != notMeasured {
+		row := t.limit("Synchronous pause per barrier p99, "+name, stepState, cp+be+"/checkpoints", "sync-p99-ms", "ms", syncP99MaxMillis)
+		t.checkpointNote(row, cp+be+"/checkpoints")
+		if max, ok := r.Mean(cp+be+"/checkpoints", "sync-max-ms"); ok && row.Result != notMeasured {
 			row.Note = joinNotes(fmt.Sprintf("max %.0f ms", max), row.Note)
 		}
 	}
@@ -170,6 +170,14 @@ func (t *table) limit(figure, step, bench, unit, suffix string, max float64) *Ro
 	}
 	return t.add(Row{Figure: figure, Measured: fmt.Sprintf("%.0f %s", v, suffix), Reference: "—", Ratio: "—",
 		Target: target, Result: res, Note: t.load(bench)})
+}
+
+// every names the checkpoint interval of bench: "every 1 s".
+func (t *table) every(bench string) string {
+	if v, ok := t.r.Mean(bench, "interval-s"); ok {
+		return fmt.Sprintf("every %g s", v)
+	}
+	return "every interval"
 }
 
 // checkpointNote adds the state size and checkpoint count of bench to row.
