@@ -21,9 +21,10 @@ run: build
 	@echo "== most frequent words (word,count) =="
 	@awk -F, '{ sub(/^[0-9]+> /, ""); if ($$2 > c[$$1]) c[$$1] = $$2 } END { for (w in c) print c[w] "\t" w }' out/wordcount.txt | sort -k1,1nr -k2 | head -10
 
-## test: every test: unit tests with -race and invariants, integration tests with real processes, and the compose end-to-end test when Docker is reachable
+## test: every test: unit tests with -race and invariants, integration tests with real processes, lint (vet, gofmt, govulncheck), and the compose end-to-end test when Docker is reachable
 test:
 	CGO_ENABLED=1 $(GO) test -race -tags invariants -timeout 20m ./...
+	$(MAKE) --no-print-directory lint
 	bash scripts/fuzz.sh
 	bash scripts/test-e2e.sh
 
@@ -44,10 +45,11 @@ bench:
 proto:
 	bash scripts/proto.sh
 
-## lint: go vet and gofmt
+## lint: go vet, gofmt, and govulncheck with the database of the Go module proxy (scripts/vulncheck.sh)
 lint:
 	$(GO) vet ./...
 	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '\.pb\.go$$')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	bash scripts/vulncheck.sh
 
 clean:
 	rm -rf $(BIN) out
