@@ -84,6 +84,8 @@ func steps(c config) []step {
 			args: []string{"-run", "^$", "-bench", "^BenchmarkRecovery$", "-benchtime=1x", "-timeout", "30m", "./internal/bench/"}},
 		{name: stepRestore,
 			args: []string{"-run", "^$", "-bench", "^BenchmarkRestore$", "-benchtime=1x", "-timeout", "30m", "./internal/statebackend/pebble/"}},
+		{name: stepDownload, full: true,
+			args: []string{"-run", "^$", "-bench", "^BenchmarkMinIODownload$", "-benchtime=3x", "-timeout", "30m", "./internal/bench/"}},
 		{name: stepKill, full: true,
 			args: []string{"-count=1", "-v", "-run", "^(TestKillTaskManagerPebbleLocalRecovery|TestKillTaskManagerMinIO)$", "-timeout", "20m", "./internal/integration/"}},
 		{name: stepLargeState, full: true,

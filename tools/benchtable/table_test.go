@@ -126,6 +126,10 @@ func TestRows(t *testing.T) {
 		"Recovery from checkpoint storage (file://), Pebble, 3 MB checkpoint: stop → first output": {"1.70 s", pass},
 		// 1.7 s + 1 GB × 75.85 s/GB
 		"Recovery, 1 GB Pebble, local recovery: kill → first output (estimate)": {"77.5 s", miss},
+		// 15.16 s/GB > 2 s/GB
+		"Download from MinIO per GB": {"15.2 s/GB", miss},
+		// 1.53 s + 1 GB × (75.85 + 15.16) s/GB
+		"Recovery, 1 GB, from MinIO: kill → first output (estimate)": {"92.5 s", miss},
 	} {
 		if row := rows[figure]; row.Measured != c.measured || row.Result != c.result {
 			t.Errorf("%s: %s, %s; want %s, %s", figure, row.Measured, row.Result, c.measured, c.result)
