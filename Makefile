@@ -56,7 +56,7 @@ clean:
 
 # The compose stack (deploy/). COMPOSE is docker compose (v2) where it
 # exists, else docker-compose (v1, Debian's).
-.PHONY: images up down e2e
+.PHONY: images certs up down e2e
 COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
 COMPOSE_STACK = $(COMPOSE) -p weir -f deploy/docker-compose.yml
 
@@ -64,10 +64,15 @@ COMPOSE_STACK = $(COMPOSE) -p weir -f deploy/docker-compose.yml
 images:
 	bash scripts/images.sh
 
-## up: the stack of deploy/docker-compose.yml (after make images): MinIO, Kafka, a jobmanager, two taskmanagers
-up:
+## certs: the stack's CA, certificates and tokens in deploy/certs, once (scripts/certs.sh; never committed)
+certs:
+	bash scripts/certs.sh deploy/certs
+
+## up: the stack of deploy/docker-compose.yml (after make images), TLS and tokens on: MinIO, Kafka, a jobmanager, two taskmanagers
+up: certs
 	@mkdir -p deploy/data && chmod 0777 deploy/data && cp examples/wordcount/data/hamlet.txt deploy/data/
 	$(COMPOSE_STACK) up -d
+	@echo "client: export WEIR_TLS_CA=deploy/certs/ca.pem WEIR_TOKEN=\$$(cat deploy/certs/admin.token)"
 
 ## down: stop the stack and delete its volumes
 down:

@@ -1,8 +1,17 @@
 #!/usr/bin/env bash
 # End-to-end smoke test of the compose stack (`make e2e`): builds the images
-# (scripts/images.sh), starts deploy/docker-compose.yml as project weir-e2e,
-# and from the host:
+# (scripts/images.sh), starts deploy/docker-compose.yml as project weir-e2e
+# with TLS, mutual between the jobmanager and the taskmanagers, and bearer
+# tokens (certificates and tokens from scripts/certs.sh in a directory of its
+# own), and from the host:
 #
+#   0. checks that what has no credential is refused: `weir list` without a
+#      token (not authenticated), plaintext gRPC and HTTP, the API without a
+#      token (401), a viewer's cancel (permission denied), and a
+#      taskmanager's metrics port in plaintext; every other weir call
+#      verifies the jobmanager against the CA (--tls-ca) and sends the admin
+#      token (WEIR_TOKEN), and every curl does the same (--cacert, the token
+#      from a header file, never on a command line);
 #   1. runs WordCount with checkpoints to MinIO and checks its output;
 #   2. runs a rate-limited WordCount (5 lines/s, about 7 s), SIGKILLs
 #      taskmanager-1 after the first completed checkpoint, waits for its
@@ -16,7 +25,8 @@
 #      the input is being produced, waits for the job to recover, and reads
 #      counts with read_committed (tools/kafkaio, an independent client)
 #      until it holds every word,count: exactly once, nothing duplicated,
-#      nothing lost.
+#      nothing lost;
+#   4. checks that no token appears in any container's log.
 #
 # The stack is torn down (volumes included) on every exit, and the script
 # exits non-zero on the first failure, after printing the containers' logs.
@@ -121,6 +131,20 @@ if [ "${E2E_SKIP_IMAGES:-0}" != 1 ]; then
 else
   [ -x bin/weir ] || fail "E2E_SKIP_IMAGES=1 but there is no bin/weir (make build)"
 fi
+
+# TLS material and tokens of this stack only: a CA, certificates with the
+# services' names, an admin and a viewer token.
+certs="$data/certs"
+bash scripts/certs.sh "$certs" 2>"$data/certs.log" || { cat "$data/certs.log" >&2; fail "scripts/certs.sh failed"; }
+export WEIRDEPLOY_CERTS_DIR="$certs"
+ca="$certs/ca.pem"
+admin_token="$(cat "$certs/admin.token")"
+viewer_token="$(cat "$certs/viewer.token")"
+# The CLI's token comes from the environment, curl's from a header file:
+# neither shows in the process list.
+export WEIR_TOKEN="$admin_token"
+unset WEIR_TLS_CA WEIR_TLS_CERT WEIR_TLS_KEY WEIR_JOBMANAGER
+(umask 077 && printf 'Authorization: Bearer %s\n' "$admin_token" >"$data/auth.header")
 CGO_ENABLED=0 go build -o bin/kafkaio ./tools/kafkaio || fail "building tools/kafkaio"
 for img in weir:dev minio/minio:latest apache/kafka:latest; do
   docker image inspect "$img" >/dev/null 2>&1 || fail "image $img is missing (make images)"
@@ -130,13 +154,39 @@ step "starting the stack (project $project, data $data)"
 up=1
 "${stack[@]}" up -d >"$data/compose-up.log" 2>&1 || { cat "$data/compose-up.log" >&2; fail "compose up failed"; }
 
+# api PATH: GET https://$http/PATH, the server checked against the CA, with
+# the admin token.
+api() { curl -fsS --max-time 2 --cacert "$ca" -H @"$data/auth.header" "https://$http$1"; }
 taskmanagers() {
-  curl -fsS --max-time 2 "http://$http/api/v1/overview" | tr -d ' \n' | grep -o '"taskmanagers":[0-9]*' | cut -d: -f2
+  api /api/v1/overview | tr -d ' \n' | grep -o '"taskmanagers":[0-9]*' | cut -d: -f2
 }
 two_taskmanagers() { [ "$(taskmanagers)" = 2 ]; }
-wait_for 120 "the jobmanager to answer on $http" curl -fsS --max-time 2 "http://$http/healthz"
+wait_for 120 "the jobmanager to answer on https://$http" curl -fsS --max-time 2 --cacert "$ca" "https://$http/healthz"
 wait_for 60 "2 taskmanagers to register" two_taskmanagers
-step "cluster up: jobmanager healthy, 2 taskmanagers registered"
+healthy() { [ "$(docker inspect -f '{{.State.Health.Status}}' "$("${stack[@]}" ps -q "$1")")" = healthy ]; }
+for svc in jobmanager taskmanager-1 taskmanager-2; do
+  wait_for 60 "$svc's healthcheck (/healthcheck -ca over HTTPS) to pass" healthy "$svc"
+done
+step "cluster up over TLS: jobmanager and taskmanagers healthy (HTTPS healthchecks), 2 taskmanagers registered"
+
+# What carries no credential is refused.
+out="$(env -u WEIR_TOKEN timeout 30 ./bin/weir -m "$jm" --tls-ca "$ca" list 2>&1)" &&
+  fail "weir list without a token succeeded: $out"
+grep -q 'not authenticated' <<<"$out" || fail "weir list without a token: want 'not authenticated' (Unauthenticated), got: $out"
+step "refused: weir list over TLS without a token ($out)"
+out="$(env -u WEIR_TOKEN timeout 30 ./bin/weir -m "$jm" list 2>&1)" && fail "weir list in plaintext succeeded: $out"
+step "refused: weir list in plaintext ($out)"
+code="$(curl -sS -o /dev/null -w '%{http_code}' --max-time 2 --cacert "$ca" "https://$http/api/v1/overview")"
+[ "$code" = 401 ] || fail "GET /api/v1/overview without a token answered $code, want 401"
+code="$(curl -sS -o /dev/null -w '%{http_code}' --max-time 2 "http://$http/api/v1/overview" 2>/dev/null || true)"
+case "$code" in 2*) fail "GET http://$http/api/v1/overview in plaintext answered $code" ;; esac
+if docker exec "$("${stack[@]}" ps -q taskmanager-1)" /healthcheck http://127.0.0.1:9249/readyz >/dev/null 2>&1; then
+  fail "taskmanager-1's metrics port answered plaintext HTTP"
+fi
+api /metrics | grep -q '^weir_' || fail "GET /metrics with the token: no weir_ metric"
+out="$(WEIR_TOKEN="$viewer_token" timeout 30 ./bin/weir -m "$jm" --tls-ca "$ca" list 2>&1)" ||
+  fail "weir list with the viewer token failed: $out"
+step "refused: the API without a token (401), plaintext HTTP, a taskmanager's metrics in plaintext; the viewer token lists, /metrics answers with the token"
 
 # expected prints every word,count WordCount emits for the input, sorted:
 # lowercased, split on every character that is not a letter or digit (the
@@ -162,11 +212,11 @@ check_output() {
   step "output ok: $got lines in ${#parts[@]} part files = $words words, every word,count exactly once"
 }
 
-weir() { timeout 30 ./bin/weir -m "$jm" "$@"; }
+weir() { timeout 30 ./bin/weir -m "$jm" --tls-ca "$ca" "$@"; }
 job_field() { weir status "$1" | awk -v f="$2:" '$1 == f { print $2 }'; }
 
 step "job 1: wordcount -p 2 with checkpoints every 1s to s3://weir/checkpoints"
-timeout 120 ./bin/weir -m "$jm" run -p 2 -D execution.checkpointing.interval=1s \
+timeout 120 ./bin/weir -m "$jm" --tls-ca "$ca" run -p 2 -D execution.checkpointing.interval=1s \
   wordcount --input /data/hamlet.txt --output /data/out >"$data/job1.log" 2>&1 ||
   { cat "$data/job1.log" >&2; fail "job 1 did not finish"; }
 step "job 1 finished: $(tail -1 "$data/job1.log")"
@@ -179,7 +229,7 @@ weir run -d -p 2 -D execution.checkpointing.interval=1s \
 job="$(awk 'END { print $NF }' "$data/job2.log")"
 [[ "$job" =~ ^[0-9a-f]{32}$ ]] || { cat "$data/job2.log" >&2; fail "no job ID in weir run -d's output"; }
 completed_checkpoint() {
-  curl -fsS --max-time 2 "http://$http/api/v1/jobs/$job/checkpoints" | tr -d ' \n' | grep -q '"completed":[1-9]'
+  api "/api/v1/jobs/$job/checkpoints" | tr -d ' \n' | grep -q '"completed":[1-9]'
 }
 wait_for 30 "job 2's first completed checkpoint" completed_checkpoint
 [ "$(job_field "$job" Status)" = RUNNING ] || fail "job 2 is $(job_field "$job" Status) before the kill; want RUNNING (too fast to interrupt?)"
@@ -248,7 +298,7 @@ weir run -d -p 2 -D execution.checkpointing.interval=1s \
 job="$(awk 'END { print $NF }' "$data/job3.log")"
 [[ "$job" =~ ^[0-9a-f]{32}$ ]] || { cat "$data/job3.log" >&2; fail "no job ID in weir run -d's output"; }
 two_checkpoints() {
-  curl -fsS --max-time 2 "http://$http/api/v1/jobs/$job/checkpoints" | tr -d ' \n' | grep -Eq '"completed":([2-9]|[1-9][0-9])'
+  api "/api/v1/jobs/$job/checkpoints" | tr -d ' \n' | grep -Eq '"completed":([2-9]|[1-9][0-9])'
 }
 wait_for 60 "job 3's second completed checkpoint" two_checkpoints
 [ "$(job_field "$job" Status)" = RUNNING ] || fail "job 3 is $(job_field "$job" Status), want RUNNING"
@@ -289,11 +339,19 @@ step "job 3 recovered ($restarts restart(s)); topic counts, read_committed: $wor
 
 # Two more checkpoints complete, and nothing more appears: no late
 # duplicates.
-completed_now() { curl -fsS --max-time 2 "http://$http/api/v1/jobs/$job/checkpoints" | tr -d ' \n' | grep -o '"completed":[0-9]*' | cut -d: -f2; }
+completed_now() { api "/api/v1/jobs/$job/checkpoints" | tr -d ' \n' | grep -o '"completed":[0-9]*' | cut -d: -f2; }
 target=$(($(completed_now) + 2))
 more_checkpoints() { [ "$(completed_now)" -ge "$target" ]; }
 wait_for 30 "two more completed checkpoints of job 3" more_checkpoints
 kafkaio consume counts -idle 2s >"$data/counts-after.txt" 2>/dev/null || fail "reading counts again"
 [ "$(wc -l <"$data/counts-after.txt")" -eq "$words" ] || fail "counts holds $(wc -l <"$data/counts-after.txt") lines after two more checkpoints, want $words"
+out="$(WEIR_TOKEN="$viewer_token" weir cancel "$job" 2>&1)" && fail "a viewer cancelled job 3: $out"
+grep -q 'permission denied' <<<"$out" || fail "weir cancel with the viewer token: want 'permission denied', got: $out"
 weir cancel "$job" >/dev/null || fail "cancelling job 3"
-step "job 3 cancelled; counts unchanged after two more checkpoints"
+step "job 3 cancelled (the viewer token was refused: $out); counts unchanged after two more checkpoints"
+
+"${stack[@]}" logs --no-color >"$data/all.log" 2>&1 || fail "reading the containers' logs"
+for t in "$admin_token" "$viewer_token"; do
+  if grep -qF "$t" "$data/all.log"; then fail "a token appears in the containers' logs"; fi
+done
+step "no token in the containers' logs ($(wc -l <"$data/all.log") lines)"
