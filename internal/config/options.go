@@ -60,6 +60,17 @@ const (
 	SSLCA          = "security.ssl.ca"
 	SSLClientAuth  = "security.ssl.client-auth"
 	AuthTokensFile = "security.auth.tokens-file"
+
+	// Limits on what a job submission may ask of the cluster
+	// (docs/security.md, "Limits"). Cluster-wide: a job cannot raise them.
+	JobMaxGraphSize          = "jobmanager.job.max-graph-size"
+	JobMaxOperators          = "jobmanager.job.max-operators"
+	JobMaxParallelism        = "jobmanager.job.max-parallelism"
+	JobMaxKeyGroups          = "jobmanager.job.max-key-groups"
+	CheckpointingMinInterval = "jobmanager.checkpointing.min-interval"
+	SubmissionRate           = "jobmanager.submission.rate"
+	SubmissionBurst          = "jobmanager.submission.burst"
+	StorageAllowedPrefixes   = "security.storage.allowed-prefixes"
 )
 
 // Type is the type of an option's value.
@@ -216,6 +227,22 @@ var options = []Option{
 		Description: "PEM certificates of the cluster CA, which peers' certificates must chain to. Reloaded when the file changes."},
 	{Key: SSLClientAuth, Type: TypeEnum, Default: "none", Values: []string{"none", "required"},
 		Description: "required: mutual TLS between cluster members, each RPC checked against the role in the caller's certificate; client certificates also authenticate users."},
+	{Key: JobMaxGraphSize, Type: TypeBytes, Default: "4mb",
+		Description: "Largest submitted job (its encoded job graph, or the program request) the jobmanager accepts; at most rpc.max-message-size."},
+	{Key: JobMaxOperators, Type: TypeInt, Default: "1000", Min: 1, Max: 100000,
+		Description: "Most operators a submitted job graph may have."},
+	{Key: JobMaxParallelism, Type: TypeInt, Default: "1024", Min: 1, Max: 32768,
+		Description: "Highest parallelism of any operator of a submitted job (also bounded by the job's pipeline.max-parallelism)."},
+	{Key: JobMaxKeyGroups, Type: TypeInt, Default: "32768", Min: 1, Max: 32768,
+		Description: "Highest pipeline.max-parallelism (number of key groups) of a submitted job; 32768 is the ceiling, as in Flink."},
+	{Key: CheckpointingMinInterval, Type: TypeDuration, Default: "100ms",
+		Description: "Shortest execution.checkpointing.interval a job may set; a job asking for less is refused, not silently slowed down."},
+	{Key: SubmissionRate, Type: TypeFloat, Default: "10",
+		Description: "Job submissions per second the jobmanager accepts from one client (per token or client certificate, else all clients together); 0 turns the limit off."},
+	{Key: SubmissionBurst, Type: TypeInt, Default: "20", Min: 1, Max: 100000,
+		Description: "Submissions accepted at once before jobmanager.submission.rate applies (the token bucket's size)."},
+	{Key: StorageAllowedPrefixes, Type: TypeString, Default: "",
+		Description: "Comma-separated storage URIs (file:///dir, s3://bucket/prefix, memory://name) under which jobs may name checkpoint, savepoint and restore paths; empty allows the cluster's own state.checkpoints.dir and state.savepoints.dir only."},
 	{Key: AuthTokensFile, Type: TypeString, Default: "",
 		Description: "File of bearer tokens, one \"token role\" per line (admin or viewer); the job API then needs a token or a client certificate. Reloaded when the file changes. Needs security.ssl.enabled."},
 }
