@@ -2,7 +2,9 @@ package security
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -10,6 +12,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/peer"
 
 	"github.com/weirstream/weir/internal/config"
 )
@@ -153,3 +156,29 @@ func (b bearerCreds) GetRequestMetadata(context.Context, ...string) (map[string]
 }
 
 func (bearerCreds) RequireTransportSecurity() bool { return true }
+
+// Identity names the authenticated caller of a gRPC call, for per-client
+// accounting such as the submission rate limit: "token:" and the first
+// bytes of the SHA-256 of a bearer token the tokens file knows, or "cert:"
+// and the subject of a verified client certificate. It is "" for a caller
+// the process cannot tell apart from others (security off, or no
+// credential): such callers share one identity. A token is never returned
+// in clear.
+func (p *Process) Identity(ctx context.Context) string {
+	if p == nil {
+		return ""
+	}
+	c := callerOf(ctx)
+	if c.hasToken && p.auth.Tokens != nil {
+		if _, ok := p.auth.Tokens.Lookup(c.token); ok {
+			d := sha256.Sum256([]byte(c.token))
+			return "token:" + hex.EncodeToString(d[:8])
+		}
+	}
+	if pr, ok := peer.FromContext(ctx); ok {
+		if ti, ok := pr.AuthInfo.(credentials.TLSInfo); ok && len(ti.State.VerifiedChains) > 0 && len(ti.State.VerifiedChains[0]) > 0 {
+			return "cert:" + ti.State.VerifiedChains[0][0].Subject.String()
+		}
+	}
+	return ""
+}
