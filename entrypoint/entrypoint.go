@@ -160,6 +160,10 @@ func JobManager(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	limits, err := jobmanager.LimitsFrom(p.cfg)
+	if err != nil {
+		return err
+	}
 	rpcLis, err := net.Listen("tcp", *rpcAddr)
 	if err != nil {
 		return err
@@ -172,7 +176,7 @@ func JobManager(ctx context.Context, args []string) error {
 	jm := jobmanager.New(jobmanager.Options{
 		HeartbeatInterval: p.heartbeatInterval, HeartbeatTimeout: p.heartbeatTimeout, SlotRequestTimeout: slotTimeout,
 		Config: jobmanager.JobSettings(p.cfg), DialOptions: p.dialOptions(), Logger: p.log,
-		Stores: p.stores, Security: p.sec, ConfigView: p.cfg.Redacted(),
+		Stores: p.stores, Security: p.sec, ConfigView: p.cfg.Redacted(), Limits: &limits,
 	})
 	p.log.Info("jobmanager started", "rpc", rpcLis.Addr().String(), "http", httpLis.Addr().String(), "tls", p.sec != nil, "config", p.cfg)
 	return jm.Serve(ctx, rpcLis, httpLis, p.maxMessageSize)

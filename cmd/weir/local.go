@@ -119,6 +119,16 @@ func localOptions(cfg *config.Config, taskManagers, slots int) (minicluster.Opti
 		}
 	}
 	o.Config = jobmanager.JobSettings(cfg) // jobs inherit the keys a job may set
+	limits, err := jobmanager.LimitsFrom(cfg)
+	if err != nil {
+		return minicluster.Options{}, err
+	}
+	o.Limits = &limits
+	maxMsg, err := cfg.Bytes(config.RPCMaxMessageSize)
+	if err != nil {
+		return minicluster.Options{}, err
+	}
+	o.MaxMessageSize = int(maxMsg)
 	return o, nil
 }
 

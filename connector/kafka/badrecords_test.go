@@ -282,7 +282,7 @@ func TestJobSpecKafka(t *testing.T) {
 	spec := fmt.Sprintf(`
 name: kafka-copy
 parallelism: 2
-config: {execution.checkpointing.interval: 50ms}
+config: {execution.checkpointing.interval: 100ms}
 operators:
   - id: read
     source: weir.kafka.source

@@ -56,8 +56,10 @@ type Options struct {
 	// Security is TLS and access control of the gRPC and HTTP servers; nil
 	// for none.
 	Security *security.Process
-	Clock    clock.Clock
-	Logger   *slog.Logger
+	// Limits bound submissions; nil for DefaultLimits.
+	Limits *Limits
+	Clock  clock.Clock
+	Logger *slog.Logger
 }
 
 // JobManager serves JobManagerService and ResourceManagerService.
@@ -75,6 +77,9 @@ type JobManager struct {
 	started   chan struct{}  // closed when Run has started
 	registry  *prometheus.Registry
 	metrics   *metrics.JobManager
+	limits    Limits
+	confine   storageConfinement
+	submits   *rateLimiter // nil: no rate limit
 
 	mu struct {
 		sync.Mutex
@@ -104,6 +109,15 @@ func New(opts Options) *JobManager {
 	jm := &JobManager{opts: opts, clock: opts.Clock, log: opts.Logger, resources: newResources(), stores: opts.Stores,
 		dialer: network.NewDialer(opts.DialOptions...), started: make(chan struct{})}
 	jm.mu.jobs = map[string]*jobMaster{}
+	jm.limits = DefaultLimits()
+	if opts.Limits != nil {
+		jm.limits = *opts.Limits
+	}
+	var err error
+	if jm.confine, err = newStorageConfinement(jm.limits, opts.Config[config.CheckpointsDir], opts.Config[config.SavepointsDir], opts.DefaultCheckpointsDir); err != nil {
+		jm.log.Error("a storage location does not parse; jobs cannot use it", "err", err)
+	}
+	jm.submits = newRateLimiter(jm.limits.SubmissionRate, jm.limits.SubmissionBurst, jm.clock)
 	jm.registry = metrics.NewRegistry()
 	jm.metrics = metrics.NewJobManager(jm.registry)
 	jm.registry.MustRegister(metrics.ClusterCollector(jm.clusterMetrics))
@@ -190,6 +204,13 @@ func (jm *JobManager) taskManager(addr string) (weirv1.TaskManagerServiceClient,
 
 // SubmitJob validates a job and starts its job master.
 func (jm *JobManager) SubmitJob(ctx context.Context, req *weirv1.SubmitJobRequest) (*weirv1.SubmitJobResponse, error) {
+	who := jm.opts.Security.Identity(ctx)
+	if ok, wait := jm.submits.take(who); !ok {
+		return nil, rateLimited(who, jm.limits.SubmissionRate, jm.limits.SubmissionBurst, wait)
+	}
+	if err := jm.limits.checkSize(req); err != nil {
+		return nil, err
+	}
 	g, err := jm.graphOf(req)
 	if err != nil {
 		return nil, err
@@ -240,6 +261,9 @@ func (jm *JobManager) graphOf(req *weirv1.SubmitJobRequest) (*weirv1.JobGraph, e
 			if p < 1 {
 				return nil, status.Errorf(codes.InvalidArgument, "rejected: parallelism: %d must be at least 1", p)
 			}
+			if p > jm.limits.MaxParallelism {
+				return nil, limitError("parallelism", p, jm.limits.MaxParallelism, config.JobMaxParallelism)
+			}
 		}
 		env, err := stream.BuildProgram(job.Program.GetName(), job.Program.GetArgs(), p)
 		if err != nil {
@@ -255,6 +279,9 @@ func (jm *JobManager) graphOf(req *weirv1.SubmitJobRequest) (*weirv1.JobGraph, e
 		}
 	default:
 		return nil, status.Error(codes.InvalidArgument, "rejected: job: neither a graph nor a program")
+	}
+	if err := jm.limits.checkGraph(g); err != nil {
+		return nil, err
 	}
 	// The job's settings override the cluster's; every key must be one a
 	// job may set, with a valid value.
@@ -320,6 +347,21 @@ func (jm *JobManager) setup(ctx context.Context, id string, g *weirv1.JobGraph, 
 	}
 	if err := unsupported(cfg); err != nil {
 		return nil, status.Errorf(codes.InvalidArgument, "rejected: config: %v", err)
+	}
+	if err := jm.limits.checkInterval(cfg); err != nil {
+		return nil, err
+	}
+	for _, k := range []string{config.CheckpointsDir, config.SavepointsDir} {
+		if v, _ := cfg.Get(k); v != "" {
+			if err := jm.confine.check("config: "+k, v); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if path := req.GetSavepointPath(); path != "" {
+		if err := jm.confine.check("savepoint_path", path); err != nil {
+			return nil, err
+		}
 	}
 	cp, err := newCheckpointing(ctx, jm, id, g, p, cfg)
 	if err != nil {
@@ -507,6 +549,11 @@ func (jm *JobManager) TriggerSavepoint(ctx context.Context, req *weirv1.TriggerS
 	m, err := jm.job(req.GetJobId())
 	if err != nil {
 		return nil, err
+	}
+	if dir := req.GetTargetDirectory(); dir != "" {
+		if err := jm.confine.check("target_directory", dir); err != nil {
+			return nil, err
+		}
 	}
 	reply := make(chan savepointResult, 1)
 	if !m.post(savepointRequest{dir: req.GetTargetDirectory(), stop: req.GetStop(), reply: reply}) {

@@ -39,7 +39,12 @@ type Options struct {
 	BufferTimeout      time.Duration
 	// Config is the cluster configuration jobs inherit.
 	Config map[string]string
-	Logger *slog.Logger
+	// Limits bound submissions; nil for jobmanager.DefaultLimits.
+	Limits *jobmanager.Limits
+	// MaxMessageSize bounds every gRPC message (rpc.max-message-size); 0
+	// for rpc.DefaultMaxMessageSize.
+	MaxMessageSize int
+	Logger         *slog.Logger
 	// TaskManagerMetrics gives every taskmanager an HTTP listener on
 	// loopback for /metrics, /healthz and /readyz (MetricsAddress).
 	TaskManagerMetrics bool
@@ -87,7 +92,7 @@ func (c *Cluster) AddTaskManager() (int, error) {
 		ID: id, Address: l.Addr().String(), JobManager: c.rpcAddr, Slots: c.opts.Slots,
 		DataDir: filepath.Join(c.opts.DataDir, id), HeartbeatInterval: c.opts.HeartbeatInterval,
 		HeartbeatTimeout: c.opts.HeartbeatTimeout, BufferTimeout: c.opts.BufferTimeout,
-		DialOptions: rpc.DialOptions(0), Logger: c.opts.Logger.With("process", id), MetricsListener: ml,
+		DialOptions: rpc.DialOptions(c.opts.MaxMessageSize), Logger: c.opts.Logger.With("process", id), MetricsListener: ml,
 	})
 	if err != nil {
 		l.Close()
@@ -101,7 +106,7 @@ func (c *Cluster) AddTaskManager() (int, error) {
 	c.mu.tms = append(c.mu.tms, cancel)
 	c.mu.metrics = append(c.mu.metrics, metricsAddr)
 	c.mu.Unlock()
-	c.g.Go(func() error { return tm.Serve(ctx, l, 0) })
+	c.g.Go(func() error { return tm.Serve(ctx, l, c.opts.MaxMessageSize) })
 	return i, awaitTaskManager(c.gctx, c.jm, id)
 }
 
@@ -160,13 +165,13 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	jm := jobmanager.New(jobmanager.Options{
 		HeartbeatInterval: opts.HeartbeatInterval, HeartbeatTimeout: opts.HeartbeatTimeout,
 		SlotRequestTimeout: opts.SlotRequestTimeout, Config: opts.Config,
-		DialOptions: rpc.DialOptions(0), Logger: opts.Logger.With("process", "jobmanager"),
-		DefaultCheckpointsDir: "file://" + filepath.Join(opts.DataDir, "checkpoints"),
+		DialOptions: rpc.DialOptions(opts.MaxMessageSize), Logger: opts.Logger.With("process", "jobmanager"),
+		DefaultCheckpointsDir: "file://" + filepath.Join(opts.DataDir, "checkpoints"), Limits: opts.Limits,
 	})
 	ctx, c.cancel = context.WithCancel(ctx)
 	c.g, c.gctx = errgroup.WithContext(ctx)
 	c.opts, c.jm = opts, jm
-	c.g.Go(func() error { return jm.Serve(c.gctx, rpcLis, httpLis, 0) })
+	c.g.Go(func() error { return jm.Serve(c.gctx, rpcLis, httpLis, opts.MaxMessageSize) })
 	go func() {
 		c.err = c.g.Wait()
 		c.cancel()
