@@ -13,6 +13,9 @@ import (
 	"testing"
 
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 
 	"github.com/weirstream/weir/internal/config"
@@ -320,5 +323,49 @@ func TestSettingsNameTheKey(t *testing.T) {
 	}
 	if _, err := New(s, nil); err == nil || !strings.Contains(err.Error(), "security.ssl.cert") {
 		t.Errorf("a missing certificate file: %v", err)
+	}
+}
+
+// Identity tells callers apart by what was verified: a known token (never
+// shown in clear) or a verified certificate; anything else is the shared
+// identity "".
+func TestIdentity(t *testing.T) {
+	dir := devCerts(t)
+	tok, err := LoadTokens(filepath.Join(dir, "tokens"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin, viewer := token(t, dir, "admin.token"), token(t, dir, "viewer.token")
+	p := &Process{auth: &Authorizer{Tokens: tok}}
+	withToken := func(tk string) context.Context {
+		return metadata.NewIncomingContext(context.Background(), metadata.Pairs("authorization", "Bearer "+tk))
+	}
+	a, v := p.Identity(withToken(admin)), p.Identity(withToken(viewer))
+	if !strings.HasPrefix(a, "token:") || !strings.HasPrefix(v, "token:") || a == v {
+		t.Errorf("tokens: %q and %q, want two distinct token: identities", a, v)
+	}
+	if strings.Contains(a, admin) || strings.Contains(v, viewer) {
+		t.Error("Identity shows a token in clear")
+	}
+	if got := p.Identity(withToken("unknown")); got != "" {
+		t.Errorf("an unknown token: %q, want the shared identity", got)
+	}
+	if got := p.Identity(context.Background()); got != "" {
+		t.Errorf("no credential: %q", got)
+	}
+	var off *Process
+	if got := off.Identity(withToken(admin)); got != "" {
+		t.Errorf("security off: %q", got)
+	}
+	cert := readCert(t, filepath.Join(dir, "client.pem"))
+	ctx := peer.NewContext(context.Background(), &peer.Peer{AuthInfo: credentials.TLSInfo{
+		State: tls.ConnectionState{VerifiedChains: [][]*x509.Certificate{{cert}}}}})
+	if got := p.Identity(ctx); got != "cert:"+cert.Subject.String() {
+		t.Errorf("client certificate: %q", got)
+	}
+	unverified := peer.NewContext(context.Background(), &peer.Peer{AuthInfo: credentials.TLSInfo{
+		State: tls.ConnectionState{PeerCertificates: []*x509.Certificate{cert}}}})
+	if got := p.Identity(unverified); got != "" {
+		t.Errorf("an unverified certificate: %q", got)
 	}
 }
