@@ -1,6 +1,9 @@
 package jobmanager_test
 
 import (
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -166,3 +169,27 @@ func TestSubmissionLimits(t *testing.T) {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// No HTTP endpoint serves a file by a path from the request: the dashboard
+// is an embedded file tree, and paths that try to leave it get no file.
+func TestHTTPServesNoFileByPath(t *testing.T) {
+	srv := httptest.NewServer(jobmanager.New(jobmanager.Options{}).Handler())
+	defer srv.Close()
+	for _, p := range []string{"/../../../../etc/passwd", "/%2e%2e/%2e%2e/etc/passwd", "/static/../../go.mod", "/..%2f..%2fetc%2fpasswd",
+		"/api/v1/jobs/..%2f..%2fetc%2fpasswd", "/api/v1/jobs/x/checkpoints/details/..%2f_metadata"} {
+		req, err := http.NewRequest("GET", srv.URL+"/", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.URL.Opaque = p // sent as written, not cleaned by the client
+		resp, err := srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if strings.Contains(string(body), "root:") || strings.Contains(string(body), "module github.com/weirstream/weir") {
+			t.Errorf("GET %s served a file from disk: %d %q", p, resp.StatusCode, body)
+		}
+	}
+}
