@@ -39,7 +39,9 @@ type Options struct {
 	BufferTimeout      time.Duration
 	// Config is the cluster configuration jobs inherit.
 	Config map[string]string
-	// Limits bound submissions; nil for jobmanager.DefaultLimits.
+	// Limits bound submissions; nil for jobmanager.DefaultLimits without
+	// the submission rate limit (tests submit in quick succession; `weir
+	// local` passes the configured limits, rate included).
 	Limits *jobmanager.Limits
 	// MaxMessageSize bounds every gRPC message (rpc.max-message-size); 0
 	// for rpc.DefaultMaxMessageSize.
@@ -162,6 +164,11 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 		return nil, err
 	}
 	c.rpcAddr, c.httpAddr = rpcLis.Addr().String(), httpLis.Addr().String()
+	if opts.Limits == nil {
+		l := jobmanager.DefaultLimits()
+		l.SubmissionRate = 0
+		opts.Limits = &l
+	}
 	jm := jobmanager.New(jobmanager.Options{
 		HeartbeatInterval: opts.HeartbeatInterval, HeartbeatTimeout: opts.HeartbeatTimeout,
 		SlotRequestTimeout: opts.SlotRequestTimeout, Config: opts.Config,
