@@ -228,7 +228,7 @@ var options = []Option{
 	{Key: SSLClientAuth, Type: TypeEnum, Default: "none", Values: []string{"none", "required"},
 		Description: "required: mutual TLS between cluster members, each RPC checked against the role in the caller's certificate; client certificates also authenticate users."},
 	{Key: JobMaxGraphSize, Type: TypeBytes, Default: "4mb",
-		Description: "Largest submitted job (its encoded job graph, or the program request) the jobmanager accepts; at most rpc.max-message-size."},
+		Description: "Largest submitted job (its encoded job graph, or the program request) the jobmanager accepts; a lower rpc.max-message-size lowers it."},
 	{Key: JobMaxOperators, Type: TypeInt, Default: "1000", Min: 1, Max: 100000,
 		Description: "Most operators a submitted job graph may have."},
 	{Key: JobMaxParallelism, Type: TypeInt, Default: "1024", Min: 1, Max: 32768,

@@ -77,9 +77,10 @@ func LimitsFrom(c *config.Config) (Limits, error) {
 			l.AllowedStorage = append(l.AllowedStorage, p)
 		}
 	}
-	if msg, err := c.Bytes(config.RPCMaxMessageSize); err == nil && l.MaxGraphSize > msg {
-		return Limits{}, fmt.Errorf("%s: %d bytes is more than %s (%d bytes): no submission that large could arrive",
-			config.JobMaxGraphSize, l.MaxGraphSize, config.RPCMaxMessageSize, msg)
+	// No submission larger than a gRPC message arrives: a lower
+	// rpc.max-message-size lowers this limit with it.
+	if msg, err := c.Bytes(config.RPCMaxMessageSize); err == nil && msg > 0 && l.MaxGraphSize > msg {
+		l.MaxGraphSize = msg
 	}
 	return l, l.check()
 }

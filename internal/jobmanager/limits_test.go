@@ -12,6 +12,7 @@ import (
 	weirv1 "github.com/weirstream/weir/api/proto/weir/v1"
 	"github.com/weirstream/weir/internal/clock"
 	"github.com/weirstream/weir/internal/config"
+	"github.com/weirstream/weir/stream"
 )
 
 func TestLimitsFrom(t *testing.T) {
@@ -38,7 +39,6 @@ func TestLimitsFrom(t *testing.T) {
 		{map[string]string{config.StorageAllowedPrefixes: "ftp://x"}, `unknown scheme "ftp"`},
 		{map[string]string{config.SubmissionRate: "-1"}, "jobmanager.submission.rate: -1 must be a finite number, at least 0"},
 		{map[string]string{config.JobMaxGraphSize: "0"}, "jobmanager.job.max-graph-size: 0 must be positive"},
-		{map[string]string{config.JobMaxGraphSize: "128mb"}, "jobmanager.job.max-graph-size: 134217728 bytes is more than rpc.max-message-size (67108864 bytes)"},
 		{map[string]string{config.CheckpointingMinInterval: "-1s"}, `jobmanager.checkpointing.min-interval: invalid value "-1s"`},
 	} {
 		c, err := config.Default().With(bad.m)
@@ -48,6 +48,14 @@ func TestLimitsFrom(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), bad.want) {
 			t.Errorf("LimitsFrom(%v) = %v, want %q", bad.m, err, bad.want)
 		}
+	}
+	// A submission cannot be larger than a gRPC message.
+	c, err = config.Default().With(map[string]string{config.RPCMaxMessageSize: "1mb"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l, err := LimitsFrom(c); err != nil || l.MaxGraphSize != 1<<20 {
+		t.Errorf("with rpc.max-message-size 1mb: max graph size %d, %v", l.MaxGraphSize, err)
 	}
 	// The key-group ceiling is the configuration's bound.
 	if _, err := config.Default().With(map[string]string{config.JobMaxKeyGroups: "32769"}); err == nil {
@@ -184,5 +192,27 @@ func TestSubmitRateLimited(t *testing.T) {
 	clk.Advance(time.Second)
 	if _, err := jm.SubmitJob(ctx, empty); status.Code(err) != codes.InvalidArgument {
 		t.Fatalf("after a second: %v, want InvalidArgument", err)
+	}
+}
+
+// A program's parallelism is checked before the program is built.
+func TestSubmitProgramParallelismLimited(t *testing.T) {
+	built := false
+	stream.RegisterProgram(stream.Program{Name: "limits-test-program", Build: func(*stream.Env, []string) error {
+		built = true
+		return nil
+	}})
+	l := DefaultLimits()
+	l.MaxParallelism, l.SubmissionRate = 8, 0
+	jm := New(Options{Limits: &l})
+	p := int32(9)
+	_, err := jm.SubmitJob(context.Background(), &weirv1.SubmitJobRequest{Parallelism: &p,
+		Job: &weirv1.SubmitJobRequest_Program{Program: &weirv1.Program{Name: "limits-test-program"}}})
+	want := "rejected: parallelism: 9 exceeds the limit 8 (jobmanager.job.max-parallelism)"
+	if status.Code(err) != codes.InvalidArgument || status.Convert(err).Message() != want {
+		t.Fatalf("SubmitJob at parallelism 9: %v, want InvalidArgument %q", err, want)
+	}
+	if built {
+		t.Fatal("the program was built before its parallelism was checked")
 	}
 }
