@@ -196,9 +196,9 @@ func startCluster(t *testing.T, n, slots int, jmArgs ...string) *cluster {
 // taskmanager arguments.
 func startClusterWith(t *testing.T, c *cluster, n, slots int, jmArgs ...string) *cluster {
 	t.Helper()
-	// Jobs keep their checkpoints and savepoints in the test's temporary
-	// directories, which share one parent, or in the MinIO bucket.
-	storage := "security.storage.allowed-prefixes=file://" + filepath.Dir(t.TempDir()) + ",s3://" + miniotest.Bucket
+	// Jobs keep their checkpoints and savepoints in temporary directories
+	// of the test or its subtests, or in the MinIO bucket.
+	storage := "security.storage.allowed-prefixes=file://" + os.TempDir() + ",s3://" + miniotest.Bucket
 	args := append([]string{"--rpc-address", "127.0.0.1:0", "--http-address", "127.0.0.1:0", "-D", storage}, jmArgs...)
 	jm, addr := startEnv(t, c.env, "jobmanager", "jobmanager", jmReady, args...)
 	c.t, c.addr, c.jm = t, addr, jm
