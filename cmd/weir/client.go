@@ -115,6 +115,11 @@ func (cl *client) rpcError(err error, timeout time.Duration) error {
 		return fmt.Errorf("not authenticated: %s", st.Message())
 	case codes.PermissionDenied:
 		return fmt.Errorf("permission denied: %s", st.Message())
+	case codes.ResourceExhausted:
+		if strings.Contains(st.Message(), "larger than max") {
+			// gRPC's own refusal, which names the sizes but not the option.
+			return fmt.Errorf("the request is too large for the jobmanager: %s (rpc.max-message-size)", lastPart(st.Message()))
+		}
 	case codes.DeadlineExceeded:
 		if timeout > 0 {
 			return fmt.Errorf("the jobmanager at %s did not answer within %v", cl.addr, timeout)

@@ -817,6 +817,18 @@ func TestServerErrors(t *testing.T) {
 		t.Errorf("error = %v; want %q", err, msg)
 	}
 
+	// Limits: gRPC's size refusal gets its option; the jobmanager's own
+	// refusals are its message.
+	for server, want := range map[string]string{
+		"grpc: received message larger than max (70000000 vs. 67108864)": "the request is too large for the jobmanager: received message larger than max (70000000 vs. 67108864) (rpc.max-message-size)",
+		"rejected: too many submissions from all clients together: the limit is 10 per second with bursts of 20 (jobmanager.submission.rate, jobmanager.submission.burst); retry in 100ms": "rejected: too many submissions from all clients together: the limit is 10 per second with bursts of 20 (jobmanager.submission.rate, jobmanager.submission.burst); retry in 100ms",
+	} {
+		addr := serve(t, &fakeJM{submitErr: status.Error(codes.ResourceExhausted, server)})
+		if _, _, err := weir(t.Context(), addr, "run", "-d", "wordcount"); err == nil || err.Error() != want {
+			t.Errorf("error = %v\nwant %q", err, want)
+		}
+	}
+
 	// A port nobody listens on.
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
