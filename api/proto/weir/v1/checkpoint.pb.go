@@ -84,7 +84,13 @@ type StateHandle struct {
 	Offset int64  `protobuf:"varint,2,opt,name=offset,proto3" json:"offset,omitempty"`
 	Length int64  `protobuf:"varint,3,opt,name=length,proto3" json:"length,omitempty"`
 	// CRC-32C (Castagnoli) of the section; verified before the state is used.
-	Crc32C        uint32 `protobuf:"fixed32,4,opt,name=crc32c,proto3" json:"crc32c,omitempty"`
+	Crc32C uint32 `protobuf:"fixed32,4,opt,name=crc32c,proto3" json:"crc32c,omitempty"`
+	// Shared objects the section references (a Pebble backend's SST files in
+	// an incremental checkpoint), relative to the job's checkpoint directory,
+	// the parent of the snapshot's directory ("shared/<random>"). The
+	// jobmanager counts references to them without reading state; empty for
+	// a self-contained (canonical) section.
+	SharedObjects []string `protobuf:"bytes,5,rep,name=shared_objects,json=sharedObjects,proto3" json:"shared_objects,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -145,6 +151,13 @@ func (x *StateHandle) GetCrc32C() uint32 {
 		return x.Crc32C
 	}
 	return 0
+}
+
+func (x *StateHandle) GetSharedObjects() []string {
+	if x != nil {
+		return x.SharedObjects
+	}
+	return nil
 }
 
 // OperatorSubtaskState is the state one subtask of one operator saved.
@@ -432,12 +445,13 @@ var File_weir_v1_checkpoint_proto protoreflect.FileDescriptor
 
 const file_weir_v1_checkpoint_proto_rawDesc = "" +
 	"\n" +
-	"\x18weir/v1/checkpoint.proto\x12\aweir.v1\"m\n" +
+	"\x18weir/v1/checkpoint.proto\x12\aweir.v1\"\x94\x01\n" +
 	"\vStateHandle\x12\x16\n" +
 	"\x06object\x18\x01 \x01(\tR\x06object\x12\x16\n" +
 	"\x06offset\x18\x02 \x01(\x03R\x06offset\x12\x16\n" +
 	"\x06length\x18\x03 \x01(\x03R\x06length\x12\x16\n" +
-	"\x06crc32c\x18\x04 \x01(\aR\x06crc32c\"\x8c\x01\n" +
+	"\x06crc32c\x18\x04 \x01(\aR\x06crc32c\x12%\n" +
+	"\x0eshared_objects\x18\x05 \x03(\tR\rsharedObjects\"\x8c\x01\n" +
 	"\x14OperatorSubtaskState\x12!\n" +
 	"\foperator_uid\x18\x01 \x01(\tR\voperatorUid\x12#\n" +
 	"\rsubtask_index\x18\x02 \x01(\x05R\fsubtaskIndex\x12,\n" +

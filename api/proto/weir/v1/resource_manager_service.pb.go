@@ -95,8 +95,12 @@ type CheckpointMetrics struct {
 	AsyncDurationMillis     int64                  `protobuf:"varint,2,opt,name=async_duration_millis,json=asyncDurationMillis,proto3" json:"async_duration_millis,omitempty"`
 	AlignmentDurationMillis int64                  `protobuf:"varint,3,opt,name=alignment_duration_millis,json=alignmentDurationMillis,proto3" json:"alignment_duration_millis,omitempty"`
 	StateSize               int64                  `protobuf:"varint,4,opt,name=state_size,json=stateSize,proto3" json:"state_size,omitempty"`
-	unknownFields           protoimpl.UnknownFields
-	sizeCache               protoimpl.SizeCache
+	// Bytes this subtask wrote to checkpoint storage for the checkpoint: the
+	// whole state for a full snapshot, the new files only for an incremental
+	// one.
+	UploadedBytes int64 `protobuf:"varint,5,opt,name=uploaded_bytes,json=uploadedBytes,proto3" json:"uploaded_bytes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *CheckpointMetrics) Reset() {
@@ -153,6 +157,13 @@ func (x *CheckpointMetrics) GetAlignmentDurationMillis() int64 {
 func (x *CheckpointMetrics) GetStateSize() int64 {
 	if x != nil {
 		return x.StateSize
+	}
+	return 0
+}
+
+func (x *CheckpointMetrics) GetUploadedBytes() int64 {
+	if x != nil {
+		return x.UploadedBytes
 	}
 	return 0
 }
@@ -696,13 +707,14 @@ const file_weir_v1_resource_manager_service_proto_rawDesc = "" +
 	"\texecution\x18\x01 \x01(\v2\x14.weir.v1.ExecutionIDR\texecution\x12#\n" +
 	"\rcheckpoint_id\x18\x02 \x01(\x03R\fcheckpointId\x12;\n" +
 	"\toperators\x18\x03 \x03(\v2\x1d.weir.v1.OperatorSubtaskStateR\toperators\x124\n" +
-	"\ametrics\x18\x04 \x01(\v2\x1a.weir.v1.CheckpointMetricsR\ametrics\"\xd4\x01\n" +
+	"\ametrics\x18\x04 \x01(\v2\x1a.weir.v1.CheckpointMetricsR\ametrics\"\xfb\x01\n" +
 	"\x11CheckpointMetrics\x120\n" +
 	"\x14sync_duration_millis\x18\x01 \x01(\x03R\x12syncDurationMillis\x122\n" +
 	"\x15async_duration_millis\x18\x02 \x01(\x03R\x13asyncDurationMillis\x12:\n" +
 	"\x19alignment_duration_millis\x18\x03 \x01(\x03R\x17alignmentDurationMillis\x12\x1d\n" +
 	"\n" +
-	"state_size\x18\x04 \x01(\x03R\tstateSize\"\x1f\n" +
+	"state_size\x18\x04 \x01(\x03R\tstateSize\x12%\n" +
+	"\x0euploaded_bytes\x18\x05 \x01(\x03R\ruploadedBytes\"\x1f\n" +
 	"\x1dAcknowledgeCheckpointResponse\"\xa7\x01\n" +
 	"\x18DeclineCheckpointRequest\x122\n" +
 	"\texecution\x18\x01 \x01(\v2\x14.weir.v1.ExecutionIDR\texecution\x12#\n" +

@@ -85,9 +85,14 @@ type Barrier struct {
 	// The snapshot's directory within the storage, e.g. "<job id>/chk-7".
 	Directory string `protobuf:"bytes,5,opt,name=directory,proto3" json:"directory,omitempty"`
 	// The job's last checkpoint: sources finish after it completes.
-	Final         bool `protobuf:"varint,6,opt,name=final,proto3" json:"final,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Final bool `protobuf:"varint,6,opt,name=final,proto3" json:"final,omitempty"`
+	// The newest completed checkpoint when this one was triggered (0 if
+	// none): an incremental snapshot may reference the shared objects of its
+	// own upload for that checkpoint instead of uploading them again, and
+	// the jobmanager keeps those objects while this checkpoint is pending.
+	BaseCheckpointId int64 `protobuf:"varint,7,opt,name=base_checkpoint_id,json=baseCheckpointId,proto3" json:"base_checkpoint_id,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *Barrier) Reset() {
@@ -160,6 +165,13 @@ func (x *Barrier) GetFinal() bool {
 		return x.Final
 	}
 	return false
+}
+
+func (x *Barrier) GetBaseCheckpointId() int64 {
+	if x != nil {
+		return x.BaseCheckpointId
+	}
+	return 0
 }
 
 type TriggerCheckpointResponse struct {
@@ -809,14 +821,15 @@ const file_weir_v1_task_manager_service_proto_rawDesc = "" +
 	"\"weir/v1/task_manager_service.proto\x12\aweir.v1\x1a\x18weir/v1/checkpoint.proto\x1a\x11weir/v1/job.proto\x1a!weir/v1/job_manager_service.proto\"z\n" +
 	"\x18TriggerCheckpointRequest\x122\n" +
 	"\texecution\x18\x01 \x01(\v2\x14.weir.v1.ExecutionIDR\texecution\x12*\n" +
-	"\abarrier\x18\x02 \x01(\v2\x10.weir.v1.BarrierR\abarrier\"\xdb\x01\n" +
+	"\abarrier\x18\x02 \x01(\v2\x10.weir.v1.BarrierR\abarrier\"\x89\x02\n" +
 	"\aBarrier\x12#\n" +
 	"\rcheckpoint_id\x18\x01 \x01(\x03R\fcheckpointId\x122\n" +
 	"\x15timestamp_unix_millis\x18\x02 \x01(\x03R\x13timestampUnixMillis\x12)\n" +
 	"\x04kind\x18\x03 \x01(\x0e2\x15.weir.v1.SnapshotKindR\x04kind\x12\x18\n" +
 	"\astorage\x18\x04 \x01(\tR\astorage\x12\x1c\n" +
 	"\tdirectory\x18\x05 \x01(\tR\tdirectory\x12\x14\n" +
-	"\x05final\x18\x06 \x01(\bR\x05final\"\x1b\n" +
+	"\x05final\x18\x06 \x01(\bR\x05final\x12,\n" +
+	"\x12base_checkpoint_id\x18\a \x01(\x03R\x10baseCheckpointId\"\x1b\n" +
 	"\x19TriggerCheckpointResponse\"z\n" +
 	"\x1fNotifyCheckpointCompleteRequest\x122\n" +
 	"\texecution\x18\x01 \x01(\v2\x14.weir.v1.ExecutionIDR\texecution\x12#\n" +
