@@ -74,6 +74,9 @@ type Backend struct {
 	progress chan struct{}
 
 	failure failure
+
+	// lineage holds the shared objects of the backend's native snapshots.
+	lineage lineage
 }
 
 var _ statebackend.KeyedBackend = (*Backend)(nil)
@@ -88,6 +91,12 @@ const arenaSize = 32 << 10
 // Pebble database in dir. dir is working space on local disk, never
 // checkpoint storage; it must not exist or be empty, and Close removes it.
 func Open(dir string, r keygroup.Range, opts Options) (*Backend, error) {
+	return openDB(dir, r, opts, false)
+}
+
+// openDB opens a new database in dir, or with existing the database a
+// native restore wrote there.
+func openDB(dir string, r keygroup.Range, opts Options, existing bool) (*Backend, error) {
 	if r.Start < 0 || r.End > maxKeyGroup || r.Start > r.End {
 		return nil, fmt.Errorf("pebble: key-group range %s outside [0,%d)", r, maxKeyGroup)
 	}
@@ -95,7 +104,7 @@ func Open(dir string, r keygroup.Range, opts Options) (*Backend, error) {
 	if fs == nil {
 		fs = vfs.Default
 	}
-	if names, err := fs.List(dir); err == nil && len(names) > 0 {
+	if names, err := fs.List(dir); !existing && err == nil && len(names) > 0 {
 		return nil, fmt.Errorf("pebble: working directory %s is not empty: it may hold another attempt's state", dir)
 	}
 	mem := opts.MemoryBytes
@@ -138,7 +147,8 @@ func Open(dir string, r keygroup.Range, opts Options) (*Backend, error) {
 		MemTableStopWritesThreshold: 3,
 		L0StopWritesThreshold:       l0StopWrites,
 		DisableWAL:                  true,
-		ErrorIfExists:               true,
+		ErrorIfExists:               !existing,
+		ErrorIfNotExists:            existing,
 		FormatMajorVersion:          pebbledb.FormatNewest,
 		Merger:                      listMerger,
 		Logger:                      pebbleLogger{l: logger, fail: b.failure.set},
@@ -164,6 +174,9 @@ func Open(dir string, r keygroup.Range, opts Options) (*Backend, error) {
 		// failed database's.
 		if rmErr := fs.RemoveAll(dir); rmErr != nil {
 			err = errors.Join(err, rmErr)
+		}
+		if existing {
+			err = fmt.Errorf("%w: %w", ErrDamaged, err)
 		}
 		return nil, fmt.Errorf("pebble: opening %s: %w", dir, err)
 	}
@@ -558,6 +571,9 @@ func (b *Backend) Close() error {
 	b.db = nil
 	if rmErr := b.fs.RemoveAll(b.dir); rmErr != nil {
 		err = errors.Join(err, fmt.Errorf("pebble: removing %s: %w", b.dir, rmErr))
+	}
+	if rmErr := b.fs.RemoveAll(b.checkpointsDir()); rmErr != nil {
+		err = errors.Join(err, fmt.Errorf("pebble: removing %s: %w", b.checkpointsDir(), rmErr))
 	}
 	return err
 }

@@ -1,0 +1,252 @@
+package pebble
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"github.com/weirstream/weir/internal/keygroup"
+	"github.com/weirstream/weir/internal/statebackend"
+)
+
+// memShared is a SharedStore in memory that counts what it is given.
+type memShared struct {
+	mu      sync.Mutex
+	scope   string
+	objects map[string][]byte
+	fail    error // returned by PutShared when set
+}
+
+func newMemShared() *memShared { return &memShared{scope: "mem|job", objects: map[string][]byte{}} }
+
+func (m *memShared) Scope() string { return m.scope }
+
+func (m *memShared) PutShared(_ context.Context, data []byte) (string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.fail != nil {
+		return "", m.fail
+	}
+	name := fmt.Sprintf("shared/%016x", len(m.objects)+1)
+	m.objects[name] = bytes.Clone(data)
+	return name, nil
+}
+
+func (m *memShared) fetch(_ context.Context, object string) ([]byte, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	d, ok := m.objects[object]
+	if !ok {
+		return nil, fmt.Errorf("%s: not found", object)
+	}
+	return d, nil
+}
+
+// fill writes n keys of value, list and map state, with 100-byte values.
+func fill(b *Backend, from, n int) {
+	v, _ := b.Register("v", statebackend.KindValue)
+	l, _ := b.Register("l", statebackend.KindList)
+	m, _ := b.Register("m", statebackend.KindMap)
+	val := bytes.Repeat([]byte("x"), 100)
+	for i := from; i < from+n; i++ {
+		key := fmt.Appendf(nil, "key-%08d", i)
+		b.SetCurrentKey(key, i%keygroup.DefaultMaxParallelism)
+		b.Put(v, append(val[:90:90], key[:10]...))
+		if i%10 == 0 {
+			b.Append(l, key)
+			b.MapPut(m, key, val[:20])
+		}
+	}
+}
+
+func snapshotOf(t *testing.T, b *Backend) []byte {
+	t.Helper()
+	s, err := b.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func persist(t *testing.T, b *Backend, id, base int64, st *memShared) statebackend.Persisted {
+	t.Helper()
+	ns, err := b.NativeSnapshot(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = ns.Discard() }()
+	p, err := ns.Persist(context.Background(), st, base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// A second native snapshot of mostly unchanged state uploads a small
+// fraction of the first: only the SSTs written since; the rest are
+// referenced again.
+func TestNativeSnapshotUploadsOnlyNewFiles(t *testing.T) {
+	all := keygroup.Range{Start: 0, End: keygroup.DefaultMaxParallelism}
+	b := open(t, nil, all, Options{MemoryBytes: 1 << 20})
+	defer func() { _ = b.Close() }()
+	st := newMemShared()
+	fill(b, 0, 40000)
+	first := persist(t, b, 1, 0, st)
+	fill(b, 100000, 200) // a few new keys
+	second := persist(t, b, 2, 1, st)
+	t.Logf("first uploaded %d bytes (full %d), second %d (full %d)", first.Uploaded, first.Full, second.Uploaded, second.Full)
+	if first.Uploaded < 512<<10 || first.Uploaded != first.Full-inlineBytes(t, first) {
+		t.Fatalf("first snapshot uploaded %d bytes of %d", first.Uploaded, first.Full)
+	}
+	if second.Uploaded*20 > first.Uploaded {
+		t.Fatalf("second snapshot uploaded %d bytes, more than 5%% of the first's %d", second.Uploaded, first.Uploaded)
+	}
+	// Without a base (or with a base of another scope) everything is
+	// uploaded again.
+	other := newMemShared()
+	other.scope = "mem|other-job"
+	if third := persist(t, b, 3, 2, other); third.Uploaded != third.Full-inlineBytes(t, third) {
+		t.Fatalf("a snapshot in another scope uploaded %d of %d bytes", third.Uploaded, third.Full)
+	}
+}
+
+func inlineBytes(t *testing.T, p statebackend.Persisted) int64 {
+	n, err := DecodeNative(p.Keyed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s int64
+	for _, d := range n.Inline {
+		s += int64(len(d))
+	}
+	return s
+}
+
+// A native snapshot restores (same key groups) to exactly the state it was
+// taken of, with the registry's StateIDs, and converts to the same
+// canonical snapshot; the restored backend references the restored shared
+// objects again.
+func TestNativeRoundTrip(t *testing.T) {
+	r := keygroup.Range{Start: 0, End: keygroup.DefaultMaxParallelism}
+	b := open(t, nil, r, Options{MemoryBytes: 1 << 20})
+	defer func() { _ = b.Close() }()
+	// Another registration order than fill's, so the StateIDs differ from
+	// a fresh backend's order.
+	if _, err := b.Register("m", statebackend.KindMap); err != nil {
+		t.Fatal(err)
+	}
+	st := newMemShared()
+	fill(b, 0, 20000)
+	persist(t, b, 1, 0, st)
+	fill(b, 5000, 100)
+	// Compacted, so that the restored database has no compaction to do
+	// before the snapshot that follows the restore.
+	if err := b.db.Compact(context.Background(), []byte{0}, []byte{0xff, 0xff, 0xff}, false); err != nil {
+		t.Fatal(err)
+	}
+	p := persist(t, b, 2, 1, st)
+	want := snapshotOf(t, b)
+
+	n, err := DecodeNative(p.Keyed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "restored")
+	if _, err := n.Materialize(context.Background(), dir, Source{Fetch: st.fetch}); err != nil {
+		t.Fatal(err)
+	}
+	rb, err := OpenNative(dir, r, n, 2, st.Scope(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = rb.Close() }()
+	if got := snapshotOf(t, rb); !bytes.Equal(got, want) {
+		t.Fatalf("restored state differs: %d bytes, want %d", len(got), len(want))
+	}
+	// Writes go to the states the keys name.
+	id, err := rb.Register("v", statebackend.KindValue)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rb.SetCurrentKey([]byte("key-00000001"), 1)
+	if v, ok := rb.Get(id); !ok || !bytes.HasSuffix(v, []byte("key-000000")) {
+		t.Fatalf("Get after restore = %q, %v", v, ok)
+	}
+	// The restored backend's next snapshot uploads little.
+	before := len(st.objects)
+	fill(rb, 200000, 10)
+	if p3 := persist(t, rb, 3, 2, st); p3.Uploaded*10 > p.Full {
+		t.Fatalf("the first snapshot after a restore uploaded %d bytes of %d", p3.Uploaded, p3.Full)
+	}
+	if len(st.objects)-before > 2 {
+		t.Fatalf("the first snapshot after a restore uploaded %d objects", len(st.objects)-before)
+	}
+
+	// Conversion to canonical, as a rescale or a heap restore does.
+	dir2 := filepath.Join(t.TempDir(), "convert")
+	if _, err := n.Materialize(context.Background(), dir2, Source{Fetch: st.fetch}); err != nil {
+		t.Fatal(err)
+	}
+	canon, err := Canonical(dir2, n, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(canon, want) {
+		t.Fatal("the canonical conversion differs from the backend's snapshot")
+	}
+}
+
+// A damaged shared object is refused, and a restore at other key groups
+// is refused.
+func TestNativeRestoreRefusesDamage(t *testing.T) {
+	r := keygroup.Range{Start: 0, End: keygroup.DefaultMaxParallelism}
+	b := open(t, nil, r, Options{})
+	defer func() { _ = b.Close() }()
+	st := newMemShared()
+	fill(b, 0, 1000)
+	p := persist(t, b, 1, 0, st)
+	n, err := DecodeNative(p.Keyed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range st.objects {
+		d[len(d)/2] ^= 1
+	}
+	_, err = n.Materialize(context.Background(), filepath.Join(t.TempDir(), "x"), Source{Fetch: st.fetch})
+	if !errors.Is(err, ErrDamaged) {
+		t.Fatalf("Materialize of a damaged object: %v, want ErrDamaged", err)
+	}
+	if _, err := OpenNative(t.TempDir(), keygroup.Range{Start: 0, End: 64}, n, 1, st.Scope(), Options{}); err == nil {
+		t.Fatal("OpenNative at other key groups succeeded")
+	}
+	if _, err := DecodeNative(p.Keyed[:len(p.Keyed)-3]); err == nil {
+		t.Fatal("DecodeNative of a truncated manifest succeeded")
+	}
+}
+
+// Only a snapshot whose uploads all succeeded becomes a base: after a
+// failed upload, the next snapshot based on it uploads everything.
+func TestNativeFailedUploadIsNoBase(t *testing.T) {
+	r := keygroup.Range{Start: 0, End: keygroup.DefaultMaxParallelism}
+	b := open(t, nil, r, Options{})
+	defer func() { _ = b.Close() }()
+	st := newMemShared()
+	fill(b, 0, 2000)
+	ns, err := b.NativeSnapshot(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.fail = errors.New("injected")
+	if _, err := ns.Persist(context.Background(), st, 0); err == nil {
+		t.Fatal("Persist with a failing store succeeded")
+	}
+	_ = ns.Discard()
+	st.fail = nil
+	if p := persist(t, b, 2, 1, st); p.Uploaded == 0 || p.Uploaded != p.Full-inlineBytes(t, p) {
+		t.Fatalf("a snapshot based on a failed one uploaded %d of %d bytes", p.Uploaded, p.Full)
+	}
+}
