@@ -62,6 +62,9 @@ type OperatorSnapshot struct {
 	// Keyed is the keyed state in the canonical format (statebackend);
 	// nil for operators without keyed state.
 	Keyed []byte
+	// Native, set instead of Keyed in an incremental checkpoint, is the
+	// backend's native snapshot, for the checkpointer to persist.
+	Native statebackend.NativeSnapshot
 	// Elements is the operator's list state (Checkpointed).
 	Elements [][]byte
 	// Rescaled marks state saved at another parallelism: Keyed holds the
@@ -294,12 +297,33 @@ func EvenShare(elements [][]byte, subtask, parallelism int) [][]byte {
 }
 
 // Snapshot captures the state of every operator of the chain for
-// checkpoint id: the synchronous part of a checkpoint.
-func (c *Chain) Snapshot(id int64) ([]OperatorSnapshot, error) {
+// checkpoint id: the synchronous part of a checkpoint. Keyed state is in
+// the canonical format.
+func (c *Chain) Snapshot(id int64) ([]OperatorSnapshot, error) { return c.snapshot(id, false) }
+
+// SnapshotIncremental is Snapshot for an incremental checkpoint: a backend
+// that takes native snapshots (statebackend.Incremental) captures its
+// files, to be persisted off the task goroutine, instead of encoding its
+// state; another backend's state is canonical as for Snapshot. Expired
+// TTL values stay in a native snapshot (reads drop them), as in Flink's
+// incremental checkpoints.
+func (c *Chain) SnapshotIncremental(id int64) ([]OperatorSnapshot, error) {
+	return c.snapshot(id, true)
+}
+
+func (c *Chain) snapshot(id int64, incremental bool) ([]OperatorSnapshot, error) {
 	var out []OperatorSnapshot
 	if c.backend != nil {
 		if c.timers != nil {
 			c.timers.persist()
+		}
+		if inc, ok := c.backend.(statebackend.Incremental); ok && incremental {
+			ns, err := inc.NativeSnapshot(id)
+			if err != nil {
+				return nil, fmt.Errorf("snapshotting keyed state: %w", err)
+			}
+			out = append(out, OperatorSnapshot{UID: c.headUID, Native: ns})
+			return c.snapshotOperators(id, out)
 		}
 		keyed, err := c.backend.Snapshot()
 		if err != nil {
@@ -313,6 +337,17 @@ func (c *Chain) Snapshot(id int64) ([]OperatorSnapshot, error) {
 		}
 		out = append(out, OperatorSnapshot{UID: c.headUID, Keyed: keyed})
 	}
+	return c.snapshotOperators(id, out)
+}
+
+// snapshotOperators adds the list state of the chain's operators to out.
+// On an error, a native snapshot in out is discarded.
+func (c *Chain) snapshotOperators(id int64, out []OperatorSnapshot) (_ []OperatorSnapshot, err error) {
+	defer func() {
+		if err != nil && len(out) > 0 && out[0].Native != nil {
+			_ = out[0].Native.Discard()
+		}
+	}()
 	for _, s := range c.stateful {
 		elems, err := s.cp.SnapshotState(id)
 		if err != nil {

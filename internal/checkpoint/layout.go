@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"path"
 	"strconv"
 	"strings"
 )
@@ -12,6 +13,7 @@ import (
 //
 //	<checkpoints dir>/<job id>/chk-<n>/_metadata
 //	<checkpoints dir>/<job id>/chk-<n>/<vertex>-<subtask>-a<attempt>
+//	<checkpoints dir>/<job id>/shared/<random>
 //	<savepoints dir>/savepoint-<job id prefix>-<random>/_metadata
 //	<savepoints dir>/savepoint-<job id prefix>-<random>/<vertex>-<subtask>-a<attempt>
 //
@@ -46,4 +48,24 @@ func SavepointDir(job string) string {
 // ObjectName is the name of the state object of one subtask attempt.
 func ObjectName(vertex int32, subtask int, attempt int32) string {
 	return fmt.Sprintf("%d-%d-a%d", vertex, subtask, attempt)
+}
+
+// SharedDir is the directory of a job's shared objects, relative to the
+// job's checkpoint directory: files of incremental checkpoints that more
+// than one checkpoint may reference (see SharedObjects).
+const SharedDir = "shared"
+
+// NewSharedObject returns a fresh shared object name, relative to the job's
+// checkpoint directory.
+func NewSharedObject() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return SharedDir + "/" + hex.EncodeToString(b[:])
+}
+
+// SharedObjectPath resolves a shared object a state handle names against
+// the directory of the snapshot holding the handle: shared objects are
+// relative to its parent, the job's checkpoint directory.
+func SharedObjectPath(snapshotDir, object string) string {
+	return Join(path.Dir(snapshotDir), object)
 }

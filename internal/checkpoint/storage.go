@@ -165,3 +165,51 @@ func Verify(ctx context.Context, st objstore.Store, dir string, m *weirv1.Checkp
 	}
 	return nil
 }
+
+// SweepShared deletes the shared objects of job that no completed
+// checkpoint (one with _metadata) references: uploads of checkpoints that
+// never completed, and objects a discard left behind. It must not run
+// while a checkpoint of the job may complete (a pending checkpoint's new
+// objects are referenced by no _metadata yet): the jobmanager runs it
+// when the job has ended.
+func SweepShared(ctx context.Context, st objstore.Store, job string) error {
+	keys, err := st.List(ctx, Join(job, SharedDir)+"/")
+	if err != nil || len(keys) == 0 {
+		return err
+	}
+	live, err := LiveShared(ctx, st, job)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, k := range keys {
+		if !live[strings.TrimPrefix(k, job+"/")] {
+			errs = append(errs, st.Delete(ctx, k))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// LiveShared returns the shared objects (relative to the job's checkpoint
+// directory) the completed checkpoints of job reference.
+func LiveShared(ctx context.Context, st objstore.Store, job string) (map[string]bool, error) {
+	ids, err := Completed(ctx, st, job)
+	if err != nil {
+		return nil, err
+	}
+	live := map[string]bool{}
+	for _, id := range ids {
+		m, err := ReadMetadata(ctx, st, CheckpointDir(job, id))
+		if err != nil {
+			return nil, fmt.Errorf("checkpoint %d: %w", id, err)
+		}
+		for _, op := range m.GetOperators() {
+			for _, s := range op.GetSubtasks() {
+				for _, o := range s.GetHandle().GetSharedObjects() {
+					live[o] = true
+				}
+			}
+		}
+	}
+	return live, nil
+}

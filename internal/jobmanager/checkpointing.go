@@ -123,6 +123,15 @@ type checkpointing struct {
 	// conf is the job's checkpointing configuration, for readers; never
 	// changed after newCheckpointing.
 	conf CheckpointConfigJSON
+
+	// Shared objects (incremental checkpoints) are reference counted by
+	// checkpoint: latest is the newest completed checkpoint, the base of
+	// the next one; refs the shared objects of each completed checkpoint
+	// not discarded; discarded those of discarded checkpoints, until no
+	// pending checkpoint is based on them (see collect).
+	latest    int64
+	refs      map[int64][]string
+	discarded map[int64][]string
 }
 
 // record is what the job master knows of one checkpoint.
@@ -133,6 +142,9 @@ type record struct {
 	store     objstore.Store
 	triggered time.Time
 	stop      bool
+	base      int64    // the checkpoint this one may share objects with
+	shared    []string // the shared objects its metadata references
+	uploaded  int64    // bytes its subtasks wrote to storage
 }
 
 // newCheckpointing returns the checkpointing of a job, or nil if the job
@@ -204,6 +216,7 @@ func newCheckpointing(ctx context.Context, jm *JobManager, jobID string, g *weir
 		savepointsDir: savepoints, retainOnCancel: retention == "RETAIN_ON_CANCELLATION", jobID: jobID,
 		records: map[coordinator.ID]*record{}, savepoints: map[int64]savepointRequest{}, requestOf: map[coordinator.ID]int64{},
 		sourcesDone: map[coordinator.SubtaskID]bool{}, bad: map[int64]bool{}, conf: conf,
+		refs: map[int64][]string{}, discarded: map[int64][]string{},
 	}, nil
 }
 
@@ -273,6 +286,7 @@ func (c *checkpointing) ack(m *jobMaster, e ackEvent) {
 		if r != nil {
 			r.info.Acknowledged++
 			r.info.StateSize += e.metrics.GetStateSize()
+			r.uploaded += e.metrics.GetUploadedBytes()
 			r.info.AlignmentMillis = max(r.info.AlignmentMillis, e.metrics.GetAlignmentDurationMillis())
 			m.publishCheckpoint(r.info)
 			m.publishAck(int64(id), subtaskAck{vertex: e.id.GetVertexId(), subtask: e.id.GetSubtaskIndex(),
@@ -334,12 +348,15 @@ func (c *checkpointing) execute(ctx context.Context, m *jobMaster) string {
 			}
 			r.store = st
 		}
+		if kind == weirv1.SnapshotKind_SNAPSHOT_KIND_CHECKPOINT {
+			r.base = c.latest
+		}
 		r.info = &weirv1.CheckpointInfo{CheckpointId: int64(t.ID), Status: weirv1.CheckpointStatus_CHECKPOINT_STATUS_IN_PROGRESS,
 			Kind: kind, TriggerTimeUnixMillis: now.UnixMilli(), Total: int32(len(m.tasks))}
 		c.records[t.ID] = r
 		m.publishCheckpoint(r.info)
 		b := &weirv1.Barrier{CheckpointId: int64(t.ID), TimestampUnixMillis: now.UnixMilli(), Kind: kind,
-			Storage: r.storage, Directory: r.directory, Final: t.Kind == coordinator.KindFinal}
+			Storage: r.storage, Directory: r.directory, Final: t.Kind == coordinator.KindFinal, BaseCheckpointId: r.base}
 		for _, st := range t.To {
 			task := m.tasks[taskKey{st.Vertex, st.Subtask}]
 			c.call(ctx, m, task, func(ctx context.Context, client weirv1.TaskManagerServiceClient) error {
@@ -351,6 +368,7 @@ func (c *checkpointing) execute(ctx context.Context, m *jobMaster) string {
 	for _, w := range eff.Write {
 		r := c.records[w.ID]
 		meta := c.metadata(m, w, r)
+		r.shared = sharedObjectsOf(meta)
 		c.wg.Add(1)
 		go func() {
 			defer c.wg.Done()
@@ -376,6 +394,10 @@ func (c *checkpointing) execute(ctx context.Context, m *jobMaster) string {
 		}
 	}
 	for _, id := range eff.Discard {
+		if refs, ok := c.refs[int64(id)]; ok {
+			c.discarded[int64(id)] = refs
+			delete(c.refs, int64(id))
+		}
 		c.async(func(ctx context.Context) error {
 			return c.store.DeletePrefix(ctx, checkpoint.CheckpointDir(c.jobID, int64(id))+"/")
 		}, m, "discarding checkpoint")
@@ -403,6 +425,11 @@ func (c *checkpointing) execute(ctx context.Context, m *jobMaster) string {
 			continue
 		}
 		id := int64(done.ID)
+		c.latest = max(c.latest, id)
+		if len(r.shared) > 0 {
+			c.refs[id] = r.shared
+		}
+		m.log.Info("checkpoint uploaded", "checkpoint", id, "uploaded_bytes", r.uploaded, "shared_objects", len(r.shared))
 		c.async(func(ctx context.Context) error { return checkpoint.Garbage(ctx, c.store, c.jobID, id) }, m, "collecting checkpoint garbage")
 	}
 	for _, f := range eff.Failed {
@@ -436,7 +463,68 @@ func (c *checkpointing) execute(ctx context.Context, m *jobMaster) string {
 			m.jm.metrics.CheckpointFailed(m.id)
 		}
 	}
+	c.collect(m)
 	return eff.FailJob
+}
+
+// collect deletes the shared objects of discarded checkpoints that no
+// retained checkpoint references, once no pending checkpoint is based on
+// the checkpoint discarded (its subtasks may reference that checkpoint's
+// objects again without uploading them).
+func (c *checkpointing) collect(m *jobMaster) {
+	if len(c.discarded) == 0 {
+		return
+	}
+	pinned := map[int64]bool{}
+	for _, r := range c.records {
+		pinned[r.base] = true
+	}
+	live := map[string]bool{}
+	for _, refs := range c.refs {
+		for _, o := range refs {
+			live[o] = true
+		}
+	}
+	for id := range pinned {
+		for _, o := range c.discarded[id] {
+			live[o] = true
+		}
+	}
+	var garbage []string
+	for id, refs := range c.discarded {
+		if pinned[id] {
+			continue
+		}
+		delete(c.discarded, id)
+		for _, o := range refs {
+			if !live[o] {
+				live[o] = true // once
+				garbage = append(garbage, o)
+			}
+		}
+	}
+	if len(garbage) == 0 {
+		return
+	}
+	jobDir := c.jobID
+	c.async(func(ctx context.Context) error {
+		var errs []error
+		for _, o := range garbage {
+			errs = append(errs, c.store.Delete(ctx, checkpoint.Join(jobDir, o)))
+		}
+		return errors.Join(errs...)
+	}, m, "deleting unreferenced shared objects")
+}
+
+// sharedObjectsOf lists the shared objects a snapshot references.
+func sharedObjectsOf(meta *weirv1.CheckpointMetadata) []string {
+	var out []string
+	for _, op := range meta.GetOperators() {
+		for _, s := range op.GetSubtasks() {
+			out = append(out, s.GetHandle().GetSharedObjects()...)
+		}
+	}
+	return out
 }
 
 // metadata builds the _metadata of a checkpoint from its acknowledgements.
@@ -561,7 +649,9 @@ func (m *jobMaster) ended() {
 	s, _ := m.view()
 	if s.GetStatus() == weirv1.JobStatus_JOB_STATUS_CANCELED && !c.retainOnCancel {
 		c.async(func(ctx context.Context) error { return c.store.DeletePrefix(ctx, c.jobID+"/") }, m, "deleting the checkpoints of a cancelled job")
+		return
 	}
+	c.async(func(ctx context.Context) error { return checkpoint.SweepShared(ctx, c.store, c.jobID) }, m, "deleting unreferenced shared objects")
 }
 
 // publishCheckpoint updates the job's checkpoint history for readers.

@@ -217,6 +217,7 @@ type SubtaskAckJSON struct {
 	AckTimestamp      int64  `json:"ack_timestamp,omitempty"`
 	EndToEndDuration  int64  `json:"end_to_end_duration"` // trigger to acknowledgement
 	StateSize         int64  `json:"state_size"`
+	UploadedBytes     int64  `json:"uploaded_bytes"` // written to storage: only new files in an incremental checkpoint
 	AlignmentDuration int64  `json:"alignment_duration"`
 	SyncDuration      int64  `json:"sync_duration"`
 	AsyncDuration     int64  `json:"async_duration"`
@@ -251,6 +252,7 @@ func (m *jobMaster) checkpointDetail(id int64) (CheckpointDetailJSON, bool) {
 				sa.Status, sa.Attempt, sa.AckTimestamp = "ACKNOWLEDGED", a.attempt, a.at.UnixMilli()
 				sa.EndToEndDuration = max(0, sa.AckTimestamp-info.GetTriggerTimeUnixMillis())
 				sa.StateSize, sa.AlignmentDuration = a.metrics.GetStateSize(), a.metrics.GetAlignmentDurationMillis()
+				sa.UploadedBytes = a.metrics.GetUploadedBytes()
 				sa.SyncDuration, sa.AsyncDuration = a.metrics.GetSyncDurationMillis(), a.metrics.GetAsyncDurationMillis()
 			}
 			d.Subtasks = append(d.Subtasks, sa)

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	mrand "math/rand/v2"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -383,11 +384,17 @@ func (jm *JobManager) setup(ctx context.Context, id string, g *weirv1.JobGraph, 
 // unsupported refuses settings that are accepted keys but not built yet,
 // rather than run the job without what they promise.
 func unsupported(cfg *config.Config) error {
-	if inc, err := cfg.Bool(config.IncrementalCheckpoints); err != nil || inc {
-		if err != nil {
-			return err
-		}
-		return fmt.Errorf("%s: incremental checkpoints are not implemented yet; leave it false (every checkpoint is a full snapshot)", config.IncrementalCheckpoints)
+	inc, err := cfg.Bool(config.IncrementalCheckpoints)
+	if err != nil || !inc {
+		return err
+	}
+	backend, err := cfg.Get(config.StateBackend)
+	if err != nil {
+		return err
+	}
+	if backend != "pebble" {
+		return fmt.Errorf("%s: true needs %s: pebble (incremental checkpoints upload Pebble's files); the %s backend takes full snapshots only",
+			config.IncrementalCheckpoints, config.StateBackend, backend)
 	}
 	return nil
 }
@@ -423,7 +430,32 @@ func (jm *JobManager) savepoint(ctx context.Context, path string, g *weirv1.JobG
 				path, os.GetOperatorUid())
 		}
 	}
-	return &restorePoint{id: meta.GetCheckpointId(), storage: path, meta: meta}, nil
+	rp := &restorePoint{id: meta.GetCheckpointId(), storage: path, meta: meta}
+	if hasSharedObjects(meta) {
+		// A retained incremental checkpoint: its shared objects are in
+		// its job's checkpoint directory, the parent of path, so the
+		// storage is opened there.
+		scheme, rest, ok := strings.Cut(strings.TrimSuffix(path, "/"), "://")
+		i := strings.LastIndex(rest, "/")
+		if !ok || i <= 0 {
+			return nil, status.Errorf(codes.InvalidArgument, "rejected: savepoint %s is an incremental checkpoint but has no parent directory holding its shared objects", path)
+		}
+		rp.storage, rp.directory = scheme+"://"+rest[:i], rest[i+1:]
+	}
+	return rp, nil
+}
+
+// hasSharedObjects reports whether a snapshot references shared objects
+// (an incremental checkpoint).
+func hasSharedObjects(meta *weirv1.CheckpointMetadata) bool {
+	for _, op := range meta.GetOperators() {
+		for _, s := range op.GetSubtasks() {
+			if len(s.GetHandle().GetSharedObjects()) > 0 {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // ListJobs lists every job in submission order.

@@ -275,7 +275,11 @@ func (l *loop) handleMail() error {
 // hands the snapshot to the checkpointer for upload.
 func (l *loop) checkpoint(b *weirv1.Barrier, alignment time.Duration) error {
 	start := l.t.cfg.Clock.Now()
-	snap, serr := l.chain.Snapshot(b.GetCheckpointId())
+	snapshot := l.chain.Snapshot
+	if l.cp.Incremental && b.GetKind() == weirv1.SnapshotKind_SNAPSHOT_KIND_CHECKPOINT {
+		snapshot = l.chain.SnapshotIncremental
+	}
+	snap, serr := snapshot(b.GetCheckpointId())
 	enc, err := proto.Marshal(b)
 	if err != nil {
 		return err

@@ -65,7 +65,10 @@ type Checkpointing struct {
 	// ExactlyOnce aligns barriers: an input that delivered barrier n is held
 	// until every input has. Otherwise (at least once) inputs are never
 	// held, and records after a barrier may be counted in its snapshot.
-	ExactlyOnce  bool
+	ExactlyOnce bool
+	// Incremental takes checkpoints (not savepoints) as native snapshots
+	// where the backend can (state.backend.incremental).
+	Incremental  bool
 	Checkpointer Checkpointer
 }
 
@@ -228,6 +231,14 @@ func (t *Task) Run(ctx context.Context) (err error) {
 		}
 	}()
 
+	// The state is loaded first: a native restore prepares the files the
+	// backend opens.
+	var restore map[string]stream.OperatorSnapshot
+	if t.cfg.LoadRestore != nil {
+		if restore, err = t.cfg.LoadRestore(ctx); err != nil {
+			return fmt.Errorf("loading the state to restore: %w", err)
+		}
+	}
 	var backend statebackend.KeyedBackend
 	head := t.cfg.Graph.GetOperators()[v.ID]
 	if k := head.GetKind(); k == weirv1.OperatorKind_OPERATOR_KIND_REDUCE || k == weirv1.OperatorKind_OPERATOR_KIND_PROCESS ||
@@ -241,12 +252,6 @@ func (t *Task) Run(ctx context.Context) (err error) {
 			backend = heap.New(r)
 		}
 		defer backend.Close()
-	}
-	var restore map[string]stream.OperatorSnapshot
-	if t.cfg.LoadRestore != nil {
-		if restore, err = t.cfg.LoadRestore(ctx); err != nil {
-			return fmt.Errorf("loading the state to restore: %w", err)
-		}
 	}
 	chain, err := stream.BuildChain(t.cfg.Graph, v, stream.ChainOptions{
 		Info: stream.TaskInfo{

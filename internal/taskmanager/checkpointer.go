@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"path"
+	"path/filepath"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -12,8 +15,10 @@ import (
 
 	weirv1 "github.com/weirstream/weir/api/proto/weir/v1"
 	"github.com/weirstream/weir/internal/checkpoint"
+	"github.com/weirstream/weir/internal/checkpoint/objstore"
 	"github.com/weirstream/weir/internal/keygroup"
 	"github.com/weirstream/weir/internal/statebackend"
+	"github.com/weirstream/weir/internal/statebackend/pebble"
 	"github.com/weirstream/weir/internal/task"
 	"github.com/weirstream/weir/stream"
 )
@@ -58,18 +63,58 @@ func (c *checkpointer) Acknowledge(b *weirv1.Barrier, snap []stream.OperatorSnap
 		sub := int(c.id.GetSubtaskIndex())
 		name := checkpoint.ObjectName(c.id.GetVertexId(), sub, c.id.GetAttempt())
 		ob := checkpoint.NewObjectBuilder(name)
+		shared := map[string][]string{} // by operator uid
+		var uploaded int64
+		persisted := false
+		defer func() {
+			// Native snapshots not persisted are dropped with a declined
+			// checkpoint; persisted ones become the local copy or go.
+			for _, s := range snap {
+				if s.Native == nil {
+					continue
+				}
+				if persisted && c.local {
+					dst := c.tm.local.path(c.id.GetJobId(), c.id.GetVertexId(), sub, b.GetCheckpointId(), nativeCopy)
+					if err := c.tm.local.keep(c.id.GetJobId(), c.id.GetVertexId(), sub, dst, s.Native.Keep); err == nil {
+						continue
+					} else {
+						c.log.Warn("keeping a local copy of the state failed", "checkpoint", b.GetCheckpointId(), "err", err)
+					}
+				}
+				if err := s.Native.Discard(); err != nil {
+					c.log.Warn("removing a native snapshot's local files failed", "checkpoint", b.GetCheckpointId(), "err", err)
+				}
+			}
+		}()
+		var st objstore.Store
+		if len(snap) > 0 {
+			var err error
+			if st, err = c.tm.stores.Open(ctx, b.GetStorage()); err != nil {
+				c.decline(ctx, b, fmt.Errorf("persisting state: %w", err))
+				return
+			}
+		}
 		for _, s := range snap {
-			ob.Add(s.UID, sub, checkpoint.Section{Keyed: s.Keyed, Elements: s.Elements})
+			keyed := s.Keyed
+			if s.Native != nil {
+				p, err := s.Native.Persist(ctx, sharedStore{st: st, storage: b.GetStorage(), jobDir: path.Dir(b.GetDirectory())}, b.GetBaseCheckpointId())
+				if err != nil {
+					c.decline(ctx, b, fmt.Errorf("persisting state: %w", err))
+					return
+				}
+				keyed, shared[s.UID], uploaded = p.Keyed, p.Shared, uploaded+p.Uploaded
+				m.StateSize += p.Full
+			}
+			ob.Add(s.UID, sub, checkpoint.Section{Keyed: keyed, Elements: s.Elements})
 		}
 		if len(snap) > 0 {
-			st, err := c.tm.stores.Open(ctx, b.GetStorage())
-			if err == nil {
-				err = st.Put(ctx, checkpoint.Join(b.GetDirectory(), name), ob.Bytes())
-			}
+			err := st.Put(ctx, checkpoint.Join(b.GetDirectory(), name), ob.Bytes())
 			if err != nil {
 				c.decline(ctx, b, fmt.Errorf("persisting state: %w", err))
 				return
 			}
+			persisted = true
+			uploaded += int64(len(ob.Bytes()))
 			if c.local && b.GetKind() == weirv1.SnapshotKind_SNAPSHOT_KIND_CHECKPOINT {
 				// A secondary copy: failing to keep it costs a download
 				// on recovery, not the checkpoint.
@@ -78,14 +123,36 @@ func (c *checkpointer) Acknowledge(b *weirv1.Barrier, snap []stream.OperatorSnap
 				}
 			}
 		}
+		handles := ob.Handles()
+		for _, h := range handles {
+			h.Handle.SharedObjects = shared[h.GetOperatorUid()]
+		}
 		m.AsyncDurationMillis = c.tm.opts.Clock.Now().Sub(start).Milliseconds()
+		m.UploadedBytes = uploaded
 		c.stats.setStateSize(m.GetStateSize())
+		c.log.Debug("checkpoint persisted", "checkpoint", b.GetCheckpointId(), "state_size", m.GetStateSize(), "uploaded_bytes", uploaded)
 		_, err := c.tm.rm.AcknowledgeCheckpoint(ctx, &weirv1.AcknowledgeCheckpointRequest{
-			Execution: c.id, CheckpointId: b.GetCheckpointId(), Operators: ob.Handles(), Metrics: m})
+			Execution: c.id, CheckpointId: b.GetCheckpointId(), Operators: handles, Metrics: m})
 		if err != nil {
 			c.log.Warn("acknowledging a checkpoint failed", "checkpoint", b.GetCheckpointId(), "err", err)
 		}
 	})
+}
+
+// sharedStore puts a native snapshot's shared objects in the job's
+// checkpoint directory, under shared/ with random names: two attempts
+// restored from one checkpoint may write different files of one name.
+type sharedStore struct {
+	st      objstore.Store
+	storage string
+	jobDir  string
+}
+
+func (s sharedStore) Scope() string { return s.storage + "|" + s.jobDir }
+
+func (s sharedStore) PutShared(ctx context.Context, data []byte) (string, error) {
+	name := checkpoint.NewSharedObject()
+	return name, s.st.Put(ctx, checkpoint.Join(s.jobDir, name), data)
 }
 
 func (c *checkpointer) Decline(b *weirv1.Barrier, err error) {
@@ -119,7 +186,13 @@ func (c *checkpointer) EndOfInput() {
 // With local recovery, objects this taskmanager kept a copy of are read
 // from the copy (see localstate.go) and verified like downloaded ones; a
 // damaged copy is replaced by a download.
-func (tm *TaskManager) loadRestore(r *weirv1.RestoreState, id *weirv1.ExecutionID, parallelism, maxParallelism int, local bool) func(ctx context.Context) (map[string]stream.OperatorSnapshot, error) {
+//
+// A native (incremental) snapshot restored at the same parallelism on
+// Pebble is materialised in the subtask's database directory, dbDir, for
+// the backend to open (nr records it); any other native snapshot is
+// materialised in a temporary directory and converted to the canonical
+// format, then restored like one.
+func (tm *TaskManager) loadRestore(r *weirv1.RestoreState, id *weirv1.ExecutionID, parallelism, maxParallelism int, local bool, nr *nativeRestore) func(ctx context.Context) (map[string]stream.OperatorSnapshot, error) {
 	if r == nil {
 		return nil
 	}
@@ -146,6 +219,7 @@ func (tm *TaskManager) loadRestore(r *weirv1.RestoreState, id *weirv1.ExecutionI
 		}()
 		type parts struct {
 			keyed    [][]byte
+			subtasks []int
 			elements [][]byte
 			rescaled bool
 		}
@@ -194,14 +268,71 @@ func (tm *TaskManager) loadRestore(r *weirv1.RestoreState, id *weirv1.ExecutionI
 				uids = append(uids, op.GetOperatorUid())
 			}
 			p.keyed = append(p.keyed, sec.Keyed)
+			p.subtasks = append(p.subtasks, int(op.GetSubtaskIndex()))
 			p.elements = append(p.elements, sec.Elements...)
 			p.rescaled = p.rescaled || int(op.GetSubtaskIndex()) != subtask || len(p.keyed) > 1
 		}
 		own := keygroup.RangeOf(subtask, parallelism, maxParallelism)
+		fetch := func(ctx context.Context, object string) ([]byte, error) {
+			b, err := st.Get(ctx, checkpoint.SharedObjectPath(r.GetDirectory(), object))
+			if errors.Is(err, objstore.ErrNotExist) {
+				err = fmt.Errorf("%w: shared object %s is missing: %w", checkpoint.ErrCorrupt, object, err)
+			}
+			return b, err
+		}
+		materialize := func(keyed []byte, dir string, old int) (*pebble.Native, error) {
+			n, err := pebble.DecodeNative(keyed)
+			if err != nil {
+				return nil, fmt.Errorf("%w: %w", checkpoint.ErrCorrupt, err)
+			}
+			src := pebble.Source{Fetch: fetch}
+			if local && old == subtask {
+				copyDir := tm.local.path(id.GetJobId(), id.GetVertexId(), old, r.GetCheckpointId(), nativeCopy)
+				src.Local = func(name string) (string, bool) {
+					p := filepath.Join(copyDir, name)
+					_, err := os.Stat(p)
+					return p, err == nil
+				}
+			}
+			ms, err := n.Materialize(ctx, dir, src)
+			localBytes, downloaded = localBytes+ms.LocalBytes, downloaded+ms.Downloaded
+			if errors.Is(err, pebble.ErrDamaged) {
+				err = fmt.Errorf("%w: %w", checkpoint.ErrCorrupt, err)
+			}
+			if err != nil {
+				return nil, fmt.Errorf("checkpoint %d: %w", r.GetCheckpointId(), errors.Join(err, os.RemoveAll(dir)))
+			}
+			return n, nil
+		}
 		out := map[string]stream.OperatorSnapshot{}
 		for _, uid := range uids {
 			p := byUID[uid]
 			s := stream.OperatorSnapshot{UID: uid, Elements: p.elements, Rescaled: p.rescaled}
+			if !p.rescaled && nr.pebble && pebble.IsNative(p.keyed[0]) {
+				// Restored in place: the backend opens the files.
+				n, err := materialize(p.keyed[0], nr.dir, p.subtasks[0])
+				if err != nil {
+					return nil, err
+				}
+				nr.native, nr.checkpoint, nr.scope = n, r.GetCheckpointId(), r.GetStorage()+"|"+path.Dir(r.GetDirectory())
+				out[uid] = s
+				continue
+			}
+			for i, k := range p.keyed {
+				if !pebble.IsNative(k) {
+					continue
+				}
+				// Another parallelism or backend: converted to canonical
+				// (a full read of the old database).
+				dir := fmt.Sprintf("%s.convert-%d", nr.dir, i)
+				n, err := materialize(k, dir, p.subtasks[i])
+				if err != nil {
+					return nil, err
+				}
+				if p.keyed[i], err = pebble.Canonical(dir, n, pebble.Options{Logger: tm.opts.Logger}); err != nil {
+					return nil, fmt.Errorf("checkpoint %d, operator %s: converting a native snapshot: %w", r.GetCheckpointId(), uid, err)
+				}
+			}
 			if !p.rescaled {
 				s.Keyed = p.keyed[0]
 			} else if s.Keyed, err = statebackend.MergeSnapshots(p.keyed, own.Contains); err != nil {
@@ -211,6 +342,16 @@ func (tm *TaskManager) loadRestore(r *weirv1.RestoreState, id *weirv1.ExecutionI
 		}
 		return out, nil
 	}
+}
+
+// nativeRestore carries a native snapshot from loadRestore, which
+// materialises it in dir, to the backend factory, which opens it.
+type nativeRestore struct {
+	dir        string // the subtask attempt's database directory
+	pebble     bool   // the subtask's backend is Pebble
+	native     *pebble.Native
+	checkpoint int64
+	scope      string
 }
 
 func (tm *TaskManager) running(id *weirv1.ExecutionID) (*running, error) {

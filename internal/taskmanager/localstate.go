@@ -24,6 +24,11 @@ import (
 // data dir and id recovers locally; the jobmanager deploys each subtask to
 // the taskmanager that ran it before when it can.
 
+// nativeCopy names the local copy of a native (incremental) snapshot in a
+// checkpoint's directory: the Pebble checkpoint itself, moved there after
+// its upload — hard links to the database's files, no copied bytes.
+const nativeCopy = "pebble"
+
 // localCopiesKept is how many checkpoints' copies a subtask keeps: the
 // newest may not complete, so the one before it is kept too.
 const localCopiesKept = 3
@@ -55,6 +60,24 @@ func (l localState) put(job string, vertex int32, subtask int, checkpoint int64,
 	if err := os.Rename(tmp, p); err != nil {
 		return err
 	}
+	return l.prune(job, vertex, subtask)
+}
+
+// keep moves a native snapshot's directory to dst (with move, which
+// renames it) as a local copy, then prunes old copies like put.
+func (l localState) keep(job string, vertex int32, subtask int, dst string, move func(dst string) error) error {
+	if err := os.RemoveAll(dst); err != nil {
+		return err
+	}
+	if err := move(dst); err != nil {
+		return err
+	}
+	return l.prune(job, vertex, subtask)
+}
+
+// prune removes the copies of all but the newest localCopiesKept
+// checkpoints of a subtask.
+func (l localState) prune(job string, vertex int32, subtask int) error {
 	dir := l.subtaskDir(job, vertex, subtask)
 	entries, err := os.ReadDir(dir)
 	if err != nil {

@@ -34,7 +34,7 @@ func TestLocalRecovery(t *testing.T) {
 	dir := checkpoint.CheckpointDir(job, 7)
 	rs := &weirv1.RestoreState{CheckpointId: 7, Storage: storage, Directory: dir, Operators: ob.Handles()}
 	load := func() (string, error) {
-		got, err := tm.loadRestore(rs, id, 1, 128, true)(ctx)
+		got, err := tm.loadRestore(rs, id, 1, 128, true, &nativeRestore{dir: t.TempDir()})(ctx)
 		if err != nil {
 			return "", err
 		}

@@ -284,14 +284,15 @@ func (tm *TaskManager) DeployTask(ctx context.Context, req *weirv1.DeployTaskReq
 	if err != nil {
 		return nil, status.Errorf(codes.InvalidArgument, "deploy: %v", err)
 	}
-	newBackend, err := tm.backendOf(req.GetGraph(), id, stats)
+	nr := &nativeRestore{dir: tm.pebbleDir(id)}
+	newBackend, err := tm.backendOf(req.GetGraph(), id, stats, nr)
 	if err != nil {
 		return nil, status.Errorf(codes.InvalidArgument, "deploy: %v", err)
 	}
 	t := task.New(task.Config{
 		Checkpointing: cp,
 		NewBackend:    newBackend,
-		LoadRestore:   tm.loadRestore(req.GetRestore(), id, v.Parallelism, int(req.GetGraph().GetMaxParallelism()), local),
+		LoadRestore:   tm.loadRestore(req.GetRestore(), id, v.Parallelism, int(req.GetGraph().GetMaxParallelism()), local, nr),
 		JobID:         id.GetJobId(), Attempt: id.GetAttempt(), Graph: req.GetGraph(), Plan: p, Vertex: v,
 		Subtask: int(id.GetSubtaskIndex()),
 		Locate: func(vertex int32, subtask int) (task.Location, error) {
@@ -383,7 +384,11 @@ func checkpointingOf(g *weirv1.JobGraph, cp task.Checkpointer) (*task.Checkpoint
 	if err != nil {
 		return nil, err
 	}
-	return &task.Checkpointing{ExactlyOnce: mode == "EXACTLY_ONCE", Checkpointer: cp}, nil
+	incremental, err := cfg.Bool(config.IncrementalCheckpoints)
+	if err != nil {
+		return nil, err
+	}
+	return &task.Checkpointing{ExactlyOnce: mode == "EXACTLY_ONCE", Incremental: incremental, Checkpointer: cp}, nil
 }
 
 // localRecoveryOf says whether a job keeps local copies of its state
@@ -399,7 +404,8 @@ func localRecoveryOf(g *weirv1.JobGraph) (bool, error) {
 // backendOf returns the state backend factory a job selects
 // (state.backend): nil for the heap, or one opening a Pebble database in
 // the subtask attempt's own directory under PebbleDir.
-func (tm *TaskManager) backendOf(g *weirv1.JobGraph, id *weirv1.ExecutionID, stats *subtaskStats) (func(keygroup.Range) (statebackend.KeyedBackend, error), error) {
+// A native snapshot loadRestore materialised (nr) is opened in place.
+func (tm *TaskManager) backendOf(g *weirv1.JobGraph, id *weirv1.ExecutionID, stats *subtaskStats, nr *nativeRestore) (func(keygroup.Range) (statebackend.KeyedBackend, error), error) {
 	cfg, err := config.Default().WithJob(g.GetConfig())
 	if err != nil {
 		return nil, err
@@ -412,18 +418,33 @@ func (tm *TaskManager) backendOf(g *weirv1.JobGraph, id *weirv1.ExecutionID, sta
 	if err != nil {
 		return nil, err
 	}
-	dir := filepath.Join(tm.opts.PebbleDir, id.GetJobId(),
-		fmt.Sprintf("%d-%d-a%d", id.GetVertexId(), id.GetSubtaskIndex(), id.GetAttempt()))
+	dir := tm.pebbleDir(id)
+	nr.pebble = true
 	return func(r keygroup.Range) (statebackend.KeyedBackend, error) {
 		if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
 			return nil, err
 		}
-		b, err := pebble.Open(dir, r, pebble.Options{MemoryBytes: memory, Logger: tm.opts.Logger})
+		opts := pebble.Options{MemoryBytes: memory, Logger: tm.opts.Logger}
+		var b *pebble.Backend
+		if nr.native != nil {
+			b, err = pebble.OpenNative(dir, r, nr.native, nr.checkpoint, nr.scope, opts)
+			if errors.Is(err, pebble.ErrDamaged) {
+				err = fmt.Errorf("%w: %w", checkpoint.ErrCorrupt, err)
+			}
+		} else {
+			b, err = pebble.Open(dir, r, opts)
+		}
 		if err != nil {
 			return nil, err
 		}
 		return track(b, stats), nil
 	}, nil
+}
+
+// pebbleDir is the database directory of a subtask attempt.
+func (tm *TaskManager) pebbleDir(id *weirv1.ExecutionID) string {
+	return filepath.Join(tm.opts.PebbleDir, id.GetJobId(),
+		fmt.Sprintf("%d-%d-a%d", id.GetVertexId(), id.GetSubtaskIndex(), id.GetAttempt()))
 }
 
 // CancelTask cancels a running subtask; cancelling an unknown one is not an

@@ -506,4 +506,5 @@ func Canonical(dir string, n *Native, opts Options) ([]byte, error) {
 	snap, err := b.Snapshot()
 	return snap, errors.Join(err, b.Close())
 }
+
 var _ statebackend.Incremental = (*Backend)(nil)
