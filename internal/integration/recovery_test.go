@@ -12,6 +12,8 @@ import (
 	"time"
 
 	weirv1 "github.com/weirstream/weir/api/proto/weir/v1"
+	"github.com/weirstream/weir/internal/checkpoint"
+	"github.com/weirstream/weir/internal/checkpoint/objstore"
 	"github.com/weirstream/weir/internal/checkpoint/objstore/miniotest"
 )
 
@@ -35,6 +37,10 @@ type killTest struct {
 	secure *certs
 	// secrets must appear in no process's log and no API answer.
 	secrets []string
+	// incremental turns on state.backend.incremental with two checkpoints
+	// retained, and checks after the job that storage holds exactly what
+	// the retained checkpoints reference.
+	incremental bool
 }
 
 func (k killTest) run(t *testing.T) {
@@ -56,6 +62,9 @@ func (k killTest) run(t *testing.T) {
 	job := k.job
 	if k.localRecovery {
 		job = append(slices.Clone(job), "-D", "state.backend.local-recovery=true")
+	}
+	if k.incremental {
+		job = append(slices.Clone(job), "-D", "state.backend.incremental=true", "-D", "state.checkpoints.num-retained=2")
 	}
 	stdout, stderr, err := c.weir(append(append([]string{"run", "-d", "-p", "2",
 		"-D", "execution.checkpointing.interval=1s",
@@ -126,6 +135,9 @@ func (k killTest) run(t *testing.T) {
 	if len(k.secrets) > 0 {
 		checkNoSecrets(t, c, id, k.secrets)
 	}
+	if k.incremental {
+		checkOnlyRetained(t, k.storage, id, 2)
+	}
 	t.Logf("%d words; %d output lines; kill -> running again %s, -> first checkpoint after restore %s",
 		total, len(lines2), restored.Round(time.Millisecond), firstCheckpoint.Round(time.Millisecond))
 	if cps, err := client.ListCheckpoints(context.Background(), &weirv1.ListCheckpointsRequest{JobId: id}); err == nil {
@@ -144,6 +156,60 @@ func (k killTest) run(t *testing.T) {
 				len(ms), ms[len(ms)/2], ms[len(ms)-1], size, align)
 		}
 	}
+}
+
+// checkOnlyRetained waits (bounded) until the storage of job holds
+// exactly its retained checkpoints: retained completed checkpoints, each
+// with its _metadata and state objects, and under shared/ exactly the
+// objects they reference — nothing of discarded or failed checkpoints.
+func checkOnlyRetained(t *testing.T, storage, job string, retained int) {
+	t.Helper()
+	ctx := context.Background()
+	st, err := objstore.Open(ctx, storage, objstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = st.Close() }()
+	var live map[string]bool
+	eventually(t, 30*time.Second, func() (bool, string) {
+		ids, err := checkpoint.Completed(ctx, st, job)
+		if err != nil {
+			return false, err.Error()
+		}
+		if live, err = checkpoint.LiveShared(ctx, st, job); err != nil {
+			return false, err.Error()
+		}
+		keys, err := st.List(ctx, job+"/")
+		if err != nil {
+			return false, err.Error()
+		}
+		if len(ids) != retained {
+			return false, fmt.Sprintf("%d completed checkpoints %v, want %d", len(ids), ids, retained)
+		}
+		shared := 0
+		for _, k := range keys {
+			rest := strings.TrimPrefix(k, job+"/")
+			seg, _, _ := strings.Cut(rest, "/")
+			if seg == checkpoint.SharedDir {
+				if !live[rest] {
+					return false, fmt.Sprintf("%s is referenced by no retained checkpoint", k)
+				}
+				shared++
+				continue
+			}
+			if id, ok := checkpoint.ParseCheckpointDir(seg); !ok || !slices.Contains(ids, id) {
+				return false, fmt.Sprintf("%s belongs to no retained checkpoint", k)
+			}
+		}
+		if shared != len(live) {
+			return false, fmt.Sprintf("%d shared objects stored, %d referenced", shared, len(live))
+		}
+		return true, ""
+	})
+	if len(live) == 0 {
+		t.Fatal("the retained checkpoints reference no shared objects: they are not incremental")
+	}
+	t.Logf("storage holds %d retained checkpoints and the %d shared objects they reference", retained, len(live))
 }
 
 var restoredState = regexp.MustCompile(`restored state.*local_copy_bytes=(\d+) downloaded_bytes=(\d+)`)
@@ -253,6 +319,28 @@ func TestKillTaskManagerPebble(t *testing.T) {
 	t.Parallel()
 	killTest{storage: "file://" + t.TempDir(), mode: "EXACTLY_ONCE", exactlyOnce: true,
 		job: []string{"-D", "state.backend=pebble"}}.run(t)
+}
+
+// The kill test with incremental checkpoints: exact results, and storage
+// holds only what the two retained checkpoints reference.
+func TestKillTaskManagerPebbleIncremental(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs for about 30 s")
+	}
+	t.Parallel()
+	killTest{storage: "file://" + t.TempDir(), mode: "EXACTLY_ONCE", exactlyOnce: true,
+		job: []string{"-D", "state.backend=pebble"}, incremental: true}.run(t)
+}
+
+// Incremental checkpoints with local recovery: every subtask restores from
+// its local copy, hard-linking the SSTs it kept.
+func TestKillTaskManagerPebbleIncrementalLocalRecovery(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs for about 30 s")
+	}
+	t.Parallel()
+	killTest{storage: "file://" + t.TempDir(), mode: "EXACTLY_ONCE", exactlyOnce: true,
+		job: []string{"-D", "state.backend=pebble"}, incremental: true, localRecovery: true}.run(t)
 }
 
 func TestKillTaskManagerPebbleLocalRecovery(t *testing.T) {

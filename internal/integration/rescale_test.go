@@ -86,38 +86,54 @@ func TestRescaleFromSavepoint(t *testing.T) {
 }
 
 // A checkpoint retained on cancellation resumes at another parallelism
-// too: cancelled at 2 on the heap, resumed at 3 on Pebble.
+// too: cancelled at 2 on the heap, resumed at 3 on Pebble. An incremental
+// checkpoint (Pebble's files, not self-contained) resumes at 3 on the heap
+// — converted to the canonical format — and at 2 on Pebble, where its
+// files are opened in place.
 func TestRescaleFromRetainedCheckpoint(t *testing.T) {
 	if testing.Short() {
-		t.Skip("runs for about 10 s")
+		t.Skip("runs for about 30 s")
 	}
-	c := startCluster(t, 3, 1)
-	dir := t.TempDir()
-	input := filepath.Join(dir, "text.txt")
-	want, total := writeText(t, input, 20_000)
-	lines := strings.Count(readFile(t, input), "\n")
-	out := filepath.Join(dir, "out")
-	store := filepath.Join(dir, "checkpoints")
-	stdout, stderr, err := c.weir("run", "-d", "-p", "2", "-D", "execution.checkpointing.interval=500ms",
-		"-D", "state.checkpoints.dir=file://"+store,
-		"-D", "execution.checkpointing.externalized-checkpoint-retention=RETAIN_ON_CANCELLATION",
-		"wordcount", "--input", input, "--rate", strconv.Itoa(lines/8), "--output", out)
-	if err != nil {
-		t.Fatalf("weir run: %v\n%s", err, stderr)
+	for _, tc := range []struct {
+		name    string
+		from    []string
+		p       int
+		backend string
+	}{
+		{"heap to pebble at 3", nil, 3, "pebble"},
+		{"incremental pebble to heap at 3", []string{"-D", "state.backend=pebble", "-D", "state.backend.incremental=true"}, 3, "heap"},
+		{"incremental pebble to pebble at 2", []string{"-D", "state.backend=pebble", "-D", "state.backend.incremental=true"}, 2, "pebble"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := startCluster(t, 3, 1)
+			dir := t.TempDir()
+			input := filepath.Join(dir, "text.txt")
+			want, total := writeText(t, input, 20_000)
+			lines := strings.Count(readFile(t, input), "\n")
+			out := filepath.Join(dir, "out")
+			store := filepath.Join(dir, "checkpoints")
+			stdout, stderr, err := c.weir(append(append([]string{"run", "-d", "-p", "2", "-D", "execution.checkpointing.interval=500ms",
+				"-D", "state.checkpoints.dir=file://" + store,
+				"-D", "execution.checkpointing.externalized-checkpoint-retention=RETAIN_ON_CANCELLATION"}, tc.from...),
+				"wordcount", "--input", input, "--rate", strconv.Itoa(lines/8), "--output", out)...)
+			if err != nil {
+				t.Fatalf("weir run: %v\n%s", err, stderr)
+			}
+			id := jobID(t, stdout)
+			latest := awaitCheckpoints(t, c, id, 2)
+			if _, stderr, err := c.weir("cancel", id); err != nil {
+				t.Fatalf("weir cancel: %v\n%s", err, stderr)
+			}
+			eventually(t, 20*time.Second, statusIs(c, id, weirv1.JobStatus_JOB_STATUS_CANCELED))
+			cps, err := c.client().ListCheckpoints(context.Background(), &weirv1.ListCheckpointsRequest{JobId: id})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cps.GetLatestCompletedId() < latest {
+				t.Fatalf("latest completed checkpoint %d, saw %d", cps.GetLatestCompletedId(), latest)
+			}
+			chk := fmt.Sprintf("file://%s/%s/chk-%d", store, id, cps.GetLatestCompletedId())
+			resume(t, c, chk, input, out, tc.p, tc.backend, want, total)
+		})
 	}
-	id := jobID(t, stdout)
-	latest := awaitCheckpoints(t, c, id, 2)
-	if _, stderr, err := c.weir("cancel", id); err != nil {
-		t.Fatalf("weir cancel: %v\n%s", err, stderr)
-	}
-	eventually(t, 20*time.Second, statusIs(c, id, weirv1.JobStatus_JOB_STATUS_CANCELED))
-	cps, err := c.client().ListCheckpoints(context.Background(), &weirv1.ListCheckpointsRequest{JobId: id})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if cps.GetLatestCompletedId() < latest {
-		t.Fatalf("latest completed checkpoint %d, saw %d", cps.GetLatestCompletedId(), latest)
-	}
-	chk := fmt.Sprintf("file://%s/%s/chk-%d", store, id, cps.GetLatestCompletedId())
-	resume(t, c, chk, input, out, 3, "pebble", want, total)
 }

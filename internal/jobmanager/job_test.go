@@ -147,13 +147,22 @@ func TestKeepPlacement(t *testing.T) {
 	}
 }
 
+// Incremental checkpoints need Pebble: on the heap the setting is refused
+// with a message naming both options.
 func TestUnsupportedSettingsRejected(t *testing.T) {
 	cfg, err := config.Default().WithJob(map[string]string{config.IncrementalCheckpoints: "true"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := unsupported(cfg); err == nil || !strings.Contains(err.Error(), "state.backend.incremental") {
-		t.Fatalf("unsupported(incremental) = %v", err)
+	if err := unsupported(cfg); err == nil || !strings.Contains(err.Error(), "state.backend.incremental") || !strings.Contains(err.Error(), "state.backend: pebble") {
+		t.Fatalf("unsupported(incremental on heap) = %v", err)
+	}
+	cfg, err = config.Default().WithJob(map[string]string{config.IncrementalCheckpoints: "true", config.StateBackend: "pebble"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := unsupported(cfg); err != nil {
+		t.Fatalf("unsupported(incremental on pebble) = %v", err)
 	}
 	if err := unsupported(config.Default()); err != nil {
 		t.Fatalf("unsupported(defaults) = %v", err)
