@@ -103,8 +103,16 @@ func (b *Backend) NativeSnapshot(id int64) (statebackend.NativeSnapshot, error) 
 	if err := b.Err(); err != nil {
 		return nil, err
 	}
-	if err := b.db.Flush(); err != nil {
+	// Pebble retries a failed flush for ever; the wait ends with the
+	// backend's failure instead.
+	flushed, err := b.db.AsyncFlush()
+	if err != nil {
 		b.fail("native snapshot: flush", err)
+		return nil, b.Err()
+	}
+	select {
+	case <-flushed:
+	case <-b.failure.done:
 		return nil, b.Err()
 	}
 	dir := b.fs.PathJoin(b.checkpointsDir(), "chk-"+strconv.FormatInt(id, 10))
@@ -120,6 +128,12 @@ func (b *Backend) NativeSnapshot(id int64) (statebackend.NativeSnapshot, error) 
 		_ = b.fs.RemoveAll(dir)
 		b.fail("native snapshot: checkpoint", err)
 		return nil, b.Err()
+	}
+	// A background error (a failed flush or compaction) during the
+	// snapshot may have left it without a file its MANIFEST names.
+	if err := b.Err(); err != nil {
+		_ = b.fs.RemoveAll(dir)
+		return nil, err
 	}
 	return &nativeSnapshot{id: id, fs: b.fs, dir: dir, groups: b.groups,
 		states: slices.Clone(b.states), lineage: &b.lineage}, nil

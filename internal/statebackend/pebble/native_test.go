@@ -7,7 +7,11 @@ import (
 	"fmt"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/cockroachdb/pebble/v2/vfs/errorfs"
 
 	"github.com/weirstream/weir/internal/keygroup"
 	"github.com/weirstream/weir/internal/statebackend"
@@ -248,5 +252,78 @@ func TestNativeFailedUploadIsNoBase(t *testing.T) {
 	st.fail = nil
 	if p := persist(t, b, 2, 1, st); p.Uploaded == 0 || p.Uploaded != p.Full-inlineBytes(t, p) {
 		t.Fatalf("a snapshot based on a failed one uploaded %d of %d bytes", p.Uploaded, p.Full)
+	}
+}
+
+// A single fault at each file system operation of a native snapshot (the
+// flush, Pebble's checkpoint, reading its files for upload): the snapshot
+// either fails — NativeSnapshot stops the backend, or Persist reports it —
+// or restores to exactly the state it was taken of. Never a silently wrong
+// snapshot.
+func TestNativeSnapshotFaults(t *testing.T) {
+	var armed atomic.Bool
+	var ops, failAt atomic.Int64
+	var failedOp atomic.Value
+	inj := errorfs.InjectorFunc(func(op errorfs.Op) error {
+		if armed.Load() && ops.Add(1) == failAt.Load() {
+			failedOp.Store(fmt.Sprintf("%v %s", op.Kind, op.Path))
+			return errorfs.ErrInjected
+		}
+		return nil
+	})
+	run := func(at int64) (failed bool) {
+		fs := vfs.NewMem()
+		b, err := Open("/state", faultRange, Options{FS: errorfs.Wrap(fs, inj), MemoryBytes: 1 << 20, Logger: quiet})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = b.Close() }()
+		fill(b, 0, 500)
+		want := snapshotOf(t, b)
+		st := newMemShared()
+		ops.Store(0)
+		failAt.Store(at)
+		armed.Store(true)
+		ns, err := b.NativeSnapshot(1)
+		var p statebackend.Persisted
+		if err == nil {
+			p, err = ns.Persist(context.Background(), st, 0)
+			_ = ns.Discard()
+		}
+		armed.Store(false)
+		if err != nil {
+			if !errors.Is(err, errorfs.ErrInjected) && !errors.Is(err, ErrFailed) {
+				t.Fatalf("fault at op %d: %v, want the injected error or the backend's failure", at, err)
+			}
+			return true
+		}
+		n, err := DecodeNative(p.Keyed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dir := filepath.Join(t.TempDir(), "restored")
+		if _, err := n.Materialize(context.Background(), dir, Source{Fetch: st.fetch}); err != nil {
+			t.Fatal(err)
+		}
+		got, err := Canonical(dir, n, Options{Logger: quiet})
+		if err != nil {
+			t.Fatalf("fault at op %d (%v): the snapshot succeeded but does not restore: %v", at, failedOp.Load(), err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Fatalf("fault at op %d (%v): the snapshot succeeded but restores to other state", at, failedOp.Load())
+		}
+		return false
+	}
+	run(-1) // counts the operations
+	total := ops.Load()
+	failures := 0
+	for at := int64(1); at <= total; at++ {
+		if run(at) {
+			failures++
+		}
+	}
+	t.Logf("%d operations, %d faults failed the snapshot", total, failures)
+	if failures == 0 {
+		t.Fatal("no injected fault failed the snapshot")
 	}
 }
