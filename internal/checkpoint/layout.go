@@ -67,5 +67,9 @@ func NewSharedObject() string {
 // the directory of the snapshot holding the handle: shared objects are
 // relative to its parent, the job's checkpoint directory.
 func SharedObjectPath(snapshotDir, object string) string {
-	return Join(path.Dir(snapshotDir), object)
+	dir := path.Dir(snapshotDir)
+	if dir == "." {
+		return object
+	}
+	return Join(dir, object)
 }
