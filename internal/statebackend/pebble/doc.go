@@ -9,15 +9,34 @@
 // The database lives in a directory under the taskmanager's data directory
 // (state.backend.pebble.localdir). It is working state: it may be lost with
 // its process, and nothing ever reopens it. Durability comes from
-// checkpoints: Snapshot encodes the state in the canonical format, the task
-// uploads it to checkpoint storage, and recovery hands it to Restore on a
-// fresh backend. Pebble is never the checkpoint store, and there is no
+// checkpoints: Snapshot encodes the state in the canonical format (or
+// NativeSnapshot captures its files, see below), the task uploads it to
+// checkpoint storage, and recovery hands it to a fresh backend. Pebble is never the checkpoint store, and there is no
 // remote Pebble.
 //
 // Open refuses a directory that is not empty (it may hold another attempt's
 // state) and Close removes it. A taskmanager that crashed leaves its
 // directories behind; the taskmanager clears its local directory when it
 // starts.
+//
+// # Native snapshots (incremental checkpoints)
+//
+// With state.backend.incremental a checkpoint (never a savepoint) takes a
+// native snapshot instead (native.go). NativeSnapshot, on the task
+// goroutine, flushes the memtables — the WAL is disabled, so only flushed
+// data is in files — and takes a Pebble checkpoint, hard links to the
+// immutable SSTs plus copies of the small files, into <dir>.chk/chk-<n>.
+// Persist, on the checkpointer's goroutine, uploads the SSTs the
+// backend's lineage has not uploaded for the base checkpoint as shared
+// objects and encodes the manifest (docs/checkpoints.md): the registry,
+// the small files inline, and each SST's name, shared object, size and
+// CRC-32C. Within one database a file name always names the same bytes,
+// so a file is uploaded once and referenced by every later snapshot that
+// still holds it. Materialize and OpenNative restore the files as a
+// database and reopen it — the only time a database is reopened, and
+// from checkpoint storage (or its verified local copy), never from the
+// working directory of a previous attempt. Canonical converts a native
+// snapshot for another parallelism or backend.
 //
 // # One database per subtask
 //
@@ -28,8 +47,8 @@
 //     key of another subtask, job or attempt can leak into its reads or
 //     snapshots, and a fault stops only its own task;
 //   - snapshot per task: Snapshot iterates one database from end to end,
-//     filtering nothing, and a future incremental snapshot can take
-//     Pebble's checkpoint of one database (DESIGN invariant 2);
+//     filtering nothing, and NativeSnapshot takes Pebble's checkpoint of
+//     one database (DESIGN invariant 2);
 //   - simple deletion: Close removes a directory, where a shared database
 //     would need range deletions and compactions to reclaim a finished
 //     task's space.
