@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/cockroachdb/pebble/v2/vfs/errorfs"
@@ -326,4 +327,98 @@ func TestNativeSnapshotFaults(t *testing.T) {
 	if failures == 0 {
 		t.Fatal("no injected fault failed the snapshot")
 	}
+}
+
+// BenchmarkNativeRestore measures restoring a native snapshot of 1 M
+// counters: from storage (the shared objects in memory: what a restore
+// adds to the download) and from a local copy (hard links). s/GB is per GB
+// of the canonical snapshot of the same state, as BenchmarkRestore's.
+func BenchmarkNativeRestore(b *testing.B) {
+	c := newCounters(b, 1_000_000)
+	canonical, err := c.b.Snapshot()
+	if err != nil {
+		b.Fatal(err)
+	}
+	st := newMemShared()
+	ns, err := c.b.NativeSnapshot(1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	p, err := ns.Persist(context.Background(), st, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	local := filepath.Join(b.TempDir(), "copy")
+	if err := ns.Keep(local); err != nil {
+		b.Fatal(err)
+	}
+	n, err := DecodeNative(p.Keyed)
+	if err != nil {
+		b.Fatal(err)
+	}
+	r := keygroup.Range{Start: 0, End: keygroup.DefaultMaxParallelism}
+	for _, bc := range []struct {
+		name string
+		src  Source
+	}{
+		{"storage", Source{Fetch: st.fetch}},
+		{"local", Source{Fetch: st.fetch, Local: func(name string) (string, bool) { return filepath.Join(local, name), true }}},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.SetBytes(int64(len(canonical)))
+			var elapsed time.Duration
+			for b.Loop() {
+				start := time.Now()
+				dir := filepath.Join(b.TempDir(), "db")
+				if _, err := n.Materialize(context.Background(), dir, bc.src); err != nil {
+					b.Fatal(err)
+				}
+				be, err := OpenNative(dir, r, n, 1, st.Scope(), Options{})
+				if err != nil {
+					b.Fatal(err)
+				}
+				elapsed += time.Since(start)
+				b.StopTimer()
+				if err := be.Close(); err != nil {
+					b.Fatal(err)
+				}
+				b.StartTimer()
+			}
+			b.ReportMetric(elapsed.Seconds()/float64(b.N)/(float64(len(canonical))/1e9), "s/GB")
+			b.ReportMetric(float64(p.Full), "native-bytes")
+		})
+	}
+}
+
+// BenchmarkNativeCheckpointUpload measures the bytes two consecutive
+// incremental checkpoints of 1 M counters upload when 1% of the counters
+// change between them.
+func BenchmarkNativeCheckpointUpload(b *testing.B) {
+	for b.Loop() {
+		b.StopTimer()
+		c := newCounters(b, 1_000_000)
+		st := newMemShared()
+		b.StartTimer()
+		first := persistB(b, c.b, 1, 0, st)
+		for i := 0; i < len(c.keys); i += 100 {
+			c.incValue(i)
+		}
+		second := persistB(b, c.b, 2, 1, st)
+		b.ReportMetric(float64(first.Uploaded), "first-uploaded-bytes")
+		b.ReportMetric(float64(second.Uploaded), "second-uploaded-bytes")
+		b.ReportMetric(float64(second.Full), "second-full-bytes")
+	}
+}
+
+func persistB(b *testing.B, be *Backend, id, base int64, st *memShared) statebackend.Persisted {
+	ns, err := be.NativeSnapshot(id)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer func() { _ = ns.Discard() }()
+	p, err := ns.Persist(context.Background(), st, base)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return p
 }
