@@ -10,9 +10,9 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	weirv1 "github.com/weirstream/weir/api/proto/weir/v1"
+	"github.com/weirstream/weir/internal/rpc"
 )
 
 // ConsumerWait bounds how long a producer's stream waits for its consumer
@@ -85,9 +85,11 @@ type Dialer struct {
 	}
 }
 
-// NewDialer returns a dialer; opts are added to every connection.
+// NewDialer returns a dialer; opts are added to every connection, after
+// Weir's defaults (rpc.DialOptions: plaintext, explicit message size
+// bounds, fixed windows), which they override.
 func NewDialer(opts ...grpc.DialOption) *Dialer {
-	d := &Dialer{opts: append([]grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}, opts...)}
+	d := &Dialer{opts: append(rpc.DialOptions(0), opts...)}
 	d.mu.conns = map[string]*grpc.ClientConn{}
 	return d
 }
