@@ -164,7 +164,7 @@ func TestBadRecordPolicies(t *testing.T) {
 			var logs syncBuffer
 			env := stream.NewEnv()
 			env.SetParallelism(2)
-			env.SetConfig("execution.checkpointing.interval", "50ms")
+			env.SetConfig("execution.checkpointing.interval", "100ms")
 			env.SetConfig("restart-strategy.type", "fixed-delay")
 			env.SetConfig("restart-strategy.fixed-delay.attempts", "5")
 			env.SetConfig("restart-strategy.fixed-delay.delay", "10ms")
