@@ -5,6 +5,12 @@ GO      ?= go
 BIN     := $(CURDIR)/bin
 CACHE   := $(CURDIR)/.cache
 export CGO_ENABLED ?= 0
+# go.mod's toolchain line names the Go release Weir is built and tested with
+# (the newest patch release of its Go, for the standard library's security
+# fixes). With auto, a go command older than that fetches it from the module
+# proxy once and runs it; a machine whose go.env says local would otherwise
+# build with whatever Go it has.
+export GOTOOLCHAIN ?= auto
 
 .PHONY: all build run test fuzz test-short proto lint bench clean
 

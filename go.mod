@@ -2,6 +2,8 @@ module github.com/weirstream/weir
 
 go 1.26.0
 
+toolchain go1.26.11
+
 require (
 	github.com/cespare/xxhash/v2 v2.3.0
 	github.com/cockroachdb/datadriven v1.0.3
