@@ -71,8 +71,14 @@ func (c *cli) printCheckpoints(w io.Writer, resp *weirv1.ListCheckpointsResponse
 			if cp.GetStatus() == weirv1.CheckpointStatus_CHECKPOINT_STATUS_FAILED {
 				detail = cp.GetFailure()
 			}
+			size := bytesText(cp.GetStateSize())
+			if up := cp.GetUploadedSize(); up > 0 && up < cp.GetStateSize() {
+				// An incremental checkpoint: most of its state was
+				// uploaded before.
+				size += " (" + bytesText(up) + " new)"
+			}
 			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%d/%d\t%s\n", cp.GetCheckpointId(), checkpointStatusName(cp.GetStatus()),
-				kindName(cp.GetKind()), c.timeText(cp.GetTriggerTimeUnixMillis()), dur, bytesText(cp.GetStateSize()),
+				kindName(cp.GetKind()), c.timeText(cp.GetTriggerTimeUnixMillis()), dur, size,
 				millisText(cp.GetAlignmentMillis()), cp.GetAcknowledged(), cp.GetTotal(), cmp.Or(detail, "-"))
 		}
 		if err := tw.Flush(); err != nil {

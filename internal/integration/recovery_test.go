@@ -137,6 +137,7 @@ func (k killTest) run(t *testing.T) {
 	}
 	if k.incremental {
 		checkOnlyRetained(t, k.storage, id, 2)
+		checkIncrementalUploads(t, client, id)
 	}
 	t.Logf("%d words; %d output lines; kill -> running again %s, -> first checkpoint after restore %s",
 		total, len(lines2), restored.Round(time.Millisecond), firstCheckpoint.Round(time.Millisecond))
@@ -210,6 +211,32 @@ func checkOnlyRetained(t *testing.T, storage, job string, retained int) {
 		t.Fatal("the retained checkpoints reference no shared objects: they are not incremental")
 	}
 	t.Logf("storage holds %d retained checkpoints and the %d shared objects they reference", retained, len(live))
+}
+
+// checkIncrementalUploads checks that incremental checkpoints reference
+// files uploaded before: some completed checkpoint after the first
+// uploaded less than half of its state.
+func checkIncrementalUploads(t *testing.T, client weirv1.JobManagerServiceClient, job string) {
+	t.Helper()
+	cps, err := client.ListCheckpoints(context.Background(), &weirv1.ListCheckpointsRequest{JobId: job})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var first int64
+	for _, cp := range cps.GetCheckpoints() {
+		if cp.GetStatus() != weirv1.CheckpointStatus_CHECKPOINT_STATUS_COMPLETED || cp.GetKind() != weirv1.SnapshotKind_SNAPSHOT_KIND_CHECKPOINT {
+			continue
+		}
+		if first == 0 {
+			first = cp.GetCheckpointId()
+			continue
+		}
+		if up := cp.GetUploadedSize(); up > 0 && 2*up < cp.GetStateSize() {
+			t.Logf("checkpoint %d uploaded %d bytes of its %d", cp.GetCheckpointId(), up, cp.GetStateSize())
+			return
+		}
+	}
+	t.Fatal("no incremental checkpoint uploaded less than half of its state")
 }
 
 var restoredState = regexp.MustCompile(`restored state.*local_copy_bytes=(\d+) downloaded_bytes=(\d+)`)

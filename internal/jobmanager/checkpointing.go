@@ -144,7 +144,6 @@ type record struct {
 	stop      bool
 	base      int64    // the checkpoint this one may share objects with
 	shared    []string // the shared objects its metadata references
-	uploaded  int64    // bytes its subtasks wrote to storage
 }
 
 // newCheckpointing returns the checkpointing of a job, or nil if the job
@@ -286,7 +285,7 @@ func (c *checkpointing) ack(m *jobMaster, e ackEvent) {
 		if r != nil {
 			r.info.Acknowledged++
 			r.info.StateSize += e.metrics.GetStateSize()
-			r.uploaded += e.metrics.GetUploadedBytes()
+			r.info.UploadedSize += e.metrics.GetUploadedBytes()
 			r.info.AlignmentMillis = max(r.info.AlignmentMillis, e.metrics.GetAlignmentDurationMillis())
 			m.publishCheckpoint(r.info)
 			m.publishAck(int64(id), subtaskAck{vertex: e.id.GetVertexId(), subtask: e.id.GetSubtaskIndex(),
@@ -429,7 +428,7 @@ func (c *checkpointing) execute(ctx context.Context, m *jobMaster) string {
 		if len(r.shared) > 0 {
 			c.refs[id] = r.shared
 		}
-		m.log.Info("checkpoint uploaded", "checkpoint", id, "uploaded_bytes", r.uploaded, "shared_objects", len(r.shared))
+		m.log.Info("checkpoint uploaded", "checkpoint", id, "uploaded_bytes", r.info.GetUploadedSize(), "shared_objects", len(r.shared))
 		c.async(func(ctx context.Context) error { return checkpoint.Garbage(ctx, c.store, c.jobID, id) }, m, "collecting checkpoint garbage")
 	}
 	for _, f := range eff.Failed {

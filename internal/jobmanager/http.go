@@ -100,6 +100,7 @@ type CheckpointJSON struct {
 	TriggerTimestamp        int64  `json:"trigger_timestamp"`
 	EndToEndDuration        int64  `json:"end_to_end_duration"`
 	StateSize               int64  `json:"state_size"`
+	UploadedSize            int64  `json:"uploaded_size"`
 	AlignmentDuration       int64  `json:"alignment_duration"` // the longest of any subtask
 	NumAcknowledgedSubtasks int32  `json:"num_acknowledged_subtasks"`
 	NumSubtasks             int32  `json:"num_subtasks"`
@@ -121,6 +122,7 @@ func checkpointsJSON(resp *weirv1.ListCheckpointsResponse) CheckpointsJSON {
 			TriggerTimestamp:        c.GetTriggerTimeUnixMillis(),
 			EndToEndDuration:        c.GetDurationMillis(),
 			StateSize:               c.GetStateSize(),
+			UploadedSize:            c.GetUploadedSize(),
 			AlignmentDuration:       c.GetAlignmentMillis(),
 			NumAcknowledgedSubtasks: c.GetAcknowledged(),
 			NumSubtasks:             c.GetTotal(),

@@ -106,7 +106,7 @@ func TestCheckpointsHandler(t *testing.T) {
 		t.Fatalf("history has %d entries, want 4: %s", len(got.History), body)
 	}
 	wantFirst := map[string]any{"id": 7.0, "status": "IN_PROGRESS", "is_savepoint": false, "trigger_timestamp": 4000.0,
-		"end_to_end_duration": 0.0, "state_size": 0.0, "alignment_duration": 0.0, "num_acknowledged_subtasks": 1.0,
+		"end_to_end_duration": 0.0, "state_size": 0.0, "uploaded_size": 0.0, "alignment_duration": 0.0, "num_acknowledged_subtasks": 1.0,
 		"num_subtasks": 2.0, "failure_message": "", "external_path": ""}
 	if !reflect.DeepEqual(got.History[0], wantFirst) {
 		t.Errorf("newest history entry = %v\nwant %v", got.History[0], wantFirst)

@@ -1462,7 +1462,10 @@ type CheckpointInfo struct {
 	Total           int32  `protobuf:"varint,9,opt,name=total,proto3" json:"total,omitempty"`
 	Failure         string `protobuf:"bytes,10,opt,name=failure,proto3" json:"failure,omitempty"`
 	// URI of the snapshot directory, for completed ones.
-	Path          string `protobuf:"bytes,11,opt,name=path,proto3" json:"path,omitempty"`
+	Path string `protobuf:"bytes,11,opt,name=path,proto3" json:"path,omitempty"`
+	// Bytes the subtasks wrote to storage for it: state_size for a full
+	// snapshot, the new files only for an incremental checkpoint.
+	UploadedSize  int64 `protobuf:"varint,12,opt,name=uploaded_size,json=uploadedSize,proto3" json:"uploaded_size,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1572,6 +1575,13 @@ func (x *CheckpointInfo) GetPath() string {
 		return x.Path
 	}
 	return ""
+}
+
+func (x *CheckpointInfo) GetUploadedSize() int64 {
+	if x != nil {
+		return x.UploadedSize
+	}
+	return 0
 }
 
 type ListCheckpointsResponse struct {
@@ -1732,7 +1742,7 @@ const file_weir_v1_job_manager_service_proto_rawDesc = "" +
 	"\x18TriggerSavepointResponse\x12\x12\n" +
 	"\x04path\x18\x01 \x01(\tR\x04path\"/\n" +
 	"\x16ListCheckpointsRequest\x12\x15\n" +
-	"\x06job_id\x18\x01 \x01(\tR\x05jobId\"\xa7\x03\n" +
+	"\x06job_id\x18\x01 \x01(\tR\x05jobId\"\xcc\x03\n" +
 	"\x0eCheckpointInfo\x12#\n" +
 	"\rcheckpoint_id\x18\x01 \x01(\x03R\fcheckpointId\x121\n" +
 	"\x06status\x18\x02 \x01(\x0e2\x19.weir.v1.CheckpointStatusR\x06status\x12)\n" +
@@ -1746,7 +1756,8 @@ const file_weir_v1_job_manager_service_proto_rawDesc = "" +
 	"\x05total\x18\t \x01(\x05R\x05total\x12\x18\n" +
 	"\afailure\x18\n" +
 	" \x01(\tR\afailure\x12\x12\n" +
-	"\x04path\x18\v \x01(\tR\x04path\"\xb1\x01\n" +
+	"\x04path\x18\v \x01(\tR\x04path\x12#\n" +
+	"\ruploaded_size\x18\f \x01(\x03R\fuploadedSize\"\xb1\x01\n" +
 	"\x17ListCheckpointsResponse\x129\n" +
 	"\vcheckpoints\x18\x01 \x03(\v2\x17.weir.v1.CheckpointInfoR\vcheckpoints\x12.\n" +
 	"\x13latest_completed_id\x18\x02 \x01(\x03R\x11latestCompletedId\x12+\n" +
