@@ -200,7 +200,7 @@ var options = []Option{
 	{Key: StateBackend, Type: TypeEnum, Default: "heap", Values: []string{"heap", "pebble"}, Job: true,
 		Description: "Where working state lives: heap (Go maps) or pebble (an LSM on the taskmanager's local disk)."},
 	{Key: IncrementalCheckpoints, Type: TypeBool, Default: "false", Job: true,
-		Description: "Upload only the Pebble files new since the previous checkpoint. Not implemented yet: jobs setting true are rejected."},
+		Description: "Checkpoints upload only the Pebble files new since the previous checkpoint (state.backend: pebble only; savepoints stay full)."},
 	{Key: LocalRecovery, Type: TypeBool, Default: "false", Job: true,
 		Description: "Keep a local copy of each snapshot so a restart on the same taskmanager skips the download."},
 	{Key: PebbleLocalDir, Type: TypeString, Default: "",

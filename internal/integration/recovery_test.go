@@ -39,8 +39,9 @@ type killTest struct {
 	secrets []string
 	// incremental turns on state.backend.incremental with two checkpoints
 	// retained, and checks after the job that storage holds exactly what
-	// the retained checkpoints reference.
+	// the retained checkpoints reference (read with storeOpts).
 	incremental bool
+	storeOpts   objstore.Options
 }
 
 func (k killTest) run(t *testing.T) {
@@ -136,7 +137,7 @@ func (k killTest) run(t *testing.T) {
 		checkNoSecrets(t, c, id, k.secrets)
 	}
 	if k.incremental {
-		checkOnlyRetained(t, k.storage, id, 2)
+		checkOnlyRetained(t, k.storage, k.storeOpts, id, 2)
 		checkIncrementalUploads(t, client, id)
 	}
 	t.Logf("%d words; %d output lines; kill -> running again %s, -> first checkpoint after restore %s",
@@ -163,10 +164,10 @@ func (k killTest) run(t *testing.T) {
 // exactly its retained checkpoints: retained completed checkpoints, each
 // with its _metadata and state objects, and under shared/ exactly the
 // objects they reference — nothing of discarded or failed checkpoints.
-func checkOnlyRetained(t *testing.T, storage, job string, retained int) {
+func checkOnlyRetained(t *testing.T, storage string, opts objstore.Options, job string, retained int) {
 	t.Helper()
 	ctx := context.Background()
-	st, err := objstore.Open(ctx, storage, objstore.Options{})
+	st, err := objstore.Open(ctx, storage, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -357,6 +358,23 @@ func TestKillTaskManagerPebbleIncremental(t *testing.T) {
 	t.Parallel()
 	killTest{storage: "file://" + t.TempDir(), mode: "EXACTLY_ONCE", exactlyOnce: true,
 		job: []string{"-D", "state.backend=pebble"}, incremental: true}.run(t)
+}
+
+// The same in MinIO: storage, scanned through S3, holds only what the
+// retained checkpoints reference.
+func TestKillTaskManagerMinIOIncremental(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs for about 30 s")
+	}
+	t.Parallel()
+	endpoint, key, secret := miniotest.Start(t)
+	killTest{
+		storage: "s3://" + miniotest.Bucket + "/kill-test-incremental-" + strconv.FormatInt(time.Now().UnixNano(), 36),
+		env: []string{"WEIR_S3_ENDPOINT=" + endpoint, "WEIR_S3_PATH_STYLE_ACCESS=true",
+			"WEIR_S3_ACCESS_KEY=" + key, "WEIR_S3_SECRET_KEY=" + secret},
+		mode: "EXACTLY_ONCE", exactlyOnce: true, job: []string{"-D", "state.backend=pebble"}, incremental: true,
+		storeOpts: objstore.Options{Endpoint: endpoint, AccessKey: key, SecretKey: secret, PathStyleAccess: true},
+	}.run(t)
 }
 
 // Incremental checkpoints with local recovery: every subtask restores from
