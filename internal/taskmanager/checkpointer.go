@@ -75,11 +75,12 @@ func (c *checkpointer) Acknowledge(b *weirv1.Barrier, snap []stream.OperatorSnap
 				}
 				if persisted && c.local {
 					dst := c.tm.local.path(c.id.GetJobId(), c.id.GetVertexId(), sub, b.GetCheckpointId(), nativeCopy)
-					if err := c.tm.local.keep(c.id.GetJobId(), c.id.GetVertexId(), sub, dst, s.Native.Keep); err == nil {
+					err := c.tm.local.keep(c.id.GetJobId(), c.id.GetVertexId(), sub, dst, s.Native.Keep)
+					if err == nil {
 						continue
-					} else {
-						c.log.Warn("keeping a local copy of the state failed", "checkpoint", b.GetCheckpointId(), "err", err)
 					}
+					// A secondary copy, as below.
+					c.log.Warn("keeping a local copy of the state failed", "checkpoint", b.GetCheckpointId(), "err", err)
 				}
 				if err := s.Native.Discard(); err != nil {
 					c.log.Warn("removing a native snapshot's local files failed", "checkpoint", b.GetCheckpointId(), "err", err)
