@@ -81,9 +81,29 @@ func DecodeMetadata(b []byte) (*weirv1.CheckpointMetadata, error) {
 			if err := ValidateObjectName(s.GetHandle().GetObject()); err != nil {
 				return nil, fmt.Errorf("%w: metadata of operator %q: %v", ErrCorrupt, op.GetOperatorUid(), err)
 			}
+			for _, so := range s.GetHandle().GetSharedObjects() {
+				if err := ValidateSharedObjectName(so); err != nil {
+					return nil, fmt.Errorf("%w: metadata of operator %q: %v", ErrCorrupt, op.GetOperatorUid(), err)
+				}
+			}
 		}
 	}
 	return m, nil
+}
+
+// ValidateSharedObjectName checks a shared object a state handle names:
+// "shared/" and one path segment (NewSharedObject's form), within the job's
+// shared directory. Restore reads such objects and retention deletes them,
+// so a name leading elsewhere is refused when _metadata is read.
+func ValidateSharedObjectName(name string) error {
+	rest, ok := strings.CutPrefix(name, SharedDir+"/")
+	if !ok || rest == "" || strings.Contains(rest, "/") {
+		return fmt.Errorf("shared object %q: not the name of an object in the job's %s/ directory", name, SharedDir)
+	}
+	if err := objstore.ValidateKey(name); err != nil {
+		return fmt.Errorf("shared object %q: %w", name, err)
+	}
+	return nil
 }
 
 // ValidateObjectName checks the object a state handle names: one path

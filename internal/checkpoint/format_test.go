@@ -116,6 +116,20 @@ func TestMetadataObjectNameConfined(t *testing.T) {
 			t.Errorf("ValidateObjectName(%q) = nil", name)
 		}
 	}
+	for _, name := range []string{"../../other/shared/x", "shared/../chk-1/1-1-a1", "shared/a/b", "shared/", "shared/..", "x", "/shared/x"} {
+		m := sampleMetadata()
+		m.Operators[0].Subtasks[0].Handle.SharedObjects = []string{NewSharedObject(), name}
+		b, err := EncodeMetadata(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := DecodeMetadata(b); !errors.Is(err, ErrCorrupt) {
+			t.Errorf("shared object %q: DecodeMetadata = %v, want ErrCorrupt", name, err)
+		}
+	}
+	if err := ValidateSharedObjectName(NewSharedObject()); err != nil {
+		t.Errorf("ValidateSharedObjectName(NewSharedObject()) = %v", err)
+	}
 	if err := ValidateObjectName(ObjectName(3, 7, 2)); err != nil {
 		t.Errorf("ValidateObjectName(%q) = %v", ObjectName(3, 7, 2), err)
 	}

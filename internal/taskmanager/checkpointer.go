@@ -275,6 +275,9 @@ func (tm *TaskManager) loadRestore(r *weirv1.RestoreState, id *weirv1.ExecutionI
 		}
 		own := keygroup.RangeOf(subtask, parallelism, maxParallelism)
 		fetch := func(ctx context.Context, object string) ([]byte, error) {
+			if err := checkpoint.ValidateSharedObjectName(object); err != nil {
+				return nil, fmt.Errorf("%w: %v", checkpoint.ErrCorrupt, err)
+			}
 			b, err := st.Get(ctx, checkpoint.SharedObjectPath(r.GetDirectory(), object))
 			if errors.Is(err, objstore.ErrNotExist) {
 				err = fmt.Errorf("%w: shared object %s is missing: %w", checkpoint.ErrCorrupt, object, err)
