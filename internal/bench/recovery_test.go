@@ -26,7 +26,8 @@ const recoveryPoll = 10 * time.Millisecond
 // recoveryPasses passes,
 // checkpointing every second into a local directory, with the
 // exactly-once file sink. Once a completed checkpoint holds the state of
-// every distinct word, the taskmanager is stopped (its tasks are
+// every distinct word (it was triggered after the first pass left the
+// source), the taskmanager is stopped (its tasks are
 // cancelled and its working state is lost, as when its process dies) and
 // a new one joins, so the restore reads the checkpoint from checkpoint
 // storage. Metrics: kill-running-s, from the stop to every task running
@@ -66,8 +67,22 @@ func BenchmarkRecovery(b *testing.B) {
 		}
 		id := resp.GetJobId()
 
-		// Wait for a checkpoint holding every distinct word: its size is
-		// at least their raw key and count bytes.
+		// Wait until the first pass has left the source (a task has
+		// emitted a record per distinct word), then for a checkpoint
+		// triggered after that: it holds the count of every word.
+		var passDone int64 // Unix milliseconds
+		for passDone == 0 {
+			job, err := cl.client.GetJob(cl.ctx, &weirv1.GetJobRequest{JobId: id})
+			if err != nil {
+				b.Fatal(err)
+			}
+			for _, t := range job.GetTasks() {
+				if t.GetMetrics().GetRecordsOut() >= in.keys {
+					passDone = time.Now().UnixMilli()
+				}
+			}
+			cl.pollJob(b, id)
+		}
 		var last int64
 		for last == 0 {
 			cps, err := cl.client.ListCheckpoints(cl.ctx, &weirv1.ListCheckpointsRequest{JobId: id})
@@ -75,7 +90,7 @@ func BenchmarkRecovery(b *testing.B) {
 				b.Fatal(err)
 			}
 			for _, cp := range cps.GetCheckpoints() {
-				if cp.GetStatus() == weirv1.CheckpointStatus_CHECKPOINT_STATUS_COMPLETED && cp.GetStateSize() >= in.rawStateSize &&
+				if cp.GetStatus() == weirv1.CheckpointStatus_CHECKPOINT_STATUS_COMPLETED && cp.GetTriggerTimeUnixMillis() > passDone &&
 					cp.GetCheckpointId() == cps.GetLatestCompletedId() {
 					last, restored = cp.GetCheckpointId(), cp.GetStateSize()
 				}
