@@ -9,7 +9,8 @@
 // Their combined output is saved (-raw) so a table can be made again
 // from it (-from) without measuring anything.
 //
-// The default run takes about a quarter of an hour on two cores; -short
+// The default run is meant for a quarter of an hour on two quiet cores (it
+// took 41 minutes on the loaded machine of docs/benchmarks.md); -short
 // runs every step with tiny inputs (a smoke test of the suite and the
 // table, not figures to read) and skips the integration tests.
 package main
