@@ -2,6 +2,7 @@ package checkpoint
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"testing"
 
@@ -42,6 +43,19 @@ func TestSweepShared(t *testing.T) {
 	want := []string{"job/chk-3/1-0-a1", "job/chk-3/_metadata", "job/chk-4/_metadata", "job/shared/a", "job/shared/b", "job/shared/d"}
 	if !slices.Equal(keys, want) {
 		t.Fatalf("after the sweep: %v, want %v", keys, want)
+	}
+	m4, err := ReadMetadata(ctx, st, "job/chk-4")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := VerifyShared(ctx, st, "job/chk-4", m4); err != nil {
+		t.Fatalf("VerifyShared of an intact checkpoint: %v", err)
+	}
+	if err := st.Delete(ctx, "job/shared/d"); err != nil {
+		t.Fatal(err)
+	}
+	if err := VerifyShared(ctx, st, "job/chk-4", m4); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("VerifyShared with a shared object missing: %v, want ErrCorrupt", err)
 	}
 	if got := SharedObjectPath("job/chk-4", "shared/a"); got != "job/shared/a" {
 		t.Fatalf("SharedObjectPath = %q", got)

@@ -213,3 +213,27 @@ func LiveShared(ctx context.Context, st objstore.Store, job string) (map[string]
 	}
 	return live, nil
 }
+
+// VerifyShared checks that every shared object a snapshot in dir
+// references exists (their checksums are verified when they are read). A
+// missing one fails with ErrCorrupt.
+func VerifyShared(ctx context.Context, st objstore.Store, dir string, m *weirv1.CheckpointMetadata) error {
+	keys, err := st.List(ctx, SharedObjectPath(dir, SharedDir+"/"))
+	if err != nil {
+		return err
+	}
+	have := make(map[string]bool, len(keys))
+	for _, k := range keys {
+		have[k] = true
+	}
+	for _, op := range m.GetOperators() {
+		for _, s := range op.GetSubtasks() {
+			for _, o := range s.GetHandle().GetSharedObjects() {
+				if !have[SharedObjectPath(dir, o)] {
+					return fmt.Errorf("%w: operator %s subtask %d: shared object %s is missing", ErrCorrupt, op.GetOperatorUid(), s.GetSubtaskIndex(), o)
+				}
+			}
+		}
+	}
+	return nil
+}

@@ -441,6 +441,16 @@ func (jm *JobManager) savepoint(ctx context.Context, path string, g *weirv1.JobG
 			return nil, status.Errorf(codes.InvalidArgument, "rejected: savepoint %s is an incremental checkpoint but has no parent directory holding its shared objects", path)
 		}
 		rp.storage, rp.directory = scheme+"://"+rest[:i], rest[i+1:]
+		if err := jm.confine.check("savepoint_path (the directory of its shared objects)", rp.storage); err != nil {
+			return nil, err
+		}
+		parent, err := jm.stores.Open(ctx, rp.storage)
+		if err == nil {
+			err = checkpoint.VerifyShared(ctx, parent, rp.directory, meta)
+		}
+		if err != nil {
+			return nil, status.Errorf(codes.InvalidArgument, "rejected: savepoint %s is damaged: %v", path, err)
+		}
 	}
 	return rp, nil
 }
