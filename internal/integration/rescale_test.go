@@ -3,6 +3,7 @@ package integration
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -131,6 +132,12 @@ func TestRescaleFromRetainedCheckpoint(t *testing.T) {
 			}
 			if cps.GetLatestCompletedId() < latest {
 				t.Fatalf("latest completed checkpoint %d, saw %d", cps.GetLatestCompletedId(), latest)
+			}
+			if len(tc.from) > 0 {
+				// The checkpoint is incremental: its SSTs are shared objects.
+				if shared, err := os.ReadDir(filepath.Join(store, id, "shared")); err != nil || len(shared) == 0 {
+					t.Fatalf("the incremental checkpoint has no shared objects (%v)", err)
+				}
 			}
 			chk := fmt.Sprintf("file://%s/%s/chk-%d", store, id, cps.GetLatestCompletedId())
 			resume(t, c, chk, input, out, tc.p, tc.backend, want, total)
