@@ -1,8 +1,11 @@
 package bench
 
 import (
+	"context"
 	"fmt"
+	"log/slog"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -23,20 +26,27 @@ const recoveryPoll = 10 * time.Millisecond
 // takes to come back after its taskmanager stops: WordCount at
 // parallelism 1 on one taskmanager over the checkpointing benchmark's
 // words for about WEIRBENCH_RECOVERY_MB MiB of state (default 64), in
-// recoveryPasses passes,
-// checkpointing every second into a local directory, with the
-// exactly-once file sink. Once a completed checkpoint holds the state of
-// every distinct word (it was triggered after the first pass left the
-// source), the taskmanager is stopped (its tasks are
-// cancelled and its working state is lost, as when its process dies) and
-// a new one joins, so the restore reads the checkpoint from checkpoint
-// storage. Metrics: kill-running-s, from the stop to every task running
-// again; kill-first-checkpoint-s, to the first checkpoint completed after
-// the restore, which is when the exactly-once sink's output after the
-// restore becomes visible (its first output); and ckpt-MB, the size of
-// the checkpoint restored.
+// recoveryPasses passes, with incremental checkpoints
+// (state.backend.incremental: true) every second into a local directory,
+// with the exactly-once file sink. Once a completed checkpoint holds the
+// state of every distinct word (it was triggered after the first pass
+// left the source), the taskmanager is stopped (its tasks are cancelled,
+// as when its process dies). In "storage" a new taskmanager joins, so the
+// restore fetches the checkpoint's files from checkpoint storage; in
+// "local" (state.backend.local-recovery: true) the same taskmanager comes
+// back with its data directory and restores from the local copy it kept.
+// Metrics: kill-running-s, from the stop to every task running again;
+// kill-first-checkpoint-s, to the first checkpoint completed after the
+// restore, which is when the exactly-once sink's output after the restore
+// becomes visible (its first output); and ckpt-MB, the size of the
+// checkpoint restored.
 func BenchmarkRecovery(b *testing.B) {
 	stateMB := envInt(b, "WEIRBENCH_RECOVERY_MB", 64)
+	b.Run("storage", func(b *testing.B) { benchmarkRecovery(b, stateMB, false) })
+	b.Run("local", func(b *testing.B) { benchmarkRecovery(b, stateMB, true) })
+}
+
+func benchmarkRecovery(b *testing.B, stateMB int, local bool) {
 	b.StopTimer()
 	in := keyedInput(b, stateMB, recoveryPasses)
 	s := oneSlot
@@ -44,18 +54,24 @@ func BenchmarkRecovery(b *testing.B) {
 		"state.checkpoints.dir":              "file://" + filepath.Join(b.TempDir(), "checkpoints"),
 		"restart-strategy.fixed-delay.delay": "0s",
 	}
+	s.restores = &restoreLog{}
 	cl := startCluster(b, s)
 	live := 0 // index of the running taskmanager
 	var running, first time.Duration
 	var restored int64
+	var localMB, downloadMB float64
 	for i := range b.N {
-		out := filepath.Join(root, fmt.Sprintf("out-recovery-%d", i))
+		out := filepath.Join(root, fmt.Sprintf("out-recovery-%v-%d", local, i))
 		env, err := stream.BuildProgram("wordcount", []string{"--input", in.path, "--output", out}, 1)
 		if err != nil {
 			b.Fatal(err)
 		}
 		env.SetConfig("state.backend", "pebble")
 		env.SetConfig("execution.checkpointing.interval", "1s")
+		env.SetConfig("state.backend.incremental", "true")
+		if local {
+			env.SetConfig("state.backend.local-recovery", "true")
+		}
 		g, err := env.Graph()
 		if err != nil {
 			b.Fatal(err)
@@ -100,8 +116,13 @@ func BenchmarkRecovery(b *testing.B) {
 
 		b.StartTimer()
 		start := time.Now()
-		cl.c.StopTaskManager(live)
-		if live, err = cl.c.AddTaskManager(); err != nil {
+		if local {
+			err = cl.c.RestartTaskManager(live)
+		} else {
+			cl.c.StopTaskManager(live)
+			live, err = cl.c.AddTaskManager()
+		}
+		if err != nil {
 			b.Fatal(err)
 		}
 		for {
@@ -127,6 +148,20 @@ func BenchmarkRecovery(b *testing.B) {
 		}
 		first += time.Since(start)
 		b.StopTimer()
+		s.restores.mu.Lock()
+		restores, localBytes, downloads := s.restores.restores, s.restores.localBytes, s.restores.downloads
+		s.restores.restores, s.restores.localBytes, s.restores.downloads = 0, 0, 0
+		s.restores.mu.Unlock()
+		switch {
+		case restores == 0:
+			b.Fatal("no subtask restored state")
+		case local && (localBytes == 0 || downloads != 0):
+			b.Fatalf("local recovery restored %d bytes from the local copy and downloaded %d", localBytes, downloads)
+		case !local && downloads == 0:
+			b.Fatal("the restore from checkpoint storage downloaded nothing")
+		}
+		localMB += float64(localBytes) / (1 << 20)
+		downloadMB += float64(downloads) / (1 << 20)
 
 		if _, err := cl.client.CancelJob(cl.ctx, &weirv1.CancelJobRequest{JobId: id}); err != nil {
 			b.Fatal(err)
@@ -136,6 +171,8 @@ func BenchmarkRecovery(b *testing.B) {
 	b.ReportMetric(running.Seconds()/n, "kill-running-s")
 	b.ReportMetric(first.Seconds()/n, "kill-first-checkpoint-s")
 	b.ReportMetric(float64(restored)/(1<<20), "ckpt-MB")
+	b.ReportMetric(localMB/n, "local-MB")
+	b.ReportMetric(downloadMB/n, "downloaded-MB")
 	b.ReportMetric(0, "ns/op")
 }
 
@@ -169,4 +206,51 @@ func (cl *cluster) pollJob(tb testing.TB, id string) {
 		tb.Fatal(cl.ctx.Err())
 	case <-time.After(recoveryPoll): // polling remote state, not synchronising
 	}
+}
+
+// restoreLog adds up the taskmanagers' "restored state" log records: the
+// bytes every subtask's restore read from its local copy and downloaded.
+type restoreLog struct {
+	mu                    sync.Mutex
+	restores              int64
+	localBytes, downloads int64
+}
+
+// restoreHandler passes records to Handler and counts the restores in log.
+type restoreHandler struct {
+	slog.Handler
+	log *restoreLog
+}
+
+func (h restoreHandler) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= slog.LevelInfo || h.Handler.Enabled(ctx, l)
+}
+
+func (h restoreHandler) Handle(ctx context.Context, r slog.Record) error {
+	if r.Message == "restored state" {
+		h.log.mu.Lock()
+		h.log.restores++
+		r.Attrs(func(a slog.Attr) bool {
+			switch a.Key {
+			case "local_copy_bytes":
+				h.log.localBytes += a.Value.Int64()
+			case "downloaded_bytes":
+				h.log.downloads += a.Value.Int64()
+			}
+			return true
+		})
+		h.log.mu.Unlock()
+	}
+	if !h.Handler.Enabled(ctx, r.Level) {
+		return nil
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h restoreHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	return restoreHandler{Handler: h.Handler.WithAttrs(as), log: h.log}
+}
+
+func (h restoreHandler) WithGroup(name string) slog.Handler {
+	return restoreHandler{Handler: h.Handler.WithGroup(name), log: h.log}
 }

@@ -232,6 +232,8 @@ type clusterShape struct {
 	remote bool
 	// config is the cluster configuration jobs inherit.
 	config map[string]string
+	// restores, if set, counts the bytes the taskmanagers restore.
+	restores *restoreLog
 }
 
 var (
@@ -314,7 +316,11 @@ type cluster struct {
 func startCluster(tb testing.TB, s clusterShape) *cluster {
 	tb.Helper()
 	ctx := tb.Context()
-	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	var h slog.Handler = slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})
+	if s.restores != nil {
+		h = restoreHandler{Handler: h, log: s.restores}
+	}
+	logger := slog.New(h)
 	c, err := minicluster.Start(ctx, minicluster.Options{TaskManagers: s.taskManagers, Slots: s.slots, Logger: logger, Config: s.config})
 	if err != nil {
 		tb.Fatal(err)

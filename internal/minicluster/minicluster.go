@@ -67,26 +67,58 @@ type Cluster struct {
 	mu struct {
 		sync.Mutex
 		tms     []context.CancelFunc // stops taskmanager i
+		served  []chan struct{}      // closed when taskmanager i has stopped
 		metrics []string             // taskmanager i's metrics address, if any
 	}
 }
 
 // AddTaskManager starts one more taskmanager and returns its index.
 func (c *Cluster) AddTaskManager() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("minicluster: %w", err)
-	}
 	c.mu.Lock()
 	i := len(c.mu.tms)
+	c.mu.tms = append(c.mu.tms, func() {})
+	c.mu.served = append(c.mu.served, nil)
+	c.mu.metrics = append(c.mu.metrics, "")
 	c.mu.Unlock()
+	return i, c.startTaskManager(i)
+}
+
+// RestartTaskManager stops taskmanager i, waits until it has stopped, and
+// starts it again with the same id and data directory: the same
+// taskmanager coming back, finding the local state it kept (local
+// recovery).
+func (c *Cluster) RestartTaskManager(i int) error {
+	c.mu.Lock()
+	if i < 0 || i >= len(c.mu.tms) {
+		c.mu.Unlock()
+		return fmt.Errorf("minicluster: no taskmanager %d", i)
+	}
+	cancel, served := c.mu.tms[i], c.mu.served[i]
+	c.mu.Unlock()
+	cancel()
+	if served != nil {
+		select {
+		case <-served:
+		case <-c.gctx.Done():
+			return c.gctx.Err()
+		}
+	}
+	return c.startTaskManager(i)
+}
+
+// startTaskManager starts taskmanager i and waits until it has registered.
+func (c *Cluster) startTaskManager(i int) error {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return fmt.Errorf("minicluster: %w", err)
+	}
 	id := fmt.Sprintf("taskmanager-%d", i)
 	var ml net.Listener
 	metricsAddr := ""
 	if c.opts.TaskManagerMetrics {
 		if ml, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
 			l.Close()
-			return 0, fmt.Errorf("minicluster: %w", err)
+			return fmt.Errorf("minicluster: %w", err)
 		}
 		metricsAddr = ml.Addr().String()
 	}
@@ -101,15 +133,18 @@ func (c *Cluster) AddTaskManager() (int, error) {
 		if ml != nil {
 			ml.Close()
 		}
-		return 0, err
+		return err
 	}
 	ctx, cancel := context.WithCancel(c.gctx)
+	served := make(chan struct{})
 	c.mu.Lock()
-	c.mu.tms = append(c.mu.tms, cancel)
-	c.mu.metrics = append(c.mu.metrics, metricsAddr)
+	c.mu.tms[i], c.mu.served[i], c.mu.metrics[i] = cancel, served, metricsAddr
 	c.mu.Unlock()
-	c.g.Go(func() error { return tm.Serve(ctx, l, c.opts.MaxMessageSize) })
-	return i, awaitTaskManager(c.gctx, c.jm, id)
+	c.g.Go(func() error {
+		defer close(served)
+		return tm.Serve(ctx, l, c.opts.MaxMessageSize)
+	})
+	return awaitTaskManager(c.gctx, c.jm, id)
 }
 
 // StopTaskManager stops taskmanager i: its tasks are cancelled and it
