@@ -27,6 +27,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 )
@@ -53,6 +54,9 @@ type config struct {
 	stateMB    int
 	recoveryMB int
 	goBin      string
+	// only, if not empty, names the steps to run; the others are recorded
+	// as not selected.
+	only map[string]bool
 }
 
 // steps returns the suite for c.
@@ -84,7 +88,7 @@ func steps(c config) []step {
 		{name: stepRecovery, env: []string{fmt.Sprintf("WEIRBENCH_RECOVERY_MB=%d", recoveryMB)},
 			args: []string{"-run", "^$", "-bench", "^BenchmarkRecovery$", "-benchtime=1x", "-timeout", "30m", "./internal/bench/"}},
 		{name: stepRestore,
-			args: []string{"-run", "^$", "-bench", "^BenchmarkRestore$", "-benchtime=1x", "-timeout", "30m", "./internal/statebackend/pebble/"}},
+			args: []string{"-run", "^$", "-bench", "^(BenchmarkRestore|BenchmarkNativeRestore)$", "-benchtime=1x", "-timeout", "30m", "./internal/statebackend/pebble/"}},
 		{name: stepDownload, full: true,
 			args: []string{"-run", "^$", "-bench", "^BenchmarkMinIODownload$", "-benchtime=3x", "-timeout", "30m", "./internal/bench/"}},
 		{name: stepKill, full: true,
@@ -92,6 +96,15 @@ func steps(c config) []step {
 		{name: stepLargeState, full: true,
 			args: []string{"-count=1", "-v", "-run", "^TestLargerThanMemoryRSS$", "-timeout", "30m", "./internal/integration/"}},
 	}
+}
+
+// stepNames is the names of the steps of c, in order.
+func stepNames(c config) []string {
+	var names []string
+	for _, s := range steps(c) {
+		names = append(names, s.name)
+	}
+	return names
 }
 
 func run() error {
@@ -102,9 +115,20 @@ func run() error {
 	flag.StringVar(&c.goBin, "go", "go", "the go command")
 	raw := flag.String("raw", "out/bench-raw.txt", "where to save the suite's output")
 	from := flag.String("from", "", "make the table from this saved output instead of running the suite")
+	only := flag.String("steps", "", "comma-separated steps to run (default all): "+strings.Join(stepNames(config{}), ","))
 	flag.Parse()
 	if flag.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q", flag.Args())
+	}
+	if *only != "" {
+		c.only = map[string]bool{}
+		known := stepNames(config{})
+		for _, name := range strings.Split(*only, ",") {
+			if !slices.Contains(known, name) {
+				return fmt.Errorf("-steps: unknown step %q; the steps are %s", name, strings.Join(known, ", "))
+			}
+			c.only[name] = true
+		}
 	}
 	if c.stateMB <= 0 {
 		return fmt.Errorf("-state-mb %d: want a positive size", c.stateMB)
@@ -156,6 +180,15 @@ func runSuite(ctx context.Context, c config, out, progress io.Writer) error {
 	if c.short {
 		mode = "short (tiny inputs: a smoke test, not figures)"
 	}
+	if c.only != nil {
+		var names []string
+		for _, n := range stepNames(c) {
+			if c.only[n] {
+				names = append(names, n)
+			}
+		}
+		mode += "; steps " + strings.Join(names, ", ") + " only"
+	}
 	header := [][2]string{
 		{"date", time.Now().UTC().Format(time.RFC3339)},
 		{"commit", gitCommit()},
@@ -170,6 +203,10 @@ func runSuite(ctx context.Context, c config, out, progress io.Writer) error {
 	}
 	start := time.Now()
 	for _, s := range steps(c) {
+		if c.only != nil && !c.only[s.name] {
+			fmt.Fprintf(out, "%s%s: not selected by -steps\n", failMarker, s.name)
+			continue
+		}
 		if s.full && c.short {
 			fmt.Fprintf(out, "%s%s: not run in -short mode\n", failMarker, s.name)
 			continue

@@ -86,18 +86,23 @@ func Rows(r *Results) []Row {
 	}
 
 	const cp = "BenchmarkCheckpointing/"
-	for _, be := range []string{"heap", "pebble"} {
-		name := map[string]string{"heap": "heap", "pebble": "Pebble"}[be]
+	// The heap checkpoints full snapshots; Pebble incremental ones
+	// (state.backend.incremental: true), as Flink's RocksDB figures are.
+	checkpointed := []struct{ name, run string }{
+		{"heap", "heap/checkpoints"},
+		{"Pebble incremental (state.backend.incremental)", "pebble/incremental-checkpoints"},
+	}
+	for _, c := range checkpointed {
+		be, _, _ := strings.Cut(c.run, "/")
 		for _, unit := range []string{"words/s", "words/cpu-s"} {
-			row := t.ratio("Checkpoints "+t.every(cp+be+"/checkpoints")+" ÷ none, "+name+", "+unit, stepState, cp+be+"/checkpoints", cp+be+"/none", unit, checkpointMin)
-			t.checkpointNote(row, cp+be+"/checkpoints")
+			row := t.ratio("Checkpoints "+t.every(cp+c.run)+" ÷ none, "+c.name+", "+unit, stepState, cp+c.run, cp+be+"/none", unit, checkpointMin)
+			t.checkpointNote(row, cp+c.run)
 		}
 	}
-	for _, be := range []string{"heap", "pebble"} {
-		name := map[string]string{"heap": "heap", "pebble": "Pebble"}[be]
-		row := t.limit("Synchronous pause per barrier p99, "+name, stepState, cp+be+"/checkpoints", "sync-p99-ms", "ms", syncP99MaxMillis)
-		t.checkpointNote(row, cp+be+"/checkpoints")
-		if max, ok := r.Mean(cp+be+"/checkpoints", "sync-max-ms"); ok && row.Result != notMeasured {
+	for _, c := range checkpointed {
+		row := t.limit("Synchronous pause per barrier p99, "+c.name, stepState, cp+c.run, "sync-p99-ms", "ms", syncP99MaxMillis)
+		t.checkpointNote(row, cp+c.run)
+		if max, ok := r.Mean(cp+c.run, "sync-max-ms"); ok && row.Result != notMeasured {
 			row.Note = joinNotes(fmt.Sprintf("max %.0f ms", max), row.Note)
 		}
 	}
@@ -196,18 +201,35 @@ func (t *table) checkpointNote(row *Row, bench string) {
 	row.Note = joinNotes(strings.Join(parts, ", "), row.Note)
 }
 
-// recovery rows: Pebble restore per GB from BenchmarkRestore, and kill →
-// first output for 1 GB as the kill tests' time (small state) plus 1 GB
-// of restore at that rate.
+// recovery rows: BenchmarkRecovery's measured restores, the restore rates
+// per GB, and kill → first output for 1 GB as the kill tests' time (small
+// state) plus 1 GB of native restore (incremental checkpoints) at
+// BenchmarkNativeRestore's rates: from the local copy with local recovery,
+// from storage plus the download from MinIO otherwise.
 func (t *table) recovery() {
 	t.measuredRecovery()
 	const restore = "BenchmarkRestore"
-	perGB, okGB := t.r.Mean(restore, "s/GB")
-	if !okGB {
-		t.missing("Pebble restore time per GB of snapshot", stepRestore, "—")
+	if perGB, ok := t.r.Mean(restore, "s/GB"); !ok {
+		t.missing("Pebble restore time per GB, canonical (full) snapshot", stepRestore, "—")
 	} else {
-		t.add(Row{Figure: "Pebble restore time per GB of snapshot", Measured: fmt.Sprintf("%.1f s/GB", perGB), Reference: "—",
+		t.add(Row{Figure: "Pebble restore time per GB, canonical (full) snapshot", Measured: fmt.Sprintf("%.1f s/GB", perGB), Reference: "—",
 			Ratio: "—", Target: "—", Result: info, Note: joinNotes("BenchmarkRestore: 1 M counters loaded into an empty backend", t.load(restore))})
+	}
+	const native = "BenchmarkNativeRestore/"
+	rates := map[string]float64{}
+	for _, c := range []struct{ src, figure, note string }{
+		{"storage", "Pebble native restore per GB (incremental checkpoint), fetched files opened in place",
+			"BenchmarkNativeRestore/storage: 1 M counters, the checkpoint's files held in memory (the download not included); per GB of canonical snapshot"},
+		{"local", "Pebble native restore per GB (incremental checkpoint), from the local copy (hard links)",
+			"BenchmarkNativeRestore/local: 1 M counters; per GB of canonical snapshot"},
+	} {
+		v, ok := t.r.Mean(native+c.src, "s/GB")
+		if !ok {
+			t.missing(c.figure, stepRestore, "—")
+			continue
+		}
+		rates[c.src] = v
+		t.add(Row{Figure: c.figure, Measured: fmt.Sprintf("%.2f s/GB", v), Reference: "—", Ratio: "—", Target: "—", Result: info, Note: c.note})
 	}
 	const download = "BenchmarkMinIODownload"
 	dlPerGB, okDL := t.r.Mean(download, "s/GB")
@@ -222,15 +244,16 @@ func (t *table) recovery() {
 			Target: fmt.Sprintf("≤ %g s/GB", remotePerGB), Result: res, Note: "BenchmarkMinIODownload: one state object, MinIO on loopback on the same cores"})
 	}
 	for _, c := range []struct {
-		figure, test string
-		remote       bool
-		max          float64
+		figure, test, src string
+		remote            bool
+		max               float64
 	}{
-		{"Recovery, 1 GB Pebble, local recovery: kill → first output (estimate)", "TestKillTaskManagerPebbleLocalRecovery", false, localRecoveryMax},
-		{"Recovery, 1 GB, from MinIO: kill → first output (estimate)", "TestKillTaskManagerMinIO", true, remoteRecoveryS + remotePerGB},
+		{"Recovery, 1 GB Pebble, local recovery: kill → first output (estimate)", "TestKillTaskManagerPebbleLocalRecovery", "local", false, localRecoveryMax},
+		{"Recovery, 1 GB Pebble, from MinIO: kill → first output (estimate)", "TestKillTaskManagerMinIO", "storage", true, remoteRecoveryS + remotePerGB},
 	} {
 		target := fmt.Sprintf("≤ %g s", c.max)
 		fixed, ok := t.r.Log(c.test, "kill-first-checkpoint-s")
+		perGB, okGB := rates[c.src]
 		switch {
 		case !ok:
 			row := t.missing(c.figure, stepKill, target)
@@ -246,7 +269,7 @@ func (t *table) recovery() {
 			continue
 		}
 		v := fixed + perGB
-		note := fmt.Sprintf("%s: kill → first checkpoint after restore %.2f s with KBs of state; + 1 GB × %.1f s/GB restore", c.test, fixed, perGB)
+		note := fmt.Sprintf("%s: kill → first checkpoint after restore %.2f s with KBs of state; + 1 GB × %.2f s/GB native restore (%s)", c.test, fixed, perGB, c.src)
 		if c.remote {
 			v += dlPerGB
 			note += fmt.Sprintf(" + 1 GB × %.1f s/GB download", dlPerGB)
@@ -259,26 +282,46 @@ func (t *table) recovery() {
 	}
 }
 
-// measuredRecovery is BenchmarkRecovery's row: a real restore of its
-// checkpoint from checkpoint storage, against the download target scaled
-// to the checkpoint's size.
+// measuredRecovery is BenchmarkRecovery's rows, Pebble with incremental
+// checkpoints: a restore from checkpoint storage, against the download
+// target scaled to the checkpoint's size, and one from the local copy
+// (local recovery), against the local recovery target.
 func (t *table) measuredRecovery() {
-	const b = "BenchmarkRecovery"
-	v, ok1 := t.r.Mean(b, "kill-first-checkpoint-s")
-	mb, ok2 := t.r.Mean(b, "ckpt-MB")
-	if !ok1 || !ok2 {
-		t.missing("Recovery from checkpoint storage, Pebble: stop → first output", stepRecovery, "≤ 5 s + 2 s/GB")
-		return
+	for _, c := range []struct {
+		run, figure string
+		local       bool
+	}{
+		{"storage", "Recovery from checkpoint storage (file://), Pebble incremental", false},
+		{"local", "Recovery with local recovery (the taskmanager back with its data dir), Pebble incremental", true},
+	} {
+		b := "BenchmarkRecovery/" + c.run
+		v, ok1 := t.r.Mean(b, "kill-first-checkpoint-s")
+		mb, ok2 := t.r.Mean(b, "ckpt-MB")
+		limit, target := localRecoveryMax, fmt.Sprintf("≤ %g s", localRecoveryMax)
+		if !c.local {
+			limit = remoteRecoveryS + remotePerGB*mb/1024
+			target = fmt.Sprintf("≤ %.2f s (5 s + 2 s/GB)", limit)
+		}
+		if !ok1 || !ok2 {
+			if !c.local {
+				target = "≤ 5 s + 2 s/GB"
+			}
+			t.missing(c.figure+": stop → first output", stepRecovery, target)
+			continue
+		}
+		res := pass
+		if v > limit {
+			res = miss
+		}
+		running, _ := t.r.Mean(b, "kill-running-s")
+		note := fmt.Sprintf("BenchmarkRecovery/%s: stop → running again %.2f s; first output = first checkpoint after the restore (1 s interval)", c.run, running)
+		if local, ok := t.r.Mean(b, "local-MB"); ok {
+			dl, _ := t.r.Mean(b, "downloaded-MB")
+			note += fmt.Sprintf("; restored %.0f MB from the local copy, downloaded %.0f MB", local, dl)
+		}
+		t.add(Row{Figure: fmt.Sprintf("%s, %.0f MB checkpoint: stop → first output", c.figure, mb),
+			Measured: fmt.Sprintf("%.2f s", v), Reference: "—", Ratio: "—", Target: target, Result: res, Note: note})
 	}
-	limit := remoteRecoveryS + remotePerGB*mb/1024
-	res := pass
-	if v > limit {
-		res = miss
-	}
-	running, _ := t.r.Mean(b, "kill-running-s")
-	t.add(Row{Figure: fmt.Sprintf("Recovery from checkpoint storage (file://), Pebble, %.0f MB checkpoint: stop → first output", mb),
-		Measured: fmt.Sprintf("%.2f s", v), Reference: "—", Ratio: "—", Target: fmt.Sprintf("≤ %.2f s (5 s + 2 s/GB)", limit), Result: res,
-		Note: fmt.Sprintf("BenchmarkRecovery: stop → running again %.2f s; first output = first checkpoint after the restore (1 s interval)", running)})
 }
 
 func (t *table) heapBytes() {

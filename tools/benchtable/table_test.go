@@ -120,16 +120,18 @@ func TestRows(t *testing.T) {
 		}
 	}
 	for figure, c := range map[string]struct{ measured, result string }{
-		"Synchronous pause per barrier p99, heap":   {"29 ms", pass},
-		"Synchronous pause per barrier p99, Pebble": {"221 ms", miss},
-		// 1.702 s ≤ 5 s + 2 s/GB × 2.969 MB
-		"Recovery from checkpoint storage (file://), Pebble, 3 MB checkpoint: stop → first output": {"1.70 s", pass},
-		// 1.7 s + 1 GB × 75.85 s/GB
-		"Recovery, 1 GB Pebble, local recovery: kill → first output (estimate)": {"77.5 s", miss},
+		"Synchronous pause per barrier p99, heap":                                           {"29 ms", pass},
+		"Synchronous pause per barrier p99, Pebble incremental (state.backend.incremental)": {"90 ms", miss},
+		// 1.403 s ≤ 5 s + 2 s/GB × 1.967 MB
+		"Recovery from checkpoint storage (file://), Pebble incremental, 2 MB checkpoint: stop → first output": {"1.40 s", pass},
+		// 1.372 s ≤ 5 s
+		"Recovery with local recovery (the taskmanager back with its data dir), Pebble incremental, 2 MB checkpoint: stop → first output": {"1.37 s", pass},
+		// 1.7 s + 1 GB × 1.634 s/GB (native restore from the local copy)
+		"Recovery, 1 GB Pebble, local recovery: kill → first output (estimate)": {"3.3 s", pass},
 		// 15.16 s/GB > 2 s/GB
 		"Download from MinIO per GB": {"15.2 s/GB", miss},
-		// 1.53 s + 1 GB × (75.85 + 15.16) s/GB
-		"Recovery, 1 GB, from MinIO: kill → first output (estimate)": {"92.5 s", miss},
+		// 1.53 s + 1 GB × (2.107 native restore from storage + 15.16 download) s/GB
+		"Recovery, 1 GB Pebble, from MinIO: kill → first output (estimate)": {"18.8 s", miss},
 	} {
 		if row := rows[figure]; row.Measured != c.measured || row.Result != c.result {
 			t.Errorf("%s: %s, %s; want %s, %s", figure, row.Measured, row.Result, c.measured, c.result)
