@@ -3,6 +3,8 @@ package minicluster_test
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -280,4 +282,56 @@ func testRecovery(t *testing.T, backend string) {
 			len(out), total, dup, before)
 	}
 	t.Logf("%d words, %d output records (%d before the kill) after %d restart(s)", total, len(out), before, job.GetJob().GetRestarts())
+}
+
+// TestRestartTaskManager checks that a restarted taskmanager comes back
+// with its id and data directory (what local recovery needs), and that an
+// unknown index is refused.
+func TestRestartTaskManager(t *testing.T) {
+	dataDir := t.TempDir()
+	c, err := minicluster.Start(t.Context(), minicluster.Options{TaskManagers: 1, Slots: 1, DataDir: dataDir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	kept := filepath.Join(dataDir, "taskmanager-0", "kept")
+	if err := os.MkdirAll(filepath.Dir(kept), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(kept, []byte("local state"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.RestartTaskManager(0); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := grpc.NewClient(c.RPCAddress(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	client := weirv1.NewJobManagerServiceClient(conn)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		ov, err := client.GetClusterOverview(t.Context(), &weirv1.GetClusterOverviewRequest{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for _, tm := range ov.GetTaskManagers() {
+			ids = append(ids, tm.GetTaskManagerId())
+		}
+		if len(ids) == 1 && ids[0] == "taskmanager-0" && ov.GetSlotsFree() == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after the restart the cluster has taskmanagers %v with %d free slots, want taskmanager-0 with 1", ids, ov.GetSlotsFree())
+		}
+		time.Sleep(10 * time.Millisecond) // polling remote state, not synchronising
+	}
+	if b, err := os.ReadFile(kept); err != nil || string(b) != "local state" {
+		t.Fatalf("the data directory's file after the restart: %q, %v", b, err)
+	}
+	if err := c.RestartTaskManager(3); err == nil || !strings.Contains(err.Error(), "no taskmanager 3") {
+		t.Fatalf("restarting an unknown taskmanager: %v, want an error naming it", err)
+	}
 }

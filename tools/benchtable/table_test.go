@@ -210,3 +210,24 @@ func keys[V any](m map[string]V) []string {
 	}
 	return ks
 }
+
+// TestStepsSelected checks that a run limited by -steps runs only the
+// named steps and records the others as not selected.
+func TestStepsSelected(t *testing.T) {
+	var out bytes.Buffer
+	// No step is selected: running any would fail, as the go command does
+	// not exist.
+	c := config{only: map[string]bool{}, stateMB: 1, recoveryMB: 1, goBin: filepath.Join(t.TempDir(), "no-go")}
+	if err := runSuite(context.Background(), c, &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	r, err := Parse(&out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range stepNames(c) {
+		if why := r.Failed[name]; why != "not selected by -steps" {
+			t.Errorf("step %s: %q, want not selected", name, why)
+		}
+	}
+}
