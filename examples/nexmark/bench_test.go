@@ -37,15 +37,8 @@ type meter struct{ cputime.Meter }
 // other-cpus, the cores other processes and the hypervisor took on average
 // while the timer ran.
 func (m *meter) report(b *testing.B, events int64) {
-	s := b.Elapsed().Seconds()
-	n := float64(events) * float64(b.N)
-	b.ReportMetric(n/s, "events/s")
-	if m.Own > 0 {
-		b.ReportMetric(n/m.Own.Seconds(), "events/cpu-s")
-	}
-	if m.Machine > 0 {
-		b.ReportMetric(max(m.Machine-m.Own, 0).Seconds()/s, "other-cpus")
-	}
+	b.Helper()
+	m.Report(b, float64(events)*float64(b.N), "events")
 	b.ReportMetric(0, "ns/op")
 }
 

@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"testing"
 	"time"
@@ -138,15 +137,7 @@ func benchmarkCheckpointing(b *testing.B, stateMB int, backend string, interval 
 		if err != nil {
 			b.Fatal(err)
 		}
-		cl.waitIdle(b)
-		runtime.GC()
-
-		m.Start()
-		b.StartTimer()
-		job := cl.run(b, g)
-		b.StopTimer()
-		m.Stop()
-
+		job := cl.timedRun(b, &m, g)
 		if err := cl.checkJob(job, s); err != nil {
 			b.Fatal(err)
 		}
@@ -167,15 +158,7 @@ func benchmarkCheckpointing(b *testing.B, stateMB int, backend string, interval 
 		checkpoints += st.completed
 		ckptBytes = max(ckptBytes, st.maxBytes)
 	}
-	s2 := b.Elapsed().Seconds()
-	n := float64(in.words) * float64(b.N)
-	b.ReportMetric(n/s2, "words/s")
-	if m.Own > 0 {
-		b.ReportMetric(n/m.Own.Seconds(), "words/cpu-s")
-	}
-	if m.Machine > 0 {
-		b.ReportMetric(max(m.Machine-m.Own, 0).Seconds()/s2, "other-cpus")
-	}
+	m.Report(b, float64(in.words)*float64(b.N), "words")
 	b.ReportMetric(float64(in.rawStateSize)/(1<<20), "raw-state-MB")
 	if interval > 0 {
 		b.ReportMetric(interval.Seconds(), "interval-s")

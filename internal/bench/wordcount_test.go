@@ -203,23 +203,12 @@ func BenchmarkWordCountCeiling(b *testing.B) {
 // machine's.
 type meter struct{ cputime.Meter }
 
-// report adds the throughput metrics: words and lines per second of wall
-// time; words per second of this process's CPU time; and other-cpus, the
-// cores other processes (and the hypervisor) took on average while the
-// timer ran. A row whose other-cpus is not near 0 shared the machine and
-// its wall-time figures are low; its words/cpu-s is still comparable.
+// report adds the throughput metrics: words/s, words/cpu-s and other-cpus
+// (cputime.Meter.Report), and lines per second of wall time.
 func (m *meter) report(b *testing.B, in *corpus) {
 	b.Helper()
-	s := b.Elapsed().Seconds()
-	n := float64(b.N)
-	b.ReportMetric(float64(in.words)*n/s, "words/s")
-	b.ReportMetric(float64(in.lines)*n/s, "lines/s")
-	if m.Own > 0 {
-		b.ReportMetric(float64(in.words)*n/m.Own.Seconds(), "words/cpu-s")
-	}
-	if m.Machine > 0 {
-		b.ReportMetric(max(m.Machine-m.Own, 0).Seconds()/s, "other-cpus")
-	}
+	m.Report(b, float64(in.words)*float64(b.N), "words")
+	b.ReportMetric(float64(in.lines)*float64(b.N)/b.Elapsed().Seconds(), "lines/s")
 }
 
 // clusterShape is a minicluster layout and the job's parallelism on it.
@@ -262,14 +251,7 @@ func benchmarkCluster(b *testing.B, s clusterShape) {
 	for i := range b.N {
 		out := filepath.Join(root, fmt.Sprintf("out-%s-%d", s.name, i))
 		g := wordCountGraph(b, in.path, out, s.parallelism)
-		cl.waitIdle(b)
-		runtime.GC() // the previous check's garbage is not this job's
-
-		m.Start()
-		b.StartTimer()
-		job := cl.run(b, g)
-		b.StopTimer()
-		m.Stop()
+		job := cl.timedRun(b, &m, g)
 
 		if err := cl.checkJob(job, s); err != nil {
 			b.Fatal(err)
@@ -364,6 +346,21 @@ func (cl *cluster) sleep(tb testing.TB) {
 		tb.Fatal(cl.ctx.Err())
 	case <-time.After(pollInterval): // polling remote state, not synchronising
 	}
+}
+
+// timedRun waits until the cluster is idle, collects the garbage of what
+// came before, and runs g with b's timer and m running only around the
+// job.
+func (cl *cluster) timedRun(b *testing.B, m *meter, g *weirv1.JobGraph) *weirv1.GetJobResponse {
+	b.Helper()
+	cl.waitIdle(b)
+	runtime.GC() // the previous check's garbage is not this job's
+	m.Start()
+	b.StartTimer()
+	job := cl.run(b, g)
+	b.StopTimer()
+	m.Stop()
+	return job
 }
 
 // run submits g and returns the job once it has ended.
