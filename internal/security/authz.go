@@ -90,9 +90,9 @@ func (a *Authorizer) check(method string, c caller) error {
 	return a.require(method, req, c)
 }
 
-// require decides a call to what, which needs req, by c.
-func (a *Authorizer) require(what string, req Requirement, c caller) error {
-	method := what
+// require decides a call to method (a gRPC method, or an HTTP method and
+// path), which needs req, by c.
+func (a *Authorizer) require(method string, req Requirement, c caller) error {
 	if req.Peer != 0 {
 		if !a.RequireCerts {
 			return nil // internal services are authenticated only by mutual TLS
@@ -135,11 +135,7 @@ func roleText(r Role) string {
 // callerOf reads the caller of a gRPC call from its context.
 func callerOf(ctx context.Context) caller {
 	var c caller
-	if p, ok := peer.FromContext(ctx); ok {
-		if ti, ok := p.AuthInfo.(credentials.TLSInfo); ok {
-			c.role, c.hasCert = leafRole(ti.State.VerifiedChains)
-		}
-	}
+	c.role, c.hasCert = leafRole(peerLeaf(ctx))
 	if md, ok := metadata.FromIncomingContext(ctx); ok {
 		if v := md.Get("authorization"); len(v) > 0 {
 			c.token, c.hasToken = bearer(v[0])
@@ -148,11 +144,33 @@ func callerOf(ctx context.Context) caller {
 	return c
 }
 
-func leafRole(chains [][]*x509.Certificate) (Role, bool) {
+// verifiedLeaf returns the certificate of the first verified chain; nil if
+// none was verified.
+func verifiedLeaf(chains [][]*x509.Certificate) *x509.Certificate {
 	if len(chains) == 0 || len(chains[0]) == 0 {
+		return nil
+	}
+	return chains[0][0]
+}
+
+// peerLeaf returns the verified client certificate of a gRPC call; nil if
+// there is none.
+func peerLeaf(ctx context.Context) *x509.Certificate {
+	if p, ok := peer.FromContext(ctx); ok {
+		if ti, ok := p.AuthInfo.(credentials.TLSInfo); ok {
+			return verifiedLeaf(ti.State.VerifiedChains)
+		}
+	}
+	return nil
+}
+
+// leafRole returns the role of a verified certificate, and whether there is
+// one.
+func leafRole(leaf *x509.Certificate) (Role, bool) {
+	if leaf == nil {
 		return 0, false
 	}
-	return RoleOf(chains[0][0]), true
+	return RoleOf(leaf), true
 }
 
 // bearer returns the token of an Authorization value "Bearer TOKEN".
@@ -202,7 +220,7 @@ func (a *Authorizer) HTTP(next http.Handler) http.Handler {
 		}
 		var c caller
 		if r.TLS != nil {
-			c.role, c.hasCert = leafRole(r.TLS.VerifiedChains)
+			c.role, c.hasCert = leafRole(verifiedLeaf(r.TLS.VerifiedChains))
 		}
 		c.token, c.hasToken = bearer(r.Header.Get("Authorization"))
 		need := AccessAdmin

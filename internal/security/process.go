@@ -12,7 +12,6 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
-	"google.golang.org/grpc/peer"
 
 	"github.com/weirstream/weir/internal/config"
 )
@@ -175,10 +174,8 @@ func (p *Process) Identity(ctx context.Context) string {
 			return "token:" + hex.EncodeToString(d[:8])
 		}
 	}
-	if pr, ok := peer.FromContext(ctx); ok {
-		if ti, ok := pr.AuthInfo.(credentials.TLSInfo); ok && len(ti.State.VerifiedChains) > 0 && len(ti.State.VerifiedChains[0]) > 0 {
-			return "cert:" + ti.State.VerifiedChains[0][0].Subject.String()
-		}
+	if leaf := peerLeaf(ctx); leaf != nil {
+		return "cert:" + leaf.Subject.String()
 	}
 	return ""
 }
