@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -162,7 +163,7 @@ type storageConfinement struct {
 func newStorageConfinement(l Limits, own ...string) (storageConfinement, error) {
 	var c storageConfinement
 	var errs []error
-	for _, p := range append(append([]string(nil), l.AllowedStorage...), own...) {
+	for _, p := range slices.Concat(l.AllowedStorage, own) {
 		if p == "" {
 			continue
 		}
