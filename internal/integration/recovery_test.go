@@ -290,6 +290,13 @@ func checkFinalCounts(t *testing.T, lines []string, want map[string]int64) {
 	}
 }
 
+// s3Env is the environment that points the processes' checkpoint storage
+// at the MinIO server at endpoint.
+func s3Env(endpoint, key, secret string) []string {
+	return []string{"WEIR_S3_ENDPOINT=" + endpoint, "WEIR_S3_PATH_STYLE_ACCESS=true",
+		"WEIR_S3_ACCESS_KEY=" + key, "WEIR_S3_SECRET_KEY=" + secret}
+}
+
 func TestKillTaskManagerMinIO(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs for about 30 s")
@@ -298,9 +305,8 @@ func TestKillTaskManagerMinIO(t *testing.T) {
 	endpoint, key, secret := miniotest.Start(t)
 	killTest{
 		storage: "s3://" + miniotest.Bucket + "/kill-test-" + strconv.FormatInt(time.Now().UnixNano(), 36),
-		env: []string{"WEIR_S3_ENDPOINT=" + endpoint, "WEIR_S3_PATH_STYLE_ACCESS=true",
-			"WEIR_S3_ACCESS_KEY=" + key, "WEIR_S3_SECRET_KEY=" + secret},
-		mode: "EXACTLY_ONCE", exactlyOnce: true,
+		env:     s3Env(endpoint, key, secret),
+		mode:    "EXACTLY_ONCE", exactlyOnce: true,
 	}.run(t)
 }
 
@@ -316,9 +322,8 @@ func TestKillTaskManagerSecure(t *testing.T) {
 	k := writeCerts(t)
 	killTest{
 		storage: "s3://" + miniotest.Bucket + "/kill-test-secure-" + strconv.FormatInt(time.Now().UnixNano(), 36),
-		env: []string{"WEIR_S3_ENDPOINT=" + endpoint, "WEIR_S3_PATH_STYLE_ACCESS=true",
-			"WEIR_S3_ACCESS_KEY=" + key, "WEIR_S3_SECRET_KEY=" + secret},
-		mode: "EXACTLY_ONCE", exactlyOnce: true,
+		env:     s3Env(endpoint, key, secret),
+		mode:    "EXACTLY_ONCE", exactlyOnce: true,
 		secure:  &k,
 		secrets: []string{key, secret, k.admin, k.viewer},
 	}.run(t)
@@ -370,9 +375,8 @@ func TestKillTaskManagerMinIOIncremental(t *testing.T) {
 	endpoint, key, secret := miniotest.Start(t)
 	killTest{
 		storage: "s3://" + miniotest.Bucket + "/kill-test-incremental-" + strconv.FormatInt(time.Now().UnixNano(), 36),
-		env: []string{"WEIR_S3_ENDPOINT=" + endpoint, "WEIR_S3_PATH_STYLE_ACCESS=true",
-			"WEIR_S3_ACCESS_KEY=" + key, "WEIR_S3_SECRET_KEY=" + secret},
-		mode: "EXACTLY_ONCE", exactlyOnce: true, job: []string{"-D", "state.backend=pebble"}, incremental: true,
+		env:     s3Env(endpoint, key, secret),
+		mode:    "EXACTLY_ONCE", exactlyOnce: true, job: []string{"-D", "state.backend=pebble"}, incremental: true,
 		storeOpts: objstore.Options{Endpoint: endpoint, AccessKey: key, SecretKey: secret, PathStyleAccess: true},
 	}.run(t)
 }
