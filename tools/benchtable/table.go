@@ -58,7 +58,7 @@ const (
 	checkpointMin    = 0.9  // throughput with 1 s checkpoints ÷ none
 	syncP99MaxMillis = 50.0 // synchronous pause per barrier
 	localRecoveryMax = 5.0  // s, kill → first output, 1 GB, local recovery
-	remoteRecoveryS  = 5.0  // s, plus remoteRecoveryPerGB per GB from MinIO
+	remoteRecoveryS  = 5.0  // s, plus remotePerGB per GB from MinIO
 	remotePerGB      = 2.0
 	rssOverheadMiB   = 48.0 // internal/integration/largestate_test.go's stated overhead
 )
