@@ -487,14 +487,9 @@ func OpenNative(dir string, r keygroup.Range, n *Native, id int64, scope string,
 	if r != n.Groups {
 		return nil, fmt.Errorf("pebble: a native snapshot of key groups %s cannot restore key groups %s", n.Groups, r)
 	}
-	b, err := openDB(dir, r, opts, true)
+	b, err := openNative(dir, n, opts)
 	if err != nil {
 		return nil, err
-	}
-	for _, d := range n.States {
-		if _, err := b.Register(d.Name, d.Kind); err != nil {
-			return nil, errors.Join(err, b.Close())
-		}
 	}
 	files := make(map[string]SharedFile, len(n.Shared))
 	for _, f := range n.Shared {
@@ -508,6 +503,17 @@ func OpenNative(dir string, r keygroup.Range, n *Native, id int64, scope string,
 // canonical format (reading every entry), for a restore at another
 // parallelism or on another backend. It removes dir.
 func Canonical(dir string, n *Native, opts Options) ([]byte, error) {
+	b, err := openNative(dir, n, opts)
+	if err != nil {
+		return nil, err
+	}
+	snap, err := b.Snapshot()
+	return snap, errors.Join(err, b.Close())
+}
+
+// openNative opens the database Materialize wrote into dir, with the
+// states of snapshot n registered under the StateIDs its keys use.
+func openNative(dir string, n *Native, opts Options) (*Backend, error) {
 	b, err := openDB(dir, n.Groups, opts, true)
 	if err != nil {
 		return nil, err
@@ -517,8 +523,7 @@ func Canonical(dir string, n *Native, opts Options) ([]byte, error) {
 			return nil, errors.Join(err, b.Close())
 		}
 	}
-	snap, err := b.Snapshot()
-	return snap, errors.Join(err, b.Close())
+	return b, nil
 }
 
 var _ statebackend.Incremental = (*Backend)(nil)
