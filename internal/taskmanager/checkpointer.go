@@ -98,7 +98,7 @@ func (c *checkpointer) Acknowledge(b *weirv1.Barrier, snap []stream.OperatorSnap
 		for _, s := range snap {
 			keyed := s.Keyed
 			if s.Native != nil {
-				p, err := s.Native.Persist(ctx, sharedStore{st: st, storage: b.GetStorage(), jobDir: path.Dir(b.GetDirectory())}, b.GetBaseCheckpointId())
+				p, err := s.Native.Persist(ctx, sharedStore{st: st, storage: b.GetStorage(), dir: b.GetDirectory()}, b.GetBaseCheckpointId())
 				if err != nil {
 					c.decline(ctx, b, fmt.Errorf("persisting state: %w", err))
 					return
@@ -146,15 +146,19 @@ func (c *checkpointer) Acknowledge(b *weirv1.Barrier, snap []stream.OperatorSnap
 type sharedStore struct {
 	st      objstore.Store
 	storage string
-	jobDir  string
+	dir     string // the snapshot's directory
 }
 
-func (s sharedStore) Scope() string { return s.storage + "|" + s.jobDir }
+func (s sharedStore) Scope() string { return sharedScope(s.storage, s.dir) }
 
 func (s sharedStore) PutShared(ctx context.Context, data []byte) (string, error) {
 	name := checkpoint.NewSharedObject()
-	return name, s.st.Put(ctx, checkpoint.Join(s.jobDir, name), data)
+	return name, s.st.Put(ctx, checkpoint.SharedObjectPath(s.dir, name), data)
 }
+
+// sharedScope is the scope of the shared objects a snapshot in dir of
+// storage may reference: its job's checkpoint directory.
+func sharedScope(storage, dir string) string { return storage + "|" + path.Dir(dir) }
 
 func (c *checkpointer) Decline(b *weirv1.Barrier, err error) {
 	c.tm.async(func(ctx context.Context) { c.decline(ctx, b, err) })
@@ -318,7 +322,7 @@ func (tm *TaskManager) loadRestore(r *weirv1.RestoreState, id *weirv1.ExecutionI
 				if err != nil {
 					return nil, err
 				}
-				nr.native, nr.checkpoint, nr.scope = n, r.GetCheckpointId(), r.GetStorage()+"|"+path.Dir(r.GetDirectory())
+				nr.native, nr.checkpoint, nr.scope = n, r.GetCheckpointId(), sharedScope(r.GetStorage(), r.GetDirectory())
 				out[uid] = s
 				continue
 			}

@@ -53,7 +53,7 @@ func TestLoadRestoreNative(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := ns.Persist(ctx, sharedStore{st: st, storage: storage, jobDir: job}, 0)
+	p, err := ns.Persist(ctx, sharedStore{st: st, storage: storage, dir: dir}, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
