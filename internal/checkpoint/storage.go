@@ -203,15 +203,23 @@ func LiveShared(ctx context.Context, st objstore.Store, job string) (map[string]
 		if err != nil {
 			return nil, fmt.Errorf("checkpoint %d: %w", id, err)
 		}
-		for _, op := range m.GetOperators() {
-			for _, s := range op.GetSubtasks() {
-				for _, o := range s.GetHandle().GetSharedObjects() {
-					live[o] = true
-				}
-			}
+		for _, o := range SharedObjects(m) {
+			live[o] = true
 		}
 	}
 	return live, nil
+}
+
+// SharedObjects lists the shared objects a snapshot's state handles
+// reference (relative to the job's checkpoint directory).
+func SharedObjects(m *weirv1.CheckpointMetadata) []string {
+	var out []string
+	for _, op := range m.GetOperators() {
+		for _, s := range op.GetSubtasks() {
+			out = append(out, s.GetHandle().GetSharedObjects()...)
+		}
+	}
+	return out
 }
 
 // VerifyShared checks that every shared object a snapshot in dir

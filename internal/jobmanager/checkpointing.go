@@ -367,7 +367,7 @@ func (c *checkpointing) execute(ctx context.Context, m *jobMaster) string {
 	for _, w := range eff.Write {
 		r := c.records[w.ID]
 		meta := c.metadata(m, w, r)
-		r.shared = sharedObjectsOf(meta)
+		r.shared = checkpoint.SharedObjects(meta)
 		c.wg.Add(1)
 		go func() {
 			defer c.wg.Done()
@@ -513,17 +513,6 @@ func (c *checkpointing) collect(m *jobMaster) {
 		}
 		return errors.Join(errs...)
 	}, m, "deleting unreferenced shared objects")
-}
-
-// sharedObjectsOf lists the shared objects a snapshot references.
-func sharedObjectsOf(meta *weirv1.CheckpointMetadata) []string {
-	var out []string
-	for _, op := range meta.GetOperators() {
-		for _, s := range op.GetSubtasks() {
-			out = append(out, s.GetHandle().GetSharedObjects()...)
-		}
-	}
-	return out
 }
 
 // metadata builds the _metadata of a checkpoint from its acknowledgements.
