@@ -444,7 +444,7 @@ func (n *Native) Materialize(ctx context.Context, dir string, src Source) (Mater
 			defer wg.Done()
 			defer func() { <-sem }()
 			data, err := src.Fetch(ctx, f.Object)
-			if err == nil && (int64(len(data)) != f.Size || crc32.Checksum(data, castagnoli) != f.CRC) {
+			if err == nil && !f.matches(data) {
 				err = fmt.Errorf("%w: shared object %s (%s) does not match its size and checksum", ErrDamaged, f.Object, f.Name)
 			}
 			if err == nil {
@@ -471,10 +471,15 @@ func verifyFile(path string, f SharedFile) error {
 	if err != nil {
 		return err
 	}
-	if int64(len(data)) != f.Size || crc32.Checksum(data, castagnoli) != f.CRC {
+	if !f.matches(data) {
 		return fmt.Errorf("%w: %s", ErrDamaged, path)
 	}
 	return nil
+}
+
+// matches reports whether data has the file's size and CRC-32C.
+func (f SharedFile) matches(data []byte) bool {
+	return int64(len(data)) == f.Size && crc32.Checksum(data, castagnoli) == f.CRC
 }
 
 // OpenNative opens the database Materialize wrote into dir as the backend
