@@ -74,6 +74,15 @@ func (w *collectWriter) Write(p pair) error {
 
 func (w *collectWriter) Finish() error { return nil }
 
+// fresh forgets what an earlier run (go test -count=N) collected under
+// name and returns name, for a sink that starts empty.
+func fresh(name string) string {
+	collected.Lock()
+	defer collected.Unlock()
+	delete(collected.m, name)
+	return name
+}
+
 func output(name string) []pair {
 	collected.Lock()
 	defer collected.Unlock()
@@ -108,7 +117,7 @@ func TestKeyedCountAcrossTaskManagers(t *testing.T) {
 	env.SetJobName("keyed-count")
 	env.SetParallelism(2)
 	words := stream.FlatMap[pair](stream.FromSource[string](env, src, "gen"), split{})
-	stream.KeyBy[string](words, byWord{}).Reduce(add{}).SinkTo(collect{Name: "keyed-count"}, "collect")
+	stream.KeyBy[string](words, byWord{}).Reduce(add{}).SinkTo(collect{Name: fresh("keyed-count")}, "collect")
 	g, err := env.Graph()
 	if err != nil {
 		t.Fatal(err)
@@ -208,7 +217,7 @@ func testRecovery(t *testing.T, backend string) {
 	env.SetConfig("state.backend", backend)
 	env.SetConfig("restart-strategy.fixed-delay.delay", "50ms")
 	words := stream.FlatMap[pair](stream.FromSource[string](env, generator.Source{Count: lines, Rate: 5000, Seed: 3, Words: 300}, "gen"), split{})
-	stream.KeyBy[string](words, byWord{}).Reduce(add{}).SinkTo(collect{Name: "recovery-" + backend}, "collect")
+	stream.KeyBy[string](words, byWord{}).Reduce(add{}).SinkTo(collect{Name: fresh("recovery-" + backend)}, "collect")
 	g, err := env.Graph()
 	if err != nil {
 		t.Fatal(err)
