@@ -8,6 +8,11 @@
 // that; either way S3 makes the object visible whole or not at all. Uploads
 // carry a CRC32C checksum the server verifies.
 //
+// Get reads an object of up to 8 MiB in one request, and a larger one in
+// ranged parts of 8 MiB, four at a time, straight into one buffer of the
+// object's size; the parts after the first are pinned with If-Match to the
+// ETag the first part came with.
+//
 // PutIfAbsent is a single PUT with "If-None-Match: *": S3 (since August
 // 2024) and MinIO answer 412 Precondition Failed if the key exists, which
 // is reported as ErrExist. A server that rejects the header gets
@@ -41,6 +46,7 @@ import (
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/weirstream/weir/internal/checkpoint/objstore/internal/contract"
 )
@@ -57,6 +63,11 @@ type Store struct {
 	bucket    string
 	prefix    string   // "" or ends with "/"
 	secrets   []string // scrubbed from every error message
+
+	// getPartSize and getParallelism are those of Get (below); tests
+	// make parts small.
+	getPartSize    int64
+	getParallelism int
 }
 
 // Open returns a store for bucket under prefix ("" for the whole bucket),
@@ -78,7 +89,8 @@ func Open(ctx context.Context, bucket, prefix string, opts contract.Options) (*S
 	if opts.AccessKey == "" || opts.SecretKey == "" {
 		return nil, errors.New("objstore/s3: no credentials: set the access key and secret key, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")
 	}
-	s := &Store{bucket: bucket, prefix: prefix, secrets: []string{opts.SecretKey, opts.AccessKey}}
+	s := &Store{bucket: bucket, prefix: prefix, secrets: []string{opts.SecretKey, opts.AccessKey},
+		getPartSize: getPartSize, getParallelism: getParallelism}
 
 	host, secure, err := parseEndpoint(opts.Endpoint)
 	if err != nil {
@@ -174,16 +186,107 @@ func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
 	if err := s.check(ctx, key); err != nil {
 		return nil, err
 	}
-	obj, err := s.client.GetObject(ctx, s.bucket, s.object(key), minio.GetObjectOptions{})
+	body, err := s.get(ctx, s.object(key))
 	if err != nil {
-		return nil, fmt.Errorf("objstore/s3: get %q: %w", key, s.convert(err))
-	}
-	defer obj.Close()
-	body, err := io.ReadAll(obj)
-	if err != nil {
-		return nil, fmt.Errorf("objstore/s3: get %q: %w", key, s.convert(err))
+		return nil, fmt.Errorf("objstore/s3: get %q: %w", key, err)
 	}
 	return body, nil
+}
+
+// Get's parts: see get.
+const (
+	getPartSize    = 8 << 20
+	getParallelism = 4
+)
+
+// get reads an object of up to getPartSize bytes in one request. A larger
+// one (a Pebble SST, a canonical snapshot) is read in parts of getPartSize
+// by up to getParallelism ranged GETs at a time, each straight into its
+// place in one buffer of the object's size: one stream is bound by one
+// connection's round trips and one core's receive path, and the buffer is
+// filled without io.ReadAll's regrowth and copies. The first request asks
+// for the first part and learns the object's size and ETag from the
+// response; the other parts are read with If-Match on that ETag, so an
+// object replaced meanwhile fails the read instead of being stitched
+// together from two versions.
+func (s *Store) get(ctx context.Context, object string) ([]byte, error) {
+	ctx, cancel := context.WithCancel(ctx) // ends the group's context on every return
+	defer cancel()
+	g, ctx := errgroup.WithContext(ctx)
+	g.SetLimit(s.getParallelism)
+	opts := minio.GetObjectOptions{}
+	if err := opts.SetRange(0, s.getPartSize-1); err != nil {
+		return nil, err
+	}
+	core := minio.Core{Client: s.client}
+	body, info, header, err := core.GetObject(ctx, s.bucket, object, opts)
+	if minio.ToErrorResponse(err).StatusCode == http.StatusRequestedRangeNotSatisfiable {
+		// An empty object: it has no byte 0 to ask for.
+		body, info, header, err = core.GetObject(ctx, s.bucket, object, minio.GetObjectOptions{})
+	}
+	if err != nil {
+		return nil, s.convert(err)
+	}
+	size, first := info.Size, info.Size // a server that ignores Range sends it all
+	if info.Size < 0 {
+		body.Close()
+		return nil, errors.New("the response has no Content-Length")
+	}
+	if cr := header.Get("Content-Range"); cr != "" {
+		if _, err := fmt.Sscanf(cr, "bytes 0-%d/%d", &first, &size); err != nil || first+1 != info.Size || size < info.Size {
+			body.Close()
+			return nil, fmt.Errorf("the first part's Content-Range %q does not match its %d bytes", cr, info.Size)
+		}
+		first = info.Size
+	}
+	buf := make([]byte, size)
+	g.Go(func() error {
+		defer body.Close()
+		return s.readPart(body, buf[:first], 0, size)
+	})
+	for start := first; start < size; start += s.getPartSize {
+		part := buf[start:min(start+s.getPartSize, size)]
+		g.Go(func() error { return s.getPart(ctx, core, object, info.ETag, part, start, size) })
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	return buf, nil
+}
+
+// getPart reads the bytes of object from start into part, the rest of a
+// size-byte object whose first part had etag.
+func (s *Store) getPart(ctx context.Context, core minio.Core, object, etag string, part []byte, start, size int64) error {
+	end := start + int64(len(part)) - 1
+	opts := minio.GetObjectOptions{}
+	if err := opts.SetRange(start, end); err != nil {
+		return err
+	}
+	if err := opts.SetMatchETag(etag); err != nil {
+		return err
+	}
+	body, _, header, err := core.GetObject(ctx, s.bucket, object, opts)
+	if resp := minio.ToErrorResponse(err); resp.StatusCode == http.StatusPreconditionFailed {
+		return fmt.Errorf("bytes %d-%d of %d: the object was replaced while its parts were read (ETag %s no longer matches)", start, end, size, etag)
+	}
+	if err != nil {
+		return fmt.Errorf("bytes %d-%d of %d: %w", start, end, size, s.convert(err))
+	}
+	defer body.Close()
+	if want := fmt.Sprintf("bytes %d-%d/%d", start, end, size); header.Get("Content-Range") != want {
+		return fmt.Errorf("bytes %d-%d of %d: the server answered Content-Range %q, want %q", start, end, size, header.Get("Content-Range"), want)
+	}
+	return s.readPart(body, part, start, size)
+}
+
+// readPart fills part, the bytes of a size-byte object from start, from
+// body, which must hold exactly that many.
+func (s *Store) readPart(body io.Reader, part []byte, start, size int64) error {
+	end := start + int64(len(part)) - 1
+	if n, err := io.ReadFull(body, part); err != nil {
+		return fmt.Errorf("bytes %d-%d of %d: the response ended after %d bytes: %w", start, end, size, n, s.convert(err))
+	}
+	return nil
 }
 
 func (s *Store) putOptions() minio.PutObjectOptions {
