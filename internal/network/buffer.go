@@ -5,12 +5,23 @@ import (
 	"errors"
 	"fmt"
 	"math"
+
+	"google.golang.org/protobuf/encoding/protowire"
 )
 
-// BufferSize is the size at which an output buffer is sent. 32 KiB, like
-// Flink's network buffers: large enough to amortise per-message costs, small
-// enough to keep latency and memory low.
-const BufferSize = 32 << 10
+// BufferSize is the most bytes an output buffer holds; a record too large
+// for one travels in a buffer of its own. It is 32 KiB, like Flink's
+// network buffers (large enough to amortise per-message costs, small enough
+// to keep latency and memory low), less the bytes the gRPC message around a
+// buffer adds (messageOverhead): gRPC encodes and receives each message in
+// a buffer from its pool, zeroed first, and a message one byte over 32 KiB
+// takes a 1 MiB one.
+const BufferSize = 32<<10 - messageOverhead
+
+// messageOverhead bounds what an ExchangeRequest adds to its buffer: the
+// field's tag and length (the first message of a stream also names the
+// channel, once).
+const messageOverhead = 16
 
 // Kind is the kind of a buffer element.
 type Kind byte
@@ -51,6 +62,7 @@ func AppendElement(buf []byte, k Kind, payload []byte) []byte {
 
 // AppendTimedRecord appends a record with event timestamp ts to buf; a
 // record without a timestamp (NoTimestamp) is appended as KindRecord.
+// TimedRecordSize is the number of bytes it appends.
 func AppendTimedRecord(buf []byte, ts int64, rec []byte) []byte {
 	if ts == NoTimestamp {
 		return AppendElement(buf, KindRecord, rec)
@@ -59,6 +71,15 @@ func AppendTimedRecord(buf []byte, ts int64, rec []byte) []byte {
 	buf = binary.AppendUvarint(buf, uint64(8+len(rec)))
 	buf = binary.BigEndian.AppendUint64(buf, uint64(ts))
 	return append(buf, rec...)
+}
+
+// TimedRecordSize returns the size of the element AppendTimedRecord
+// appends for a record of n bytes.
+func TimedRecordSize(ts int64, n int) int {
+	if ts != NoTimestamp {
+		n += 8
+	}
+	return 1 + protowire.SizeVarint(uint64(n)) + n
 }
 
 // SplitTimedRecord splits the payload of a KindTimedRecord element.

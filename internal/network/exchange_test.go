@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/protobuf/proto"
 
 	weirv1 "github.com/weirstream/weir/api/proto/weir/v1"
 	"github.com/weirstream/weir/internal/network"
@@ -30,7 +31,7 @@ type exchange struct {
 	received chan struct{}
 }
 
-func startExchange(t *testing.T) *exchange {
+func startExchange(t testing.TB) *exchange {
 	t.Helper()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -305,4 +306,73 @@ func TestExchangeProducerContextEndsStream(t *testing.T) {
 func readFirst(b []byte) (network.Kind, []byte, bool, error) {
 	r := network.NewReader(b)
 	return r.Next()
+}
+
+// TestFullBufferFitsOneGRPCBuffer: the message carrying a full buffer fits
+// the 32 KiB class of gRPC's buffer pool, which zeroes each buffer it hands
+// out; one byte more and every message would take and zero a 1 MiB one.
+func TestFullBufferFitsOneGRPCBuffer(t *testing.T) {
+	msg := &weirv1.ExchangeRequest{Buffer: make([]byte, network.BufferSize)}
+	if n := proto.Size(msg); n > 32<<10 {
+		t.Fatalf("a full buffer's message is %d bytes, over 32 KiB", n)
+	}
+}
+
+// BenchmarkRemoteExchange writes 16-byte records through an Output to a
+// consumer across a real loopback gRPC stream, which reads and recycles
+// every buffer. One op is one record.
+func BenchmarkRemoteExchange(b *testing.B) {
+	x := startExchange(b)
+	key := channelKey(1, 0)
+	g := network.NewInputGate(1)
+	x.endpoints.Register(key, g, 0)
+	var bytesOut atomic.Int64
+	w, err := network.OpenRemote(b.Context(), x.conn, key, &bytesOut)
+	if err != nil {
+		b.Fatal(err)
+	}
+	o := network.NewOutput(weirv1.Partitioning_PARTITIONING_FORWARD, 128, []network.ChannelWriter{w}, manualClock(), 0)
+	consumed := make(chan error, 1)
+	go func() {
+		for {
+			_, buf, ok, err := g.Poll()
+			if err != nil {
+				consumed <- err
+				return
+			}
+			if !ok {
+				select {
+				case <-g.Available():
+				case <-time.After(watchdog):
+					consumed <- errors.New("no buffer came")
+					return
+				}
+				continue
+			}
+			for r := network.NewReader(buf); ; {
+				k, _, more, err := r.Next()
+				if err != nil || k == network.KindEndOfPartition {
+					consumed <- err
+					return
+				}
+				if !more {
+					break
+				}
+			}
+			network.Recycle(buf)
+		}
+	}()
+	rec := make([]byte, 16)
+	b.SetBytes(int64(len(rec)))
+	for b.Loop() {
+		if err := o.WriteRecord(rec, network.NoTimestamp, 0); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := o.Finish(); err != nil {
+		b.Fatal(err)
+	}
+	if err := <-consumed; err != nil {
+		b.Fatal(err)
+	}
 }

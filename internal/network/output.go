@@ -48,16 +48,25 @@ func (o *Output) WriteRecord(rec []byte, ts int64, keyHash uint64) error {
 		}
 	}
 	b := o.bufs[c]
+	if n := TimedRecordSize(ts, len(rec)); len(b)+n > BufferSize {
+		// The record does not fit: the buffer goes without it, and a
+		// record larger than a buffer goes alone.
+		if len(b) > 0 {
+			o.bufs[c] = nil
+			if err := o.send(c, b); err != nil {
+				return err
+			}
+		}
+		if n >= BufferSize {
+			return o.send(c, AppendTimedRecord(getBuffer(), ts, rec))
+		}
+		b = nil
+	}
 	if b == nil {
 		b = getBuffer()
 	}
-	b = AppendTimedRecord(b, ts, rec)
-	if len(b) < BufferSize {
-		o.bufs[c] = b
-		return nil
-	}
-	o.bufs[c] = nil
-	return o.send(c, b)
+	o.bufs[c] = AppendTimedRecord(b, ts, rec)
+	return nil
 }
 
 func (o *Output) send(c int, b []byte) error {

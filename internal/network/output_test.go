@@ -163,15 +163,23 @@ func TestOutputForwardUsesItsOneChannel(t *testing.T) {
 	}
 }
 
+// TestOutputSendsFullBuffersOrOnFlush: a buffer holds as many whole
+// records as fit in BufferSize bytes and goes when the next record does
+// not fit, or on Flush.
 func TestOutputSendsFullBuffersOrOnFlush(t *testing.T) {
 	fakes, ws := fakeChannels(2)
 	o := network.NewOutput(weirv1.Partitioning_PARTITIONING_REBALANCE, 128, ws, manualClock(), 0)
 	rec := bytes.Repeat([]byte{'x'}, 1000)
 	elem := len(network.AppendElement(nil, network.KindRecord, rec))
-	perBuffer := (network.BufferSize + elem - 1) / elem // the record that reaches BufferSize sends
+	for _, ts := range []int64{network.NoTimestamp, 42} {
+		if got, want := network.TimedRecordSize(ts, len(rec)), len(network.AppendTimedRecord(nil, ts, rec)); got != want {
+			t.Fatalf("TimedRecordSize(%d, %d) = %d, want the %d bytes appended", ts, len(rec), got, want)
+		}
+	}
+	perBuffer := network.BufferSize / elem
 
 	// Every other record goes to channel 0.
-	for i := range 2 * (perBuffer - 1) {
+	for i := range 2 * perBuffer {
 		if err := o.WriteRecord(rec, network.NoTimestamp, 0); err != nil {
 			t.Fatal(err)
 		}
@@ -180,22 +188,22 @@ func TestOutputSendsFullBuffersOrOnFlush(t *testing.T) {
 		}
 	}
 	if len(fakes[0].sends)+len(fakes[1].sends) != 0 {
-		t.Fatalf("sent before any buffer reached %d bytes", network.BufferSize)
+		t.Fatalf("sent before any buffer was full")
 	}
-	if err := o.WriteRecord(rec, network.NoTimestamp, 0); err != nil { // channel 0's buffer fills
+	if err := o.WriteRecord(rec, network.NoTimestamp, 0); err != nil { // does not fit in channel 0's buffer
 		t.Fatal(err)
 	}
 	if len(fakes[0].sends) != 1 || len(fakes[1].sends) != 0 {
 		t.Fatalf("sends = %d, %d; want channel 0's full buffer only", len(fakes[0].sends), len(fakes[1].sends))
 	}
-	if n := len(fakes[0].sends[0]); n < network.BufferSize || n >= network.BufferSize+elem {
-		t.Errorf("full buffer is %d bytes, want the first size >= %d", n, network.BufferSize)
+	if n := len(fakes[0].sends[0]); n > network.BufferSize || n+elem <= network.BufferSize {
+		t.Errorf("full buffer is %d bytes, want at most %d with no room for another record", n, network.BufferSize)
 	}
 	if got, _ := fakes[0].records(t); len(got) != perBuffer {
 		t.Errorf("full buffer holds %d records, want %d", len(got), perBuffer)
 	}
 	if !o.Pending() {
-		t.Fatal("channel 1's partial buffer is not pending")
+		t.Fatal("the partial buffers are not pending")
 	}
 
 	if err := o.Flush(); err != nil {
@@ -204,19 +212,38 @@ func TestOutputSendsFullBuffersOrOnFlush(t *testing.T) {
 	if o.Pending() {
 		t.Error("pending after Flush")
 	}
-	if len(fakes[0].sends) != 1 || len(fakes[1].sends) != 1 {
-		t.Fatalf("after Flush sends = %d, %d; want 1, 1 (only partial buffers are flushed)", len(fakes[0].sends), len(fakes[1].sends))
+	if len(fakes[0].sends) != 2 || len(fakes[1].sends) != 1 {
+		t.Fatalf("after Flush sends = %d, %d; want 2, 1", len(fakes[0].sends), len(fakes[1].sends))
 	}
-	if got, _ := fakes[1].records(t); len(got) != perBuffer-1 {
-		t.Errorf("flushed buffer holds %d records, want %d", len(got), perBuffer-1)
+	if got, _ := fakes[1].records(t); len(got) != perBuffer {
+		t.Errorf("flushed buffer holds %d records, want %d", len(got), perBuffer)
 	}
 
 	// Flushing with nothing pending sends nothing.
 	if err := o.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	if len(fakes[0].sends) != 1 || len(fakes[1].sends) != 1 {
+	if len(fakes[0].sends) != 2 || len(fakes[1].sends) != 1 {
 		t.Errorf("an empty Flush sent: %d, %d", len(fakes[0].sends), len(fakes[1].sends))
+	}
+}
+
+// TestOutputSendsLargeRecordsAlone: a record larger than a buffer goes
+// at once in a buffer of its own, after the records written before it.
+func TestOutputSendsLargeRecordsAlone(t *testing.T) {
+	fakes, ws := fakeChannels(1)
+	o := network.NewOutput(weirv1.Partitioning_PARTITIONING_FORWARD, 128, ws, manualClock(), 0)
+	big := bytes.Repeat([]byte{'b'}, network.BufferSize)
+	for _, rec := range [][]byte{[]byte("small"), big} {
+		if err := o.WriteRecord(rec, network.NoTimestamp, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if o.Pending() || len(fakes[0].sends) != 2 {
+		t.Fatalf("pending %v, %d sends; want the small record's buffer, then the large record's, sent", o.Pending(), len(fakes[0].sends))
+	}
+	if got, _ := fakes[0].records(t); len(got) != 2 || got[0] != "small" || got[1] != string(big) {
+		t.Fatalf("records %d, want the small one, then the large one", len(got))
 	}
 }
 
