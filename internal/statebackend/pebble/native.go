@@ -16,6 +16,7 @@ import (
 	"sync"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/weirstream/weir/internal/keygroup"
 	"github.com/weirstream/weir/internal/statebackend"
@@ -422,12 +423,11 @@ func (n *Native) Materialize(ctx context.Context, dir string, src Source) (Mater
 			return st, err
 		}
 	}
-	var (
-		mu   sync.Mutex
-		errs []error
-		wg   sync.WaitGroup
-		sem  = make(chan struct{}, fetchParallelism)
-	)
+	// The first failure cancels the downloads in flight, and those not
+	// begun yet end at once: a restore fails as soon as one file does.
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(fetchParallelism)
+	var mu sync.Mutex // guards st.Downloaded
 	for _, f := range n.Shared {
 		dst := filepath.Join(dir, f.Name)
 		if src.Local != nil {
@@ -438,29 +438,24 @@ func (n *Native) Materialize(ctx context.Context, dir string, src Source) (Mater
 				}
 			}
 		}
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			data, err := src.Fetch(ctx, f.Object)
-			if err == nil && !f.matches(data) {
-				err = fmt.Errorf("%w: shared object %s (%s) does not match its size and checksum", ErrDamaged, f.Object, f.Name)
+		g.Go(func() error {
+			data, err := src.Fetch(gctx, f.Object)
+			if err != nil {
+				return err
 			}
-			if err == nil {
-				err = os.WriteFile(dst, data, 0o644)
+			if !f.matches(data) {
+				return fmt.Errorf("%w: shared object %s (%s) does not match its size and checksum", ErrDamaged, f.Object, f.Name)
+			}
+			if err := os.WriteFile(dst, data, 0o644); err != nil {
+				return err
 			}
 			mu.Lock()
 			defer mu.Unlock()
-			if err != nil {
-				errs = append(errs, err)
-				return
-			}
 			st.Downloaded += f.Size
-		}()
+			return nil
+		})
 	}
-	wg.Wait()
-	return st, errors.Join(errs...)
+	return st, g.Wait()
 }
 
 // ErrDamaged marks a shared file whose bytes do not match the manifest.

@@ -444,3 +444,37 @@ func persistB(b *testing.B, be *Backend, id, base int64, st *memShared) statebac
 	}
 	return p
 }
+
+// TestMaterializeStopsAtTheFirstFailure: a download that fails cancels the
+// others in flight, and Materialize returns its error without waiting for
+// them to finish on their own.
+func TestMaterializeStopsAtTheFirstFailure(t *testing.T) {
+	n := &Native{}
+	for i := range 3 * fetchParallelism {
+		n.Shared = append(n.Shared, SharedFile{Name: fmt.Sprintf("%06d.sst", i), Object: fmt.Sprintf("obj-%d", i), Size: 1})
+	}
+	broken := errors.New("connection reset")
+	var started atomic.Int32
+	fetch := func(ctx context.Context, object string) ([]byte, error) {
+		// The last download of the first round fails; the others wait for
+		// the restore to be canceled.
+		if started.Add(1) == fetchParallelism {
+			return nil, broken
+		}
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := n.Materialize(t.Context(), filepath.Join(t.TempDir(), "x"), Source{Fetch: fetch})
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if !errors.Is(err, broken) {
+			t.Fatalf("Materialize = %v, want the failed download's error", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("Materialize still waits for downloads after one failed")
+	}
+}
