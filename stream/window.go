@@ -23,9 +23,10 @@ import (
 // its end. Session windows merge when a record falls within the gap of
 // two sessions.
 //
-// A window's contents are keyed state (a map from window to accumulator
-// per key) and its firing is a timer, so windows are checkpointed,
-// restored and rescaled with the rest of the keyed state.
+// A window's contents are keyed state (a map from window, or slice:
+// window_slice.go, to accumulator per key) and its firing is a timer, so
+// windows are checkpointed, restored and rescaled with the rest of the
+// keyed state.
 
 // Window is the half-open interval [Start, End) of event or processing
 // time, in milliseconds since the epoch.
@@ -273,6 +274,7 @@ func RegisterWindowAggregate[K, In, Acc, Out any](name string, f AggregateFuncti
 					}
 					return ac.Append(nil, f.Merge(a, b)), nil
 				},
+				merges: true,
 				emit: func(ctx *WindowContext[K], acc []byte, out Collector[Out]) error {
 					a, err := ac.Decode(acc)
 					if err != nil {
@@ -384,11 +386,14 @@ func windowReduce[T any](rt *buildContext, fn any, next Collector[T]) (any, erro
 // windowContents is what a window function keeps per window, as encoded
 // accumulators: add folds a record in (acc is nil for a new window; the
 // result may be reused by the next call), merge joins two sessions, emit
-// produces the window's output.
+// produces the window's output. merges says that merge joins any two
+// accumulators as if one had seen the records of both, in any order, so
+// that sliding windows may keep slices (window_slice.go).
 type windowContents[K, In, Out any] struct {
-	add   func(acc []byte, v In) ([]byte, error)
-	merge func(a, b []byte) ([]byte, error)
-	emit  func(ctx *WindowContext[K], acc []byte, out Collector[Out]) error
+	add    func(acc []byte, v In) ([]byte, error)
+	merge  func(a, b []byte) ([]byte, error)
+	emit   func(ctx *WindowContext[K], acc []byte, out Collector[Out]) error
+	merges bool
 }
 
 // windowOp is Flink's WindowOperator with the default trigger of its
@@ -400,7 +405,8 @@ type windowOp[K, In, Out any] struct {
 	c        windowContents[K, In, Out]
 	key      func(In) ([]byte, int)
 	b        statebackend.KeyedBackend
-	contents statebackend.StateID // map: window -> accumulator, per key
+	contents statebackend.StateID // map: window (or slice) -> accumulator, per key
+	slice    int64                // a slice's length; 0 keeps one accumulator per window
 	timers   *timerService
 	ts       *int64
 	next     Collector[Out]
@@ -409,6 +415,7 @@ type windowOp[K, In, Out any] struct {
 	ctx      WindowContext[K]
 
 	windows []Window // scratch
+	slices  []slice  // scratch
 	wk      []byte
 	// LateDropped counts the late records dropped.
 	lateDropped int64
@@ -423,7 +430,12 @@ func newWindowOp[K, In, Out any](rt *buildContext, c windowContents[K, In, Out],
 	if err != nil {
 		return nil, err
 	}
-	id, err := rt.backend.Register(reservedPrefix+"window-contents", statebackend.KindMap)
+	name, slice := "window-contents", int64(0)
+	if sliced(spec, c.merges) {
+		// Another state than the windows', so that neither layout is read as the other.
+		name, slice = "window-slices", gcd(spec.GetSizeMillis(), spec.GetSlideMillis())
+	}
+	id, err := rt.backend.Register(reservedPrefix+name, statebackend.KindMap)
 	if err != nil {
 		return nil, err
 	}
@@ -432,7 +444,7 @@ func newWindowOp[K, In, Out any](rt *buildContext, c windowContents[K, In, Out],
 		return nil, err
 	}
 	o := &windowOp[K, In, Out]{spec: spec, event: spec.GetTime() == weirv1.TimeDomain_TIME_DOMAIN_EVENT,
-		lateness: spec.GetAllowedLatenessMillis(), c: c, key: key, b: rt.backend, contents: id, timers: ts,
+		lateness: spec.GetAllowedLatenessMillis(), c: c, key: key, b: rt.backend, contents: id, slice: slice, timers: ts,
 		ts: &rt.chain.ts, next: next, fail: rt.fail, ctx: WindowContext[K]{keyCodec: CodecFor[K]()}}
 	if spec.GetLateSideOutput() {
 		if rt.late != nil {
@@ -518,6 +530,9 @@ func (o *windowOp[K, In, Out]) collect(v In) error {
 		t = o.timers.procTime()
 	}
 	windows := o.assign(t)
+	if o.slice != 0 {
+		return o.collectSliced(v, t, windows, key, kg)
+	}
 	if o.spec.GetKind() == weirv1.WindowKind_WINDOW_KIND_SESSION {
 		w, err := o.mergeSessions(windows[0], key, kg, wm)
 		if err != nil {
@@ -632,6 +647,9 @@ type firing struct {
 func (o *windowOp[K, In, Out]) onTimer(d TimeDomain, ts int64, key []byte, kg int) error {
 	if d != o.domain() {
 		return nil
+	}
+	if o.slice != 0 {
+		return o.onTimerSliced(ts, key, kg)
 	}
 	var due []firing
 	var bad bool

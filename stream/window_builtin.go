@@ -166,6 +166,7 @@ func builtinWindow[T any](rt *buildContext, field string, next Collector[WindowA
 			}
 			return append([]byte(nil), enc(acc{a.n + b.n, a.sum + b.sum})...), nil
 		},
+		merges: true,
 		emit: func(ctx *WindowContext[[]byte], b []byte, out Collector[WindowAggregate]) error {
 			a, err := dec(b)
 			if err != nil {
