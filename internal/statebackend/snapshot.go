@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 )
 
 // The canonical snapshot format of keyed state: every backend writes and
@@ -65,6 +66,28 @@ func (e *SnapshotEncoder) Add(kg, state int, key, userKey, value []byte) {
 		e.buf = appendBytes(e.buf, userKey)
 	}
 	e.buf = appendBytes(e.buf, value)
+}
+
+// EntryLen returns the bytes Add appends for an entry of state in key
+// group kg whose key, user key and value have these lengths.
+func (e *SnapshotEncoder) EntryLen(kg, state, key, userKey, value int) int {
+	n := uvarintLen(uint64(kg)+1) + uvarintLen(uint64(state)) + uvarintLen(uint64(key)) + key + uvarintLen(uint64(value)) + value
+	if e.kinds[state] == KindMap {
+		n += uvarintLen(uint64(userKey)) + userKey
+	}
+	return n
+}
+
+// Grow makes room for n more bytes of entries (EntryLen) and the end, so
+// that an encoder told the size of its entries appends them without
+// copying the snapshot as it grows.
+func (e *SnapshotEncoder) Grow(n int) {
+	e.buf = slices.Grow(e.buf, n+1)
+}
+
+func uvarintLen(x uint64) int {
+	var b [binary.MaxVarintLen64]byte
+	return binary.PutUvarint(b[:], x)
 }
 
 // Finish returns the encoded snapshot.

@@ -33,6 +33,27 @@ func TestSnapshotRoundTrip(t *testing.T) {
 	}
 }
 
+// EntryLen counts exactly the bytes Add appends, for every kind and for
+// lengths and key groups on both sides of a varint's byte boundaries.
+func TestSnapshotEntryLen(t *testing.T) {
+	e := NewSnapshotEncoder([]StateDesc{{"v", KindValue}, {"l", KindList}, {"m", KindMap}})
+	for _, kg := range []int{0, 126, 127, 16383} {
+		for state := range 3 {
+			for _, n := range []int{0, 1, 127, 128, 20000} {
+				key, userKey, value := make([]byte, n), make([]byte, n/2), make([]byte, n+1)
+				if state != 2 {
+					userKey = nil
+				}
+				before := len(e.buf)
+				e.Add(kg, state, key, userKey, value)
+				if got, want := e.EntryLen(kg, state, len(key), len(userKey), len(value)), len(e.buf)-before; got != want {
+					t.Errorf("EntryLen(%d, %d, %d, %d, %d) = %d; Add appended %d bytes", kg, state, len(key), len(userKey), len(value), got, want)
+				}
+			}
+		}
+	}
+}
+
 // No input makes the decoder panic or allocate from an unchecked length.
 func FuzzDecodeSnapshot(f *testing.F) {
 	e := NewSnapshotEncoder([]StateDesc{{"v", KindValue}, {"l", KindList}, {"m", KindMap}})

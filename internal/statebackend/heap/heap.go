@@ -1,10 +1,23 @@
 // Package heap is the state backend that keeps working state in Go maps on
 // the task's heap: the fastest backend, bounded by memory. Like every
 // backend, it is working state only; snapshots go to checkpoint storage.
+//
+// Snapshots are copy-on-write, in the spirit of Flink's
+// CopyOnWriteStateMap: at the barrier SnapshotAsync captures references to
+// the maps of every state and key group, and the checkpointer encodes them
+// on its own goroutine. Meanwhile the task goroutine never writes a map or
+// a value such a snapshot may read: the first write to a captured map
+// clones it (shallowly), and a captured value is replaced by a copy rather
+// than overwritten. Maps and values carry the epoch they were made in to
+// tell captured ones apart; once no snapshot is left encoding, writes go
+// back to being in place.
 package heap
 
 import (
 	"fmt"
+	"maps"
+	"slices"
+	"sync/atomic"
 
 	"github.com/weirstream/weir/internal/invariant"
 	"github.com/weirstream/weir/internal/keygroup"
@@ -20,25 +33,50 @@ type Backend struct {
 
 	key []byte // current key; owned by the backend
 	kg  int    // current key group, relative to groups.Start
+
+	// epoch is stamped on every map and value made; SnapshotAsync ends
+	// it. captured is the newest epoch a snapshot captured: a map or
+	// value of that epoch or older may be read by a snapshot while
+	// inflight, the number of snapshots neither encoded nor discarded, is
+	// not zero. Only inflight is shared with other goroutines.
+	epoch    uint64
+	captured uint64
+	inflight atomic.Int64
 }
 
-var _ statebackend.KeyedBackend = (*Backend)(nil)
+var (
+	_ statebackend.KeyedBackend     = (*Backend)(nil)
+	_ statebackend.AsyncSnapshotter = (*Backend)(nil)
+)
 
 type state struct {
 	name string
 	kind statebackend.Kind
 	// values holds KindValue and KindList state, indexed by key group - groups.Start.
-	values []map[string]*[]byte
-	// maps holds KindMap state, indexed likewise, from key to user key to
-	// value. Values sit behind pointers, in both, so that updating an
-	// existing key overwrites in place: assigning to m[string(key)] would
-	// allocate the key string on every update.
-	maps []map[string]map[string]*[]byte
+	values []map[string]*entry
+	// maps holds KindMap state, indexed likewise, from key to user map.
+	maps []map[string]userMap
+	// epochs holds the epoch each key group's map was made in.
+	epochs []uint64
+}
+
+// entry is a stored value. It sits behind a pointer so that updating an
+// existing key overwrites in place: assigning to m[string(key)] would
+// allocate the key string on every update.
+type entry struct {
+	v     []byte
+	epoch uint64
+}
+
+// userMap is the map of one key of a KindMap state, from user key to value.
+type userMap struct {
+	m     map[string]*entry
+	epoch uint64
 }
 
 // New returns an empty backend for the key groups in r.
 func New(r keygroup.Range) *Backend {
-	return &Backend{groups: r, byName: map[string]statebackend.StateID{}, kg: -1}
+	return &Backend{groups: r, byName: map[string]statebackend.StateID{}, kg: -1, epoch: 1}
 }
 
 func (b *Backend) Register(name string, kind statebackend.Kind) (statebackend.StateID, error) {
@@ -48,12 +86,12 @@ func (b *Backend) Register(name string, kind statebackend.Kind) (statebackend.St
 		}
 		return id, nil
 	}
-	st := &state{name: name, kind: kind}
 	n := b.groups.Len()
+	st := &state{name: name, kind: kind, epochs: make([]uint64, n)}
 	if kind == statebackend.KindMap {
-		st.maps = make([]map[string]map[string]*[]byte, n)
+		st.maps = make([]map[string]userMap, n)
 	} else {
-		st.values = make([]map[string]*[]byte, n)
+		st.values = make([]map[string]*entry, n)
 	}
 	id := statebackend.StateID(len(b.states))
 	b.states = append(b.states, st)
@@ -69,103 +107,137 @@ func (b *Backend) SetCurrentKey(key []byte, kg int) {
 	b.kg = kg - b.groups.Start
 }
 
-func (b *Backend) valueMap(s statebackend.StateID, create bool) map[string]*[]byte {
-	st := b.states[s]
-	m := st.values[b.kg]
-	if m == nil && create {
-		m = map[string]*[]byte{}
-		st.values[b.kg] = m
+// shared reports whether a map or value made in epoch may be read by a
+// snapshot being encoded: the task goroutine must not write it.
+func (b *Backend) shared(epoch uint64) bool {
+	return epoch <= b.captured && b.inflight.Load() > 0
+}
+
+func (b *Backend) newEntry(v []byte) *entry { return &entry{v: v, epoch: b.epoch} }
+
+// writable returns *m ready for writes in the current epoch: made if nil,
+// cloned if a snapshot may read it. *epoch is the epoch of *m.
+func writable[V any](b *Backend, m *map[string]V, epoch *uint64) map[string]V {
+	switch {
+	case *m == nil:
+		*m = map[string]V{}
+	case b.shared(*epoch):
+		*m = maps.Clone(*m)
+	default:
+		return *m
 	}
-	return m
+	*epoch = b.epoch
+	return *m
+}
+
+// writableValues returns the current key group's map of KindValue or
+// KindList state s, ready for writes.
+func (b *Backend) writableValues(s statebackend.StateID) map[string]*entry {
+	st := b.states[s]
+	return writable(b, &st.values[b.kg], &st.epochs[b.kg])
+}
+
+// writableMaps returns the current key group's map of KindMap state s,
+// ready for writes.
+func (b *Backend) writableMaps(s statebackend.StateID) map[string]userMap {
+	st := b.states[s]
+	return writable(b, &st.maps[b.kg], &st.epochs[b.kg])
 }
 
 func (b *Backend) Get(s statebackend.StateID) ([]byte, bool) {
-	v, ok := b.valueMap(s, false)[string(b.key)]
+	e, ok := b.states[s].values[b.kg][string(b.key)]
 	if !ok {
 		return nil, false
 	}
-	return *v, true
+	return e.v, true
 }
 
 func (b *Backend) Put(s statebackend.StateID, value []byte) {
-	m := b.valueMap(s, true)
-	if v, ok := m[string(b.key)]; ok {
-		*v = append((*v)[:0], value...)
+	m := b.writableValues(s)
+	if e, ok := m[string(b.key)]; ok && !b.shared(e.epoch) {
+		e.v = append(e.v[:0], value...)
 		return
 	}
-	v := append(make([]byte, 0, len(value)), value...)
-	m[string(b.key)] = &v
+	m[string(b.key)] = b.newEntry(append(make([]byte, 0, len(value)), value...))
 }
 
 func (b *Backend) Append(s statebackend.StateID, elem []byte) {
-	m := b.valueMap(s, true)
-	if v, ok := m[string(b.key)]; ok {
-		*v = statebackend.AppendListElement(*v, elem)
+	m := b.writableValues(s)
+	e, ok := m[string(b.key)]
+	if ok && !b.shared(e.epoch) {
+		e.v = statebackend.AppendListElement(e.v, elem)
 		return
 	}
-	v := statebackend.AppendListElement(nil, elem)
-	m[string(b.key)] = &v
+	var list []byte
+	if ok {
+		// Clipped, so that appending copies: a snapshot reads e.v.
+		list = slices.Clip(e.v)
+	}
+	m[string(b.key)] = b.newEntry(statebackend.AppendListElement(list, elem))
 }
 
 func (b *Backend) Delete(s statebackend.StateID) {
 	st := b.states[s]
 	if st.kind == statebackend.KindMap {
-		delete(st.maps[b.kg], string(b.key))
+		if _, ok := st.maps[b.kg][string(b.key)]; ok {
+			delete(b.writableMaps(s), string(b.key))
+		}
 		return
 	}
-	delete(st.values[b.kg], string(b.key))
+	if _, ok := st.values[b.kg][string(b.key)]; ok {
+		delete(b.writableValues(s), string(b.key))
+	}
 }
 
-func (b *Backend) userMap(s statebackend.StateID, create bool) map[string]*[]byte {
-	st := b.states[s]
-	m := st.maps[b.kg]
-	if m == nil {
-		if !create {
-			return nil
-		}
-		m = map[string]map[string]*[]byte{}
-		st.maps[b.kg] = m
+// userMap returns the current key's map of KindMap state s, nil if absent.
+func (b *Backend) userMap(s statebackend.StateID) map[string]*entry {
+	return b.states[s].maps[b.kg][string(b.key)].m
+}
+
+// writableUserMap returns the current key's map of KindMap state s, ready
+// for writes: made if absent, cloned if a snapshot may read it.
+func (b *Backend) writableUserMap(s statebackend.StateID) map[string]*entry {
+	um, ok := b.states[s].maps[b.kg][string(b.key)]
+	if ok && !b.shared(um.epoch) {
+		return um.m
 	}
-	um := m[string(b.key)]
-	if um == nil && create {
-		um = map[string]*[]byte{}
-		m[string(b.key)] = um
-	}
-	return um
+	m := writable(b, &um.m, &um.epoch)
+	b.writableMaps(s)[string(b.key)] = um
+	return m
 }
 
 func (b *Backend) MapGet(s statebackend.StateID, userKey []byte) ([]byte, bool) {
-	v, ok := b.userMap(s, false)[string(userKey)]
+	e, ok := b.userMap(s)[string(userKey)]
 	if !ok {
 		return nil, false
 	}
-	return *v, true
+	return e.v, true
 }
 
 func (b *Backend) MapPut(s statebackend.StateID, userKey, value []byte) {
-	um := b.userMap(s, true)
-	if v, ok := um[string(userKey)]; ok {
-		*v = append((*v)[:0], value...)
+	um := b.writableUserMap(s)
+	if e, ok := um[string(userKey)]; ok && !b.shared(e.epoch) {
+		e.v = append(e.v[:0], value...)
 		return
 	}
-	v := append(make([]byte, 0, len(value)), value...)
-	um[string(userKey)] = &v
+	um[string(userKey)] = b.newEntry(append(make([]byte, 0, len(value)), value...))
 }
 
 func (b *Backend) MapDelete(s statebackend.StateID, userKey []byte) {
-	um := b.userMap(s, false)
-	if um == nil {
+	um := b.userMap(s)
+	if _, ok := um[string(userKey)]; !ok {
 		return
 	}
-	delete(um, string(userKey))
-	if len(um) == 0 {
-		delete(b.states[s].maps[b.kg], string(b.key))
+	if len(um) == 1 {
+		delete(b.writableMaps(s), string(b.key))
+		return
 	}
+	delete(b.writableUserMap(s), string(userKey))
 }
 
 func (b *Backend) MapRange(s statebackend.StateID, fn func(userKey, value []byte) bool) {
-	for k, v := range b.userMap(s, false) {
-		if !fn([]byte(k), *v) {
+	for k, e := range b.userMap(s) {
+		if !fn([]byte(k), e.v) {
 			return
 		}
 	}
@@ -176,30 +248,98 @@ func (b *Backend) Close() error {
 	return nil
 }
 
-// Snapshot encodes the backend's state. It copies every entry: the cost is
-// a pause proportional to the state size on the task goroutine.
-func (b *Backend) Snapshot() ([]byte, error) {
-	descs := make([]statebackend.StateDesc, len(b.states))
+// SnapshotAsync captures the maps of every state and key group, which the
+// task goroutine then leaves intact until the snapshot is encoded or
+// discarded: a pause proportional to the number of states and key groups,
+// not to the state size.
+func (b *Backend) SnapshotAsync() statebackend.CapturedSnapshot {
+	s := &capture{groups: b.groups, states: make([]capturedState, len(b.states)), inflight: &b.inflight}
 	for i, st := range b.states {
-		descs[i] = statebackend.StateDesc{Name: st.name, Kind: st.kind}
+		s.states[i] = capturedState{
+			desc:   statebackend.StateDesc{Name: st.name, Kind: st.kind},
+			values: slices.Clone(st.values),
+			maps:   slices.Clone(st.maps),
+		}
+	}
+	b.captured = b.epoch
+	b.epoch++
+	b.inflight.Add(1)
+	return s
+}
+
+// Snapshot encodes the backend's state: SnapshotAsync's capture, encoded at
+// once.
+func (b *Backend) Snapshot() ([]byte, error) {
+	return b.SnapshotAsync().Encode()
+}
+
+// capture is the state SnapshotAsync captured.
+type capture struct {
+	groups   keygroup.Range
+	states   []capturedState // nil once encoded or discarded
+	inflight *atomic.Int64   // the backend's count of snapshots in flight
+}
+
+type capturedState struct {
+	desc   statebackend.StateDesc
+	values []map[string]*entry
+	maps   []map[string]userMap
+}
+
+func (s *capture) Encode() ([]byte, error) {
+	if s.states == nil {
+		return nil, fmt.Errorf("heap: encoding a snapshot that was already encoded or discarded")
+	}
+	defer s.Discard()
+	descs := make([]statebackend.StateDesc, len(s.states))
+	for i, st := range s.states {
+		descs[i] = st.desc
 	}
 	e := statebackend.NewSnapshotEncoder(descs)
-	for kg := 0; kg < b.groups.Len(); kg++ {
-		for i, st := range b.states {
-			if st.kind == statebackend.KindMap {
+	// Sized first, so that the snapshot is allocated once: growing it
+	// would copy it several times over and bring on garbage collections,
+	// which scan the whole state.
+	size := 0
+	for i, st := range s.states {
+		for kg, m := range st.maps {
+			for k, um := range m {
+				for uk, v := range um.m {
+					size += e.EntryLen(s.groups.Start+kg, i, len(k), len(uk), len(v.v))
+				}
+			}
+		}
+		for kg, m := range st.values {
+			for k, v := range m {
+				size += e.EntryLen(s.groups.Start+kg, i, len(k), 0, len(v.v))
+			}
+		}
+	}
+	e.Grow(size)
+	for kg := 0; kg < s.groups.Len(); kg++ {
+		for i, st := range s.states {
+			if st.desc.Kind == statebackend.KindMap {
 				for k, um := range st.maps[kg] {
-					for uk, v := range um {
-						e.Add(b.groups.Start+kg, i, []byte(k), []byte(uk), *v)
+					for uk, v := range um.m {
+						e.Add(s.groups.Start+kg, i, []byte(k), []byte(uk), v.v)
 					}
 				}
 				continue
 			}
 			for k, v := range st.values[kg] {
-				e.Add(b.groups.Start+kg, i, []byte(k), nil, *v)
+				e.Add(s.groups.Start+kg, i, []byte(k), nil, v.v)
 			}
 		}
 	}
 	return e.Finish(), nil
+}
+
+// Discard lets the backend write in place what only this snapshot held.
+func (s *capture) Discard() {
+	if s.states == nil {
+		return
+	}
+	s.states = nil
+	s.inflight.Add(-1)
 }
 
 // Restore loads a canonical snapshot, keeping the backend's key groups.

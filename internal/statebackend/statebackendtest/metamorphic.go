@@ -27,7 +27,10 @@ const MetamorphicOps = 400
 // included, so operations keep meeting the state of earlier ones. Now and
 // then both backends are snapshotted and replaced by fresh ones restored
 // from the snapshots — crosswise, half of the time, so each backend reads
-// the other's output — for the same key-group range or a narrower one.
+// the other's output — for the same key-group range or a narrower one. A
+// backend that is a statebackend.AsyncSnapshotter also takes asynchronous
+// snapshots, encoded or discarded operations later, which must hold the
+// state at their capture.
 // Each backend is also checked on its own for the KeyedBackend rule that a
 // returned slice stays intact until the next mutating call.
 //
@@ -53,6 +56,7 @@ func Metamorphic(t *testing.T, seed int64, newA, newB func(t *testing.T, r keygr
 	for m.op = 0; m.op < MetamorphicOps; m.op++ {
 		m.step()
 	}
+	m.encodeCaptures()
 	m.snapshots()
 }
 
@@ -74,8 +78,19 @@ type metamorphic struct {
 	kg     int
 	hasKey bool
 
+	// captures are the snapshots SnapshotAsync took and nobody encoded
+	// or discarded yet.
+	captures []capture
+
 	op  int
 	log []string
+}
+
+// capture is a snapshot from SnapshotAsync, with the entries it must hold.
+type capture struct {
+	which string // "A" or "B"
+	snap  statebackend.CapturedSnapshot
+	want  []string
 }
 
 // openBackend is a backend the harness closes exactly once.
@@ -155,8 +170,10 @@ func (m *metamorphic) step() {
 		m.mapRange()
 	case n < 88:
 		m.mapRangeStop()
-	case n < 93:
+	case n < 92:
 		m.holdReturned()
+	case n < 93:
+		m.captureOrEncode()
 	case n < 97:
 		m.register(m.rng.IntN(4) == 0)
 	case n < 99:
@@ -512,9 +529,60 @@ func (m *metamorphic) decode(which string, snap []byte) []string {
 	return out
 }
 
+// captureOrEncode takes an asynchronous snapshot of each backend that is
+// an AsyncSnapshotter, holding what the synchronous snapshots hold now, or
+// encodes or discards one taken earlier: snapshots stay in flight across
+// other operations, several at once.
+func (m *metamorphic) captureOrEncode() {
+	if len(m.captures) > 0 && m.rng.IntN(2) == 0 {
+		i := m.rng.IntN(len(m.captures))
+		c := m.captures[i]
+		m.captures = slices.Delete(m.captures, i, i+1)
+		if m.rng.IntN(4) == 0 {
+			m.logf("discard a captured snapshot of %s", c.which)
+			c.snap.Discard()
+			return
+		}
+		m.encodeCapture(c)
+		return
+	}
+	snapA, snapB := m.snapshots()
+	for i, kb := range []statebackend.KeyedBackend{m.a.KeyedBackend, m.b.KeyedBackend} {
+		a, ok := kb.(statebackend.AsyncSnapshotter)
+		if !ok {
+			continue
+		}
+		which := string("AB"[i])
+		m.logf("SnapshotAsync of %s", which)
+		m.captures = append(m.captures, capture{which: which, snap: a.SnapshotAsync(), want: m.decode(which, [][]byte{snapA, snapB}[i])})
+	}
+}
+
+// encodeCapture encodes a captured snapshot and checks that it holds the
+// state at its capture.
+func (m *metamorphic) encodeCapture(c capture) {
+	m.logf("encode a captured snapshot of %s", c.which)
+	snap, err := c.snap.Encode()
+	if err != nil {
+		m.fatalf("encoding a captured snapshot of %s: %v", c.which, err)
+	}
+	if got := m.decode(c.which, snap); !slices.Equal(got, c.want) {
+		m.fatalf("a captured snapshot of %s holds %d entries, not the %d at its capture\n got %q\nwant %q", c.which, len(got), len(c.want), got, c.want)
+	}
+}
+
+// encodeCaptures encodes every captured snapshot not encoded yet.
+func (m *metamorphic) encodeCaptures() {
+	for _, c := range m.captures {
+		m.encodeCapture(c)
+	}
+	m.captures = nil
+}
+
 // snapshotRestore replaces both backends by fresh ones restored from their
 // snapshots, for the same range or a narrower one.
 func (m *metamorphic) snapshotRestore() {
+	m.encodeCaptures()
 	snapA, snapB := m.snapshots()
 	r := m.r
 	if m.r.Len() > 1 && m.rng.IntN(2) == 0 {

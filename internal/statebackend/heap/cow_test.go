@@ -1,0 +1,211 @@
+package heap
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"testing"
+
+	"github.com/weirstream/weir/internal/keygroup"
+	"github.com/weirstream/weir/internal/statebackend"
+)
+
+// cowRange is the key groups of the copy-on-write tests' backends: it does
+// not start at 0, and mutations also reach key groups no snapshot saw.
+var cowRange = keygroup.Range{Start: 4, End: 12}
+
+// twin is a backend under test and an oracle that receives the same writes
+// but is never snapshotted asynchronously, so its synchronous snapshot is
+// what the backend's state must be.
+type twin struct {
+	b, oracle *Backend
+	ids       []statebackend.StateID // value, list, map; the same in both
+	rng       *rand.Rand
+}
+
+func newTwin(t *testing.T) *twin {
+	t.Helper()
+	tw := &twin{b: New(cowRange), oracle: New(cowRange), rng: rand.New(rand.NewPCG(1, 2))}
+	for _, s := range []struct {
+		name string
+		kind statebackend.Kind
+	}{{"v", statebackend.KindValue}, {"l", statebackend.KindList}, {"m", statebackend.KindMap}} {
+		id, err := tw.b.Register(s.name, s.kind)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tw.oracle.Register(s.name, s.kind); err != nil {
+			t.Fatal(err)
+		}
+		tw.ids = append(tw.ids, id)
+	}
+	// Some key groups stay empty until mutate reaches them.
+	for i := range 200 {
+		tw.at(fmt.Sprintf("k%d", i%50), cowRange.Start+i%(cowRange.Len()/2))
+		tw.both(func(b *Backend) {
+			b.Put(tw.ids[0], fmt.Appendf(nil, "v%d", i))
+			b.Append(tw.ids[1], fmt.Appendf(nil, "e%d", i))
+			b.MapPut(tw.ids[2], fmt.Appendf(nil, "uk%d", i%7), fmt.Appendf(nil, "mv%d", i))
+		})
+	}
+	return tw
+}
+
+func (tw *twin) both(f func(b *Backend)) {
+	f(tw.b)
+	f(tw.oracle)
+}
+
+func (tw *twin) at(key string, kg int) {
+	tw.both(func(b *Backend) { b.SetCurrentKey([]byte(key), kg) })
+}
+
+// mutate applies n random writes of every kind: overwrites, appends,
+// deletes, new keys and new key groups.
+func (tw *twin) mutate(n int) {
+	for i := range n {
+		tw.at(fmt.Sprintf("k%d", tw.rng.IntN(80)), cowRange.Start+tw.rng.IntN(cowRange.Len()))
+		v := fmt.Appendf(nil, "w%d", i)
+		uk := fmt.Appendf(nil, "uk%d", tw.rng.IntN(10))
+		switch tw.rng.IntN(8) {
+		case 0:
+			tw.both(func(b *Backend) { b.Put(tw.ids[0], v) })
+		case 1:
+			tw.both(func(b *Backend) { b.Append(tw.ids[1], v) })
+		case 2:
+			tw.both(func(b *Backend) { b.Put(tw.ids[1], statebackend.AppendListElement(nil, v)) })
+		case 3:
+			tw.both(func(b *Backend) { b.MapPut(tw.ids[2], uk, v) })
+		case 4:
+			tw.both(func(b *Backend) { b.MapDelete(tw.ids[2], uk) })
+		default:
+			id := tw.ids[tw.rng.IntN(len(tw.ids))]
+			tw.both(func(b *Backend) { b.Delete(id) })
+		}
+	}
+}
+
+// snapshotEntries decodes a snapshot into sorted strings, one an entry.
+func snapshotEntries(t *testing.T, snap []byte) []string {
+	t.Helper()
+	var out []string
+	err := statebackend.DecodeSnapshot(snap, func([]statebackend.StateDesc) error { return nil }, func(e statebackend.Entry) error {
+		out = append(out, fmt.Sprintf("kg=%d state=%d key=%q uk=%q value=%q", e.KeyGroup, e.State, e.Key, e.UserKey, e.Value))
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// want returns the entries of the oracle's state now.
+func (tw *twin) want(t *testing.T) []string {
+	t.Helper()
+	snap, err := tw.oracle.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return snapshotEntries(t, snap)
+}
+
+func checkEncoded(t *testing.T, what string, s statebackend.CapturedSnapshot, want []string) {
+	t.Helper()
+	snap, err := s.Encode()
+	if err != nil {
+		t.Fatalf("encoding %s: %v", what, err)
+	}
+	if got := snapshotEntries(t, snap); !slices.Equal(got, want) {
+		t.Errorf("%s holds %d entries, not the %d of the state at its capture:\n got %q\nwant %q", what, len(got), len(want), got, want)
+	}
+}
+
+// checkState checks that the backend's state is the oracle's.
+func (tw *twin) checkState(t *testing.T) {
+	t.Helper()
+	snap, err := tw.b.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := snapshotEntries(t, snap), tw.want(t); !slices.Equal(got, want) {
+		t.Errorf("the state holds %d entries, not the %d written:\n got %q\nwant %q", len(got), len(want), got, want)
+	}
+}
+
+// A snapshot encoded after heavy writes holds the state at its capture,
+// and the writes are all in the state.
+func TestSnapshotAsyncHoldsTheStateAtCapture(t *testing.T) {
+	tw := newTwin(t)
+	want := tw.want(t)
+	s := tw.b.SnapshotAsync()
+	tw.mutate(2000)
+	checkEncoded(t, "the snapshot", s, want)
+	tw.checkState(t)
+}
+
+// Snapshots in flight together each hold the state at their own capture,
+// whichever is encoded first.
+func TestOverlappingSnapshots(t *testing.T) {
+	tw := newTwin(t)
+	want1 := tw.want(t)
+	s1 := tw.b.SnapshotAsync()
+	tw.mutate(500)
+	want2 := tw.want(t)
+	s2 := tw.b.SnapshotAsync()
+	tw.mutate(500)
+	checkEncoded(t, "the second snapshot", s2, want2)
+	tw.mutate(500)
+	want3 := tw.want(t)
+	s3 := tw.b.SnapshotAsync()
+	tw.mutate(500)
+	checkEncoded(t, "the first snapshot", s1, want1)
+	tw.mutate(500)
+	checkEncoded(t, "the third snapshot", s3, want3)
+	tw.checkState(t)
+}
+
+// A discarded snapshot costs nothing more, and a later one is still held
+// intact; a discarded snapshot cannot be encoded.
+func TestDiscardedSnapshot(t *testing.T) {
+	tw := newTwin(t)
+	dropped := tw.b.SnapshotAsync()
+	tw.mutate(300)
+	dropped.Discard()
+	dropped.Discard()
+	if n := tw.b.inflight.Load(); n != 0 {
+		t.Errorf("%d snapshots in flight after the only one was discarded; want 0", n)
+	}
+	if _, err := dropped.Encode(); err == nil {
+		t.Error("a discarded snapshot was encoded")
+	}
+	want := tw.want(t)
+	s := tw.b.SnapshotAsync()
+	tw.mutate(1000)
+	checkEncoded(t, "the snapshot after a discarded one", s, want)
+	tw.checkState(t)
+}
+
+// The checkpointer encodes on its own goroutine while the task goroutine
+// goes on writing; under -race this checks that they never touch a map or
+// value at once.
+func TestSnapshotEncodedConcurrentlyWithWrites(t *testing.T) {
+	tw := newTwin(t)
+	for round := range 5 {
+		want := tw.want(t)
+		s := tw.b.SnapshotAsync()
+		done := make(chan []byte)
+		go func() {
+			snap, err := s.Encode()
+			if err != nil {
+				t.Error(err)
+			}
+			done <- snap
+		}()
+		tw.mutate(2000)
+		if got := snapshotEntries(t, <-done); !slices.Equal(got, want) {
+			t.Errorf("round %d: the snapshot holds %d entries, not the %d at its capture", round, len(got), len(want))
+		}
+	}
+	tw.checkState(t)
+}
