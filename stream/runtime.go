@@ -65,6 +65,10 @@ type OperatorSnapshot struct {
 	// Native, set instead of Keyed in an incremental checkpoint, is the
 	// backend's native snapshot, for the checkpointer to persist.
 	Native statebackend.NativeSnapshot
+	// Captured, set instead of Keyed by SnapshotAsync on a backend that
+	// snapshots asynchronously, is the keyed state captured at the
+	// barrier, for the checkpointer to encode (EncodeKeyed).
+	Captured statebackend.CapturedSnapshot
 	// Elements is the operator's list state (Checkpointed).
 	Elements [][]byte
 	// Rescaled marks state saved at another parallelism: Keyed holds the
@@ -72,6 +76,35 @@ type OperatorSnapshot struct {
 	// is the union of every old subtask's elements, in old subtask order,
 	// which the chain redistributes (see UnionRedistributed).
 	Rescaled bool
+}
+
+// EncodeKeyed encodes the keyed state in Captured into Keyed: the
+// asynchronous part of a canonical snapshot, off the task goroutine.
+func (s *OperatorSnapshot) EncodeKeyed() error {
+	if s.Captured == nil {
+		return nil
+	}
+	keyed, err := s.Captured.Encode()
+	s.Captured = nil
+	if err != nil {
+		return fmt.Errorf("encoding keyed state: %w", err)
+	}
+	s.Keyed = keyed
+	return nil
+}
+
+// Discard drops the keyed state captured for a snapshot that will not be
+// persisted: a native snapshot's files, and the backend's copy-on-write
+// for Captured.
+func (s *OperatorSnapshot) Discard() error {
+	if s.Captured != nil {
+		s.Captured.Discard()
+		s.Captured = nil
+	}
+	if s.Native != nil {
+		return s.Native.Discard()
+	}
+	return nil
 }
 
 type buildContext struct {
@@ -297,55 +330,81 @@ func EvenShare(elements [][]byte, subtask, parallelism int) [][]byte {
 }
 
 // Snapshot captures the state of every operator of the chain for
-// checkpoint id: the synchronous part of a checkpoint. Keyed state is in
-// the canonical format.
-func (c *Chain) Snapshot(id int64) ([]OperatorSnapshot, error) { return c.snapshot(id, false) }
-
-// SnapshotIncremental is Snapshot for an incremental checkpoint: a backend
-// that takes native snapshots (statebackend.Incremental) captures its
-// files, to be persisted off the task goroutine, instead of encoding its
-// state; another backend's state is canonical as for Snapshot. Expired
-// TTL values stay in a native snapshot (reads drop them), as in Flink's
-// incremental checkpoints.
-func (c *Chain) SnapshotIncremental(id int64) ([]OperatorSnapshot, error) {
-	return c.snapshot(id, true)
+// checkpoint id, with its keyed state in the canonical format: a snapshot
+// taken wholly on the calling goroutine. A task takes only the synchronous
+// part (SnapshotAsync) at a barrier.
+func (c *Chain) Snapshot(id int64) ([]OperatorSnapshot, error) {
+	out, err := c.SnapshotAsync(id, false)
+	if err != nil {
+		return nil, err
+	}
+	for i := range out {
+		if err := out[i].EncodeKeyed(); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
-func (c *Chain) snapshot(id int64, incremental bool) ([]OperatorSnapshot, error) {
+// SnapshotAsync is the synchronous part of checkpoint or savepoint id, on
+// the task goroutine: it captures the state of every operator of the
+// chain, leaving the keyed state to be finished off it. A backend that
+// snapshots asynchronously (statebackend.AsyncSnapshotter, the heap)
+// captures its state, for EncodeKeyed; for an incremental checkpoint, a
+// backend that takes native snapshots (statebackend.Incremental) captures
+// its files, to be persisted; another backend encodes its state into Keyed
+// at once. Expired TTL values are left out of canonical snapshots, as
+// expired at the barrier, but stay in a native snapshot (reads drop them),
+// as in Flink's incremental checkpoints.
+func (c *Chain) SnapshotAsync(id int64, incremental bool) ([]OperatorSnapshot, error) {
 	var out []OperatorSnapshot
 	if c.backend != nil {
 		if c.timers != nil {
 			c.timers.persist()
 		}
-		if inc, ok := c.backend.(statebackend.Incremental); ok && incremental {
-			ns, err := inc.NativeSnapshot(id)
-			if err != nil {
-				return nil, fmt.Errorf("snapshotting keyed state: %w", err)
-			}
-			out = append(out, OperatorSnapshot{UID: c.headUID, Native: ns})
-			return c.snapshotOperators(id, out)
-		}
-		keyed, err := c.backend.Snapshot()
+		s, err := c.snapshotKeyed(id, incremental)
 		if err != nil {
 			return nil, fmt.Errorf("snapshotting keyed state: %w", err)
 		}
-		for _, t := range c.ttl {
-			if keyed, err = dropExpired(keyed, c.ttl, t.now()); err != nil {
-				return nil, fmt.Errorf("snapshotting keyed state: %w", err)
-			}
-			break
-		}
-		out = append(out, OperatorSnapshot{UID: c.headUID, Keyed: keyed})
+		out = append(out, s)
 	}
 	return c.snapshotOperators(id, out)
 }
 
+// snapshotKeyed is SnapshotAsync for the chain's keyed state.
+func (c *Chain) snapshotKeyed(id int64, incremental bool) (OperatorSnapshot, error) {
+	s := OperatorSnapshot{UID: c.headUID}
+	if inc, ok := c.backend.(statebackend.Incremental); ok && incremental {
+		ns, err := inc.NativeSnapshot(id)
+		s.Native = ns
+		return s, err
+	}
+	var now int64
+	for _, t := range c.ttl {
+		now = t.now()
+		break
+	}
+	if a, ok := c.backend.(statebackend.AsyncSnapshotter); ok {
+		s.Captured = a.SnapshotAsync()
+		if len(c.ttl) > 0 {
+			s.Captured = ttlSnapshot{CapturedSnapshot: s.Captured, ttls: c.ttl, now: now}
+		}
+		return s, nil
+	}
+	keyed, err := c.backend.Snapshot()
+	if err == nil && len(c.ttl) > 0 {
+		keyed, err = dropExpired(keyed, c.ttl, now)
+	}
+	s.Keyed = keyed
+	return s, err
+}
+
 // snapshotOperators adds the list state of the chain's operators to out.
-// On an error, a native snapshot in out is discarded.
+// On an error, keyed state captured in out is discarded.
 func (c *Chain) snapshotOperators(id int64, out []OperatorSnapshot) (_ []OperatorSnapshot, err error) {
 	defer func() {
-		if err != nil && len(out) > 0 && out[0].Native != nil {
-			_ = out[0].Native.Discard()
+		if err != nil && len(out) > 0 {
+			_ = out[0].Discard()
 		}
 	}()
 	for _, s := range c.stateful {

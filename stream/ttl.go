@@ -165,3 +165,19 @@ func dropExpired(snap []byte, ttls map[string]*ttl, now int64) ([]byte, error) {
 	}
 	return enc.Finish(), nil
 }
+
+// ttlSnapshot is a captured snapshot whose encoding leaves out the values
+// of TTL states expired at now, the time of the capture.
+type ttlSnapshot struct {
+	statebackend.CapturedSnapshot
+	ttls map[string]*ttl
+	now  int64
+}
+
+func (s ttlSnapshot) Encode() ([]byte, error) {
+	snap, err := s.CapturedSnapshot.Encode()
+	if err != nil {
+		return nil, err
+	}
+	return dropExpired(snap, s.ttls, s.now)
+}

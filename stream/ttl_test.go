@@ -208,6 +208,36 @@ func TestTTLSnapshotCleanup(t *testing.T) {
 	})
 }
 
+// A snapshot encoded after its barrier leaves out what had expired at the
+// barrier, not what expired since.
+func TestTTLSnapshotAsyncExpiresAtTheBarrier(t *testing.T) {
+	ttlBackends(t, func(t *testing.T, m *clock.Manual, ctx *OpenContext, key func(string)) {
+		v := stateMust(NewValueState[string](ctx, "v", WithTTL(StateTTL{TTL: ttlTest})))
+		key("k")
+		v.Update("a")
+		m.Advance(ttlTest - time.Millisecond)
+		snaps, err := ctx.chain.SnapshotAsync(1, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m.Advance(time.Millisecond)
+		if err := snaps[0].EncodeKeyed(); err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		err = statebackend.DecodeSnapshot(snaps[0].Keyed, func([]statebackend.StateDesc) error { return nil }, func(statebackend.Entry) error {
+			n++
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n != 1 {
+			t.Fatalf("the snapshot holds %d entries; want the value live at the barrier", n)
+		}
+	})
+}
+
 func TestTTLDeclaration(t *testing.T) {
 	ctx, _ := newStateContext(t)
 	for _, cfg := range []StateTTL{{TTL: 0}, {TTL: time.Microsecond}, {TTL: time.Second, Update: 7}} {

@@ -275,25 +275,21 @@ func (l *loop) handleMail() error {
 // hands the snapshot to the checkpointer for upload.
 func (l *loop) checkpoint(b *weirv1.Barrier, alignment time.Duration) error {
 	start := l.t.cfg.Clock.Now()
-	snapshot := l.chain.Snapshot
-	if l.cp.Incremental && b.GetKind() == weirv1.SnapshotKind_SNAPSHOT_KIND_CHECKPOINT {
-		snapshot = l.chain.SnapshotIncremental
-	}
-	snap, serr := snapshot(b.GetCheckpointId())
-	enc, err := proto.Marshal(b)
-	if err != nil {
-		return err
-	}
-	for _, o := range l.t.outputs {
-		if err := o.Broadcast(network.KindBarrier, enc); err != nil {
-			return err
+	incremental := l.cp.Incremental && b.GetKind() == weirv1.SnapshotKind_SNAPSHOT_KIND_CHECKPOINT
+	snap, serr := l.chain.SnapshotAsync(b.GetCheckpointId(), incremental)
+	if err := l.broadcastBarrier(b); err != nil {
+		for i := range snap {
+			_ = snap[i].Discard()
 		}
+		return err
 	}
 	l.lastSnapshot = max(l.lastSnapshot, b.GetCheckpointId())
 	if serr != nil {
 		l.cp.Checkpointer.Decline(b, serr)
 		return nil
 	}
+	// Captured and native keyed state is counted by the checkpointer,
+	// which encodes or persists it.
 	size := int64(0)
 	for _, s := range snap {
 		size += int64(len(s.Keyed))
@@ -306,6 +302,20 @@ func (l *loop) checkpoint(b *weirv1.Barrier, alignment time.Duration) error {
 		AlignmentDurationMillis: alignment.Milliseconds(),
 		StateSize:               size,
 	})
+	return nil
+}
+
+// broadcastBarrier sends b downstream, after every record written before it.
+func (l *loop) broadcastBarrier(b *weirv1.Barrier) error {
+	enc, err := proto.Marshal(b)
+	if err != nil {
+		return err
+	}
+	for _, o := range l.t.outputs {
+		if err := o.Broadcast(network.KindBarrier, enc); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 

@@ -88,7 +88,9 @@ func (c *Checkpointing) Mode() string {
 // and reports to the jobmanager. Its methods must not block.
 type Checkpointer interface {
 	// Acknowledge persists the state captured for barrier b and then
-	// acknowledges the checkpoint; if persisting fails it declines.
+	// acknowledges the checkpoint; if persisting fails it declines. It
+	// owns snap: keyed state captured in it must be encoded or discarded
+	// (stream.OperatorSnapshot), and m.StateSize does not count it yet.
 	Acknowledge(b *weirv1.Barrier, snap []stream.OperatorSnapshot, m *weirv1.CheckpointMetrics)
 	// Decline reports that the task could not take its part of b.
 	Decline(b *weirv1.Barrier, err error)

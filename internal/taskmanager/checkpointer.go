@@ -69,7 +69,11 @@ func (c *checkpointer) Acknowledge(b *weirv1.Barrier, snap []stream.OperatorSnap
 		defer func() {
 			// Native snapshots not persisted are dropped with a declined
 			// checkpoint; persisted ones become the local copy or go.
+			// Captured state not encoded is dropped likewise.
 			for _, s := range snap {
+				if s.Captured != nil {
+					s.Captured.Discard()
+				}
 				if s.Native == nil {
 					continue
 				}
@@ -95,7 +99,16 @@ func (c *checkpointer) Acknowledge(b *weirv1.Barrier, snap []stream.OperatorSnap
 				return
 			}
 		}
-		for _, s := range snap {
+		for i := range snap {
+			s := &snap[i]
+			if s.Captured != nil {
+				// The asynchronous part of a canonical snapshot.
+				if err := s.EncodeKeyed(); err != nil {
+					c.decline(ctx, b, fmt.Errorf("persisting state: %w", err))
+					return
+				}
+				m.StateSize += int64(len(s.Keyed))
+			}
 			keyed := s.Keyed
 			if s.Native != nil {
 				p, err := s.Native.Persist(ctx, sharedStore{st: st, storage: b.GetStorage(), dir: b.GetDirectory()}, b.GetBaseCheckpointId())
