@@ -3,6 +3,7 @@ package stream
 import (
 	"fmt"
 
+	"github.com/weirstream/weir/internal/invariant"
 	"github.com/weirstream/weir/internal/keygroup"
 	"github.com/weirstream/weir/internal/statebackend"
 )
@@ -75,18 +76,28 @@ func (o *filterOp[T]) Collect(v T) {
 }
 
 // keyer computes a record's key, scopes the state backend to it, and
-// returns the encoded key.
+// returns the encoded key. The key group is the one the record came with
+// over the key-group partitioned edge, where the sender hashed the same
+// encoded key to route it; only a record without one is hashed here.
 type keyer[T, K any] struct {
 	sel  KeySelector[T, K]
 	kc   Codec[K]
 	b    statebackend.KeyedBackend
 	maxP int
+	in   *int // the chain's input key group, negative for none
 	buf  []byte
 }
 
 func (k *keyer[T, K]) setKey(v T) ([]byte, int) {
 	k.buf = k.kc.Append(k.buf[:0], k.sel.Key(v))
-	kg := keygroup.Of(keygroup.Hash(k.buf), k.maxP)
+	kg := *k.in
+	if kg < 0 {
+		kg = keygroup.Of(keygroup.Hash(k.buf), k.maxP)
+	} else if invariant.Enabled {
+		if want := keygroup.Of(keygroup.Hash(k.buf), k.maxP); kg != want {
+			panic(invariant.Failf("a record came with key group %d, its key is in %d", kg, want))
+		}
+	}
 	k.b.SetCurrentKey(k.buf, kg)
 	return k.buf, kg
 }

@@ -217,7 +217,7 @@ func RegisterKeySelector[T, K any](name string, f KeySelector[T, K]) {
 				w: w, fail: rt.fail, out: &rt.chain.recordsOut}
 		},
 		keyer: func(sel any, rt *buildContext) any {
-			k := &keyer[T, K]{sel: sel.(KeySelector[T, K]), kc: CodecFor[K](), b: rt.backend, maxP: rt.info.MaxParallelism}
+			k := &keyer[T, K]{sel: sel.(KeySelector[T, K]), kc: CodecFor[K](), b: rt.backend, maxP: rt.info.MaxParallelism, in: &rt.chain.kg}
 			return k.setKey
 		}})
 }

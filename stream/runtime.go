@@ -44,6 +44,7 @@ type Chain struct {
 	// chain; watermark is the chain's output watermark.
 	ts         int64
 	split      int // the source split of the record going through the chain, -1 for none
+	kg         int // the key group the input record came with, -1 for none
 	watermark  int64
 	generators []*watermarkGenerator // timestamp assigners of the chain
 	timers     *timerService         // the keyed head's, nil if none
@@ -134,7 +135,7 @@ type ChainOptions struct {
 
 // BuildChain instantiates the operators of vertex v of graph g.
 func BuildChain(g *weirv1.JobGraph, v *plan.Vertex, opts ChainOptions) (_ *Chain, err error) {
-	c := &Chain{ts: NoTimestamp, split: -1, watermark: NoTimestamp}
+	c := &Chain{ts: NoTimestamp, split: -1, kg: -1, watermark: NoTimestamp}
 	rt := &buildContext{info: opts.Info, backend: opts.Backend, chain: c, fail: &c.fail}
 	defer func() {
 		if err != nil {
@@ -487,9 +488,14 @@ func (c *Chain) Available() <-chan struct{} { return c.source.available() }
 
 // Process runs one encoded input record with event timestamp ts
 // (NoTimestamp for none) through the chain.
-func (c *Chain) Process(rec []byte, ts int64) error {
+func (c *Chain) Process(rec []byte, ts int64) error { return c.ProcessKeyed(rec, ts, -1) }
+
+// ProcessKeyed is Process of a record that came with its key group kg
+// (negative for none) over a key-group partitioned edge: a keyed head
+// uses it instead of hashing the record's key.
+func (c *Chain) ProcessKeyed(rec []byte, ts int64, kg int) error {
 	c.recordsIn++
-	c.ts = ts
+	c.ts, c.kg = ts, kg
 	c.input(rec)
 	return c.fail.err
 }

@@ -45,10 +45,21 @@ const (
 	// (payload 0): an idle channel does not hold back the watermark of
 	// its consumer (Flink's StreamStatus).
 	KindIdle
+	// KindKeyedRecord is a record of a key-group partitioned edge: its key
+	// group (uvarint), then the record. The sender hashed the key to pick
+	// the channel; the consumer scopes its keyed state to the key group it
+	// is given instead of hashing the key again.
+	KindKeyedRecord
+	// KindKeyedTimedRecord is a KindKeyedRecord with an event timestamp:
+	// key group (uvarint), 8 bytes big-endian timestamp, then the record.
+	KindKeyedTimedRecord
 )
 
 // NoTimestamp is the timestamp of a record that has none.
 const NoTimestamp = math.MinInt64
+
+// NoKeyGroup is the key group of a record that carries none.
+const NoKeyGroup = -1
 
 // ErrCorruptBuffer is returned for a buffer that does not parse.
 var ErrCorruptBuffer = errors.New("network: corrupt buffer")
@@ -60,34 +71,66 @@ func AppendElement(buf []byte, k Kind, payload []byte) []byte {
 	return append(buf, payload...)
 }
 
-// AppendTimedRecord appends a record with event timestamp ts to buf; a
-// record without a timestamp (NoTimestamp) is appended as KindRecord.
-// TimedRecordSize is the number of bytes it appends.
-func AppendTimedRecord(buf []byte, ts int64, rec []byte) []byte {
-	if ts == NoTimestamp {
-		return AppendElement(buf, KindRecord, rec)
+// AppendRecord appends a record with key group kg (NoKeyGroup for none)
+// and event timestamp ts (NoTimestamp for none) to buf, as the record kind
+// that carries what it has. RecordSize is the number of bytes it appends.
+func AppendRecord(buf []byte, kg int, ts int64, rec []byte) []byte {
+	k := KindRecord
+	switch {
+	case kg != NoKeyGroup && ts != NoTimestamp:
+		k = KindKeyedTimedRecord
+	case kg != NoKeyGroup:
+		k = KindKeyedRecord
+	case ts != NoTimestamp:
+		k = KindTimedRecord
 	}
-	buf = append(buf, byte(KindTimedRecord))
-	buf = binary.AppendUvarint(buf, uint64(8+len(rec)))
-	buf = binary.BigEndian.AppendUint64(buf, uint64(ts))
+	buf = append(buf, byte(k))
+	buf = binary.AppendUvarint(buf, uint64(recordPayloadSize(kg, ts, len(rec))))
+	if kg != NoKeyGroup {
+		buf = binary.AppendUvarint(buf, uint64(kg))
+	}
+	if ts != NoTimestamp {
+		buf = binary.BigEndian.AppendUint64(buf, uint64(ts))
+	}
 	return append(buf, rec...)
 }
 
-// TimedRecordSize returns the size of the element AppendTimedRecord
-// appends for a record of n bytes.
-func TimedRecordSize(ts int64, n int) int {
+// RecordSize returns the number of bytes AppendRecord appends for a record
+// of n bytes.
+func RecordSize(kg int, ts int64, n int) int {
+	p := recordPayloadSize(kg, ts, n)
+	return 1 + protowire.SizeVarint(uint64(p)) + p
+}
+
+func recordPayloadSize(kg int, ts int64, n int) int {
+	if kg != NoKeyGroup {
+		n += protowire.SizeVarint(uint64(kg))
+	}
 	if ts != NoTimestamp {
 		n += 8
 	}
-	return 1 + protowire.SizeVarint(uint64(n)) + n
+	return n
 }
 
-// SplitTimedRecord splits the payload of a KindTimedRecord element.
-func SplitTimedRecord(payload []byte) (ts int64, rec []byte, err error) {
-	if len(payload) < 8 {
-		return 0, nil, fmt.Errorf("%w: timed record of %d bytes", ErrCorruptBuffer, len(payload))
+// SplitRecord splits the payload of a record element of kind k into the
+// key group (NoKeyGroup if the kind has none), the event timestamp
+// (NoTimestamp if none) and the record.
+func SplitRecord(k Kind, payload []byte) (kg int, ts int64, rec []byte, err error) {
+	kg, ts, rec = NoKeyGroup, NoTimestamp, payload
+	if k == KindKeyedRecord || k == KindKeyedTimedRecord {
+		g, w := binary.Uvarint(rec)
+		if w <= 0 || g > math.MaxInt32 {
+			return 0, 0, nil, fmt.Errorf("%w: key group of a keyed record", ErrCorruptBuffer)
+		}
+		kg, rec = int(g), rec[w:]
 	}
-	return int64(binary.BigEndian.Uint64(payload)), payload[8:], nil
+	if k == KindTimedRecord || k == KindKeyedTimedRecord {
+		if len(rec) < 8 {
+			return 0, 0, nil, fmt.Errorf("%w: timed record of %d bytes", ErrCorruptBuffer, len(payload))
+		}
+		ts, rec = int64(binary.BigEndian.Uint64(rec)), rec[8:]
+	}
+	return kg, ts, rec, nil
 }
 
 // EncodeTimestamp returns the payload of a KindWatermark element.
@@ -118,7 +161,7 @@ func (r *Reader) Next() (k Kind, payload []byte, ok bool, err error) {
 		return 0, nil, false, nil
 	}
 	k = Kind(r.buf[0])
-	if k < KindRecord || k > KindIdle {
+	if k < KindRecord || k > KindKeyedTimedRecord {
 		return 0, nil, false, fmt.Errorf("%w: unknown element kind %d", ErrCorruptBuffer, k)
 	}
 	n, w := binary.Uvarint(r.buf[1:])

@@ -173,45 +173,65 @@ func FuzzReader(f *testing.F) {
 
 func uvarintLen(n int) int { return len(binary.AppendUvarint(nil, uint64(n))) }
 
-// A timed record carries its timestamp in the element; a record without
-// one stays a plain record, so jobs without event time pay nothing.
-func TestTimedRecordRoundTrip(t *testing.T) {
+// A record carries its key group and timestamp in the element when it has
+// them; a record with neither stays a plain record, so jobs without event
+// time or keys pay nothing.
+func TestRecordRoundTrip(t *testing.T) {
+	cases := []struct {
+		kind network.Kind
+		kg   int
+		ts   int64
+		rec  string
+	}{
+		{network.KindTimedRecord, network.NoKeyGroup, -5, "neg"},
+		{network.KindRecord, network.NoKeyGroup, network.NoTimestamp, "none"},
+		{network.KindTimedRecord, network.NoKeyGroup, 1 << 40, ""},
+		{network.KindKeyedRecord, 0, network.NoTimestamp, "kg 0"},
+		{network.KindKeyedRecord, 127, network.NoTimestamp, "kg 127"},
+		{network.KindKeyedTimedRecord, 32767, 9, "kg 32767 at 9"},
+		{network.KindKeyedTimedRecord, 128, network.NoTimestamp + 1, ""},
+	}
 	var buf []byte
-	buf = network.AppendTimedRecord(buf, -5, []byte("neg"))
-	buf = network.AppendTimedRecord(buf, network.NoTimestamp, []byte("none"))
-	buf = network.AppendTimedRecord(buf, 1<<40, nil)
+	for _, c := range cases {
+		before := len(buf)
+		buf = network.AppendRecord(buf, c.kg, c.ts, []byte(c.rec))
+		if n := network.RecordSize(c.kg, c.ts, len(c.rec)); n != len(buf)-before {
+			t.Errorf("RecordSize(%d, %d, %d) = %d, want the %d bytes appended", c.kg, c.ts, len(c.rec), n, len(buf)-before)
+		}
+	}
 	buf = network.AppendElement(buf, network.KindWatermark, network.EncodeTimestamp(77))
 	got, err := readAll(buf)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(got) != 4 {
-		t.Fatalf("got %d elements, want 4", len(got))
+	if len(got) != len(cases)+1 {
+		t.Fatalf("got %d elements, want %d", len(got), len(cases)+1)
 	}
-	for i, want := range []struct {
-		kind network.Kind
-		ts   int64
-		rec  string
-	}{{network.KindTimedRecord, -5, "neg"}, {network.KindRecord, 0, "none"}, {network.KindTimedRecord, 1 << 40, ""}} {
+	for i, want := range cases {
 		if got[i].kind != want.kind {
 			t.Fatalf("element %d: kind %d, want %d", i, got[i].kind, want.kind)
 		}
-		if want.kind == network.KindRecord {
-			if string(got[i].payload) != want.rec {
-				t.Errorf("element %d: %q, want %q", i, got[i].payload, want.rec)
-			}
-			continue
-		}
-		ts, rec, err := network.SplitTimedRecord(got[i].payload)
-		if err != nil || ts != want.ts || string(rec) != want.rec {
-			t.Errorf("element %d: (%d, %q, %v), want (%d, %q)", i, ts, rec, err, want.ts, want.rec)
+		kg, ts, rec, err := network.SplitRecord(got[i].kind, got[i].payload)
+		if err != nil || kg != want.kg || ts != want.ts || string(rec) != want.rec {
+			t.Errorf("element %d: (%d, %d, %q, %v), want (%d, %d, %q)", i, kg, ts, rec, err, want.kg, want.ts, want.rec)
 		}
 	}
-	if wm, err := network.DecodeTimestamp(got[3].payload); err != nil || wm != 77 {
+	if wm, err := network.DecodeTimestamp(got[len(cases)].payload); err != nil || wm != 77 {
 		t.Errorf("watermark: (%d, %v), want 77", wm, err)
 	}
-	if _, _, err := network.SplitTimedRecord([]byte{1, 2}); !errors.Is(err, network.ErrCorruptBuffer) {
-		t.Errorf("short timed record: %v, want ErrCorruptBuffer", err)
+	for _, bad := range []struct {
+		kind    network.Kind
+		payload []byte
+	}{
+		{network.KindTimedRecord, []byte{1, 2}},
+		{network.KindKeyedRecord, nil},
+		{network.KindKeyedRecord, []byte{0x80}},
+		{network.KindKeyedTimedRecord, []byte{5, 1, 2}},
+		{network.KindKeyedRecord, binary.AppendUvarint(nil, 1<<40)},
+	} {
+		if _, _, _, err := network.SplitRecord(bad.kind, bad.payload); !errors.Is(err, network.ErrCorruptBuffer) {
+			t.Errorf("SplitRecord(%d, %x) = %v, want ErrCorruptBuffer", bad.kind, bad.payload, err)
+		}
 	}
 	if _, err := network.DecodeTimestamp([]byte{1}); !errors.Is(err, network.ErrCorruptBuffer) {
 		t.Errorf("short watermark: %v, want ErrCorruptBuffer", err)

@@ -11,9 +11,11 @@
 //	element = kind:1 byte | len:uvarint | payload:len bytes
 //
 // Kinds are records (payload: the record encoded by its codec, preceded by
-// its 8-byte event timestamp for KindTimedRecord) and in-band events (end of
-// partition, checkpoint barriers, watermarks, idleness), so events keep
-// their order relative to records on every channel.
+// its 8-byte event timestamp for KindTimedRecord, and by its key group, a
+// uvarint, on a key-group partitioned edge: KindKeyedRecord,
+// KindKeyedTimedRecord) and in-band events (end of partition, checkpoint
+// barriers, watermarks, idleness), so events keep their order relative to
+// records on every channel.
 //
 // # Channels and backpressure
 //

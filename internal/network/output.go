@@ -35,12 +35,14 @@ func NewOutput(p weirv1.Partitioning, maxParallelism int, channels []ChannelWrit
 }
 
 // WriteRecord implements stream.EdgeWriter. ts is the record's event
-// timestamp, NoTimestamp for none.
+// timestamp, NoTimestamp for none. A record of a key-group partitioned
+// edge carries its key group (KindKeyedRecord).
 func (o *Output) WriteRecord(rec []byte, ts int64, keyHash uint64) error {
-	c := 0
+	c, kg := 0, NoKeyGroup
 	switch o.partitioning {
 	case weirv1.Partitioning_PARTITIONING_KEY_GROUP:
-		c = keygroup.Subtask(keygroup.Of(keyHash, o.maxP), len(o.channels), o.maxP)
+		kg = keygroup.Of(keyHash, o.maxP)
+		c = keygroup.Subtask(kg, len(o.channels), o.maxP)
 	case weirv1.Partitioning_PARTITIONING_REBALANCE:
 		c = o.next
 		if o.next++; o.next == len(o.channels) {
@@ -48,7 +50,7 @@ func (o *Output) WriteRecord(rec []byte, ts int64, keyHash uint64) error {
 		}
 	}
 	b := o.bufs[c]
-	if n := TimedRecordSize(ts, len(rec)); len(b)+n > BufferSize {
+	if n := RecordSize(kg, ts, len(rec)); len(b)+n > BufferSize {
 		// The record does not fit: the buffer goes without it, and a
 		// record larger than a buffer goes alone.
 		if len(b) > 0 {
@@ -58,14 +60,14 @@ func (o *Output) WriteRecord(rec []byte, ts int64, keyHash uint64) error {
 			}
 		}
 		if n >= BufferSize {
-			return o.send(c, AppendTimedRecord(getBuffer(), ts, rec))
+			return o.send(c, AppendRecord(getBuffer(), kg, ts, rec))
 		}
 		b = nil
 	}
 	if b == nil {
 		b = getBuffer()
 	}
-	o.bufs[c] = AppendTimedRecord(b, ts, rec)
+	o.bufs[c] = AppendRecord(b, kg, ts, rec)
 	return nil
 }
 

@@ -54,8 +54,9 @@ func (c *fakeChannel) Close() error {
 
 func (c *fakeChannel) Abort(err error) { c.aborted = err }
 
-// records returns the record payloads the channel received, in order, and
-// whether its last element was an end of partition (which must be last).
+// records returns the record payloads the channel received, in order
+// ("payload@kg" for a record that carries key group kg), and whether its
+// last element was an end of partition (which must be last).
 func (c *fakeChannel) records(t *testing.T) (recs []string, ended bool) {
 	t.Helper()
 	for i, b := range c.sends {
@@ -72,8 +73,15 @@ func (c *fakeChannel) records(t *testing.T) (recs []string, ended bool) {
 				t.Fatalf("channel %s: element after the end of partition", c.name)
 			}
 			switch k {
-			case network.KindRecord:
-				recs = append(recs, string(p))
+			case network.KindRecord, network.KindTimedRecord, network.KindKeyedRecord, network.KindKeyedTimedRecord:
+				kg, _, rec, err := network.SplitRecord(k, p)
+				if err != nil {
+					t.Fatalf("channel %s, buffer %d: %v", c.name, i, err)
+				}
+				if kg != network.NoKeyGroup {
+					rec = fmt.Appendf(rec[:len(rec):len(rec)], "@%d", kg)
+				}
+				recs = append(recs, string(rec))
 			case network.KindEndOfPartition:
 				ended = true
 			}
@@ -107,8 +115,9 @@ func TestOutputKeyGroupPartitioning(t *testing.T) {
 				if err := o.WriteRecord([]byte(rec), network.NoTimestamp, h); err != nil {
 					t.Fatal(err)
 				}
-				c := keygroup.Subtask(keygroup.Of(h, tc.maxP), tc.n, tc.maxP)
-				want[c] = append(want[c], rec)
+				kg := keygroup.Of(h, tc.maxP)
+				c := keygroup.Subtask(kg, tc.n, tc.maxP)
+				want[c] = append(want[c], fmt.Sprintf("%s@%d", rec, kg)) // it carries its key group
 			}
 			if err := o.Flush(); err != nil {
 				t.Fatal(err)
@@ -172,8 +181,8 @@ func TestOutputSendsFullBuffersOrOnFlush(t *testing.T) {
 	rec := bytes.Repeat([]byte{'x'}, 1000)
 	elem := len(network.AppendElement(nil, network.KindRecord, rec))
 	for _, ts := range []int64{network.NoTimestamp, 42} {
-		if got, want := network.TimedRecordSize(ts, len(rec)), len(network.AppendTimedRecord(nil, ts, rec)); got != want {
-			t.Fatalf("TimedRecordSize(%d, %d) = %d, want the %d bytes appended", ts, len(rec), got, want)
+		if got, want := network.RecordSize(network.NoKeyGroup, ts, len(rec)), len(network.AppendRecord(nil, network.NoKeyGroup, ts, rec)); got != want {
+			t.Fatalf("RecordSize(%d, %d) = %d, want the %d bytes appended", ts, len(rec), got, want)
 		}
 	}
 	perBuffer := network.BufferSize / elem

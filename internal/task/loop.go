@@ -419,16 +419,12 @@ func (l *loop) runInputs(ctx context.Context) error {
 				break
 			}
 			switch k {
-			case network.KindRecord:
-				if err := l.chain.Process(payload, stream.NoTimestamp); err != nil {
-					return err
-				}
-			case network.KindTimedRecord:
-				ts, rec, err := network.SplitTimedRecord(payload)
+			case network.KindRecord, network.KindTimedRecord, network.KindKeyedRecord, network.KindKeyedTimedRecord:
+				kg, ts, rec, err := network.SplitRecord(k, payload)
 				if err != nil {
 					return fmt.Errorf("input channel %d: %w", ch, err)
 				}
-				if err := l.chain.Process(rec, ts); err != nil {
+				if err := l.chain.ProcessKeyed(rec, ts, kg); err != nil {
 					return err
 				}
 			case network.KindWatermark:
