@@ -418,13 +418,18 @@ func (tm *TaskManager) backendOf(g *weirv1.JobGraph, id *weirv1.ExecutionID, sta
 	if err != nil {
 		return nil, err
 	}
+	// Native snapshots copy the write-ahead log rather than flush.
+	incremental, err := cfg.Bool(config.IncrementalCheckpoints)
+	if err != nil {
+		return nil, err
+	}
 	dir := tm.pebbleDir(id)
 	nr.pebble = true
 	return func(r keygroup.Range) (statebackend.KeyedBackend, error) {
 		if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
 			return nil, err
 		}
-		opts := pebble.Options{MemoryBytes: memory, Logger: tm.opts.Logger}
+		opts := pebble.Options{MemoryBytes: memory, Logger: tm.opts.Logger, WAL: incremental}
 		var b *pebble.Backend
 		if nr.native != nil {
 			b, err = pebble.OpenNative(dir, r, nr.native, nr.checkpoint, nr.scope, opts)

@@ -22,20 +22,24 @@
 // # Native snapshots (incremental checkpoints)
 //
 // With state.backend.incremental a checkpoint (never a savepoint) takes a
-// native snapshot instead (native.go). NativeSnapshot, on the task
-// goroutine, flushes the memtables — the WAL is disabled, so only flushed
-// data is in files — and takes a Pebble checkpoint, hard links to the
-// immutable SSTs plus copies of the small files, into <dir>.chk/chk-<n>.
-// Persist, on the checkpointer's goroutine, uploads the SSTs the
-// backend's lineage has not uploaded for the base checkpoint as shared
-// objects and encodes the manifest (docs/checkpoints.md): the registry,
-// the small files inline, and each SST's name, shared object, size and
-// CRC-32C. Within one database a file name always names the same bytes,
-// so a file is uploaded once and referenced by every later snapshot that
-// still holds it. Materialize and OpenNative restore the files as a
-// database and reopen it — the only time a database is reopened, and
-// from checkpoint storage (or its verified local copy), never from the
-// working directory of a previous attempt. Canonical converts a native
+// native snapshot instead (native.go), and the backend keeps Pebble's
+// write-ahead log (Options.WAL, see Writes). NativeSnapshot, on the task
+// goroutine, takes a Pebble checkpoint into <dir>.chk/chk-<n>: hard links
+// to the immutable SSTs, copies of the small files and of the log, whose
+// buffered tail it writes out first. The log holds every write since the
+// last flush, so the memtables need no flush at the barrier, and nothing
+// written after the barrier is in the copy: the task writes nothing until
+// NativeSnapshot returns. Persist, on the checkpointer's goroutine,
+// uploads the SSTs the backend's lineage has not uploaded for the base
+// checkpoint as shared objects and encodes the manifest
+// (docs/checkpoints.md): the registry, the small files and the log
+// inline, and each SST's name, shared object, size and CRC-32C. Within
+// one database a file name always names the same bytes, so a file is
+// uploaded once and referenced by every later snapshot that still holds
+// it. Materialize and OpenNative restore the files as a database and
+// reopen it, replaying the log — the only time a database is reopened,
+// and from checkpoint storage (or its verified local copy), never from
+// the working directory of a previous attempt. Canonical converts a native
 // snapshot for another parallelism or backend.
 //
 // # One database per subtask
@@ -97,11 +101,24 @@
 //
 // # Writes
 //
-// Every write uses pebble.NoSync, and the write-ahead log is disabled
-// altogether: a WAL serves to reopen a database after a crash, and this one
-// is never reopened — its state comes back from a checkpoint. Syncing would
-// cost a disk flush per record (hundreds of writes a second where a
-// buffered write takes a microsecond) for no guarantee anyone reads.
+// Every write uses pebble.NoSync, and no file of the backend is ever
+// synced (noSyncFS): the database is never reopened after a crash — its
+// state comes back from a checkpoint — and a native snapshot's files are
+// read back from the page cache or verified against their checksums.
+// Syncing would cost a disk flush per record (hundreds of writes a second
+// where a buffered write takes a microsecond) for no guarantee anyone
+// reads, and at a barrier Pebble's checkpoint syncs each file and
+// directory it writes.
+//
+// The write-ahead log is disabled unless the backend takes native
+// snapshots (Options.WAL, set for incremental checkpoints). There it is a
+// copy of the memtables' writes that a checkpoint can take without the
+// flush that would otherwise make them files: the flush waited for at the
+// barrier was most of the pause, and wrote an L0 file every checkpoint
+// that compactions then rewrote. The log costs each write a copy into its
+// buffer, written to its file by Pebble's goroutine, and each checkpoint
+// the copy of up to about two memtables (MemoryBytes/6), stored inline in
+// its manifest.
 //
 // # Memory
 //
@@ -129,5 +146,9 @@
 // Snapshot refuses. Pebble reports some errors it cannot unwind (a failed
 // MANIFEST write) through Logger.Fatalf and expects the process to exit;
 // this backend's logger records them as its sticky error instead, failing
-// one task rather than the taskmanager.
+// one task rather than the taskmanager. A failed write of the write-ahead
+// log is the exception: Pebble panics when it next closes the log (the
+// memtable's rotation), which ends the taskmanager, and the job recovers
+// as from any lost taskmanager. A native snapshot that writes out the
+// log's tail sees the error first and only fails the task.
 package pebble

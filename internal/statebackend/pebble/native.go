@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync"
 
+	pebbledb "github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"golang.org/x/sync/errgroup"
 
@@ -93,28 +94,23 @@ func (l *lineage) put(id int64, scope string, files map[string]SharedFile) {
 	}
 }
 
-// NativeSnapshot flushes the memtables (the WAL is disabled, so only
-// flushed data is in files) and takes a Pebble checkpoint — hard links to
-// the immutable SSTs and copies of the small files — in a directory beside
-// the database. It runs on the task goroutine; the returned snapshot is
-// uploaded by Persist elsewhere while the database keeps changing. An
-// error stops the backend, as any Pebble failure does: the checkpoint is
-// declined and the task restarts.
+// NativeSnapshot takes a Pebble checkpoint of the database in a directory
+// beside it: hard links to the immutable SSTs, copies of the small files
+// and of the write-ahead log. With Options.WAL the log holds every write
+// the SSTs do not, and the checkpoint writes out its buffered tail first
+// (WithFlushedWAL); without it the memtables are flushed first, which the
+// snapshot waits for. It runs on the task goroutine, so no write comes
+// between the two; the returned snapshot is uploaded by Persist elsewhere
+// while the database keeps changing. An error stops the backend, as any
+// Pebble failure does: the checkpoint is declined and the task restarts.
 func (b *Backend) NativeSnapshot(id int64) (statebackend.NativeSnapshot, error) {
 	if err := b.Err(); err != nil {
 		return nil, err
 	}
-	// Pebble retries a failed flush for ever; the wait ends with the
-	// backend's failure instead.
-	flushed, err := b.db.AsyncFlush()
-	if err != nil {
-		b.fail("native snapshot: flush", err)
-		return nil, b.Err()
-	}
-	select {
-	case <-flushed:
-	case <-b.failure.done:
-		return nil, b.Err()
+	if !b.wal {
+		if err := b.flush(); err != nil {
+			return nil, err
+		}
 	}
 	dir := b.fs.PathJoin(b.checkpointsDir(), "chk-"+strconv.FormatInt(id, 10))
 	if err := b.fs.RemoveAll(dir); err != nil {
@@ -125,7 +121,7 @@ func (b *Backend) NativeSnapshot(id int64) (statebackend.NativeSnapshot, error) 
 		b.fail("native snapshot", err)
 		return nil, b.Err()
 	}
-	if err := b.db.Checkpoint(dir); err != nil {
+	if err := b.db.Checkpoint(dir, pebbledb.WithFlushedWAL()); err != nil {
 		_ = b.fs.RemoveAll(dir)
 		b.fail("native snapshot: checkpoint", err)
 		return nil, b.Err()
@@ -138,6 +134,22 @@ func (b *Backend) NativeSnapshot(id int64) (statebackend.NativeSnapshot, error) 
 	}
 	return &nativeSnapshot{id: id, fs: b.fs, dir: dir, groups: b.groups,
 		states: slices.Clone(b.states), lineage: &b.lineage}, nil
+}
+
+// flush flushes the memtables and waits for it. Pebble retries a failed
+// flush for ever; the wait ends with the backend's failure instead.
+func (b *Backend) flush() error {
+	flushed, err := b.db.AsyncFlush()
+	if err != nil {
+		b.fail("native snapshot: flush", err)
+		return b.Err()
+	}
+	select {
+	case <-flushed:
+		return nil
+	case <-b.failure.done:
+		return b.Err()
+	}
 }
 
 // checkpointsDir holds the backend's Pebble checkpoints until they are

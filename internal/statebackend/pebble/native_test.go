@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -143,7 +144,7 @@ func inlineBytes(t *testing.T, p statebackend.Persisted) int64 {
 // objects again.
 func TestNativeRoundTrip(t *testing.T) {
 	r := keygroup.Range{Start: 0, End: keygroup.DefaultMaxParallelism}
-	b := open(t, nil, r, Options{MemoryBytes: 1 << 20})
+	b := open(t, nil, r, Options{MemoryBytes: 1 << 20, WAL: true})
 	defer func() { _ = b.Close() }()
 	// Another registration order than fill's, so the StateIDs differ from
 	// a fresh backend's order.
@@ -170,7 +171,7 @@ func TestNativeRoundTrip(t *testing.T) {
 	if _, err := n.Materialize(context.Background(), dir, Source{Fetch: st.fetch}); err != nil {
 		t.Fatal(err)
 	}
-	rb, err := OpenNative(dir, r, n, 2, st.Scope(), Options{})
+	rb, err := OpenNative(dir, r, n, 2, st.Scope(), Options{WAL: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -208,6 +209,80 @@ func TestNativeRoundTrip(t *testing.T) {
 	}
 	if !bytes.Equal(canon, want) {
 		t.Fatal("the canonical conversion differs from the backend's snapshot")
+	}
+}
+
+// With the write-ahead log a native snapshot flushes nothing: the writes
+// still in the memtable reach it through its copy of the log, the writes
+// after the barrier do not, and the restore — from the fetched files or
+// from the kept local copy — replays the log.
+func TestNativeSnapshotCopiesTheLog(t *testing.T) {
+	r := keygroup.Range{Start: 0, End: keygroup.DefaultMaxParallelism}
+	b := open(t, nil, r, Options{MemoryBytes: 1 << 20, WAL: true})
+	defer func() { _ = b.Close() }()
+	st := newMemShared()
+	fill(b, 0, 2000)
+	// Flushed, so that the writes below are the memtable's only content
+	// and no flush of earlier writes is left to run during the snapshot.
+	if err := b.flush(); err != nil {
+		t.Fatal(err)
+	}
+	v, _ := b.Register("v", statebackend.KindValue)
+	put := func(key, value string) {
+		b.SetCurrentKey([]byte(key), 7)
+		b.Put(v, []byte(value))
+	}
+	put("barrier", "before")
+	put("deleted-after", "kept")
+	fill(b, 10000, 10)
+	want := snapshotOf(t, b)
+	flushes := b.db.Metrics().Flush.Count
+	ns, err := b.NativeSnapshot(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := b.db.Metrics().Flush.Count - flushes; n != 0 {
+		t.Fatalf("NativeSnapshot flushed %d times", n)
+	}
+	// The task resumes before the upload.
+	put("barrier", "after")
+	b.SetCurrentKey([]byte("deleted-after"), 7)
+	b.Delete(v)
+	fill(b, 20000, 10)
+	p, err := ns.Persist(context.Background(), st, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	local := filepath.Join(t.TempDir(), "local")
+	if err := ns.Keep(local); err != nil {
+		t.Fatal(err)
+	}
+	n, err := DecodeNative(p.Keyed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, src := range []struct {
+		name string
+		src  Source
+	}{
+		{"fetched", Source{Fetch: st.fetch}},
+		{"local", Source{Fetch: st.fetch, Local: func(name string) (string, bool) { return filepath.Join(local, name), true }}},
+	} {
+		dir := filepath.Join(t.TempDir(), src.name)
+		if _, err := n.Materialize(context.Background(), dir, src.src); err != nil {
+			t.Fatal(err)
+		}
+		rb, err := OpenNative(dir, r, n, 1, st.Scope(), Options{WAL: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := snapshotOf(t, rb)
+		if err := rb.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Fatalf("restored from the %s files: state differs from the barrier's", src.name)
+		}
 	}
 }
 
@@ -263,20 +338,19 @@ func TestNativeFailedUploadIsNoBase(t *testing.T) {
 }
 
 // A single fault at each file system operation of a native snapshot (the
-// flush, Pebble's checkpoint, reading its files for upload): the snapshot
+// write-ahead log's buffered tail, Pebble's checkpoint and its copy of the
+// log, reading its files for upload): the snapshot
 // either fails — NativeSnapshot stops the backend, or Persist reports it —
 // or restores to exactly the state it was taken of. Never a silently wrong
 // snapshot.
 func TestNativeSnapshotFaults(t *testing.T) {
-	var armed atomic.Bool
+	var armed, logWrite atomic.Bool
 	var ops, failAt atomic.Int64
 	var failedOp atomic.Value
-	// Sync errors are left out: Pebble panics on them by design (an
-	// fsync error is unrecoverable), which stops the taskmanager.
+	// Syncs never reach the file system (noSyncFS).
 	inj := errorfs.InjectorFunc(func(op errorfs.Op) error {
-		switch op.Kind {
-		case errorfs.OpFileSync, errorfs.OpFileSyncData, errorfs.OpFileSyncTo:
-			return nil
+		if armed.Load() && op.Kind == errorfs.OpFileWrite && strings.HasPrefix(op.Path, "/state/") && strings.HasSuffix(op.Path, ".log") {
+			logWrite.Store(true)
 		}
 		if armed.Load() && ops.Add(1) == failAt.Load() {
 			failedOp.Store(fmt.Sprintf("%v %s", op.Kind, op.Path))
@@ -286,7 +360,7 @@ func TestNativeSnapshotFaults(t *testing.T) {
 	})
 	run := func(at int64) (failed bool) {
 		fs := vfs.NewMem()
-		b, err := Open("/state", faultRange, Options{FS: errorfs.Wrap(fs, inj), MemoryBytes: 1 << 20, Logger: quiet})
+		b, err := Open("/state", faultRange, Options{FS: errorfs.Wrap(fs, inj), MemoryBytes: 1 << 20, Logger: quiet, WAL: true})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -329,6 +403,9 @@ func TestNativeSnapshotFaults(t *testing.T) {
 	}
 	run(-1) // counts the operations
 	total := ops.Load()
+	if !logWrite.Load() {
+		t.Fatal("the snapshot wrote nothing to the database's write-ahead log: the sweep misses the log's flush")
+	}
 	failures := 0
 	for at := int64(1); at <= total; at++ {
 		if run(at) {

@@ -37,6 +37,11 @@ type Options struct {
 	// Logger receives Pebble's messages: informational ones at Debug,
 	// errors at Error. Nil means slog.Default().
 	Logger *slog.Logger
+	// WAL keeps Pebble's write-ahead log, never synced, so that
+	// NativeSnapshot copies the memtables' writes from it instead of
+	// flushing them at the barrier. Incremental checkpoints set it; it
+	// costs every write a copy into the log.
+	WAL bool
 }
 
 // ErrFailed wraps the sticky error of a backend (see Backend.Err).
@@ -77,6 +82,8 @@ type Backend struct {
 
 	// lineage holds the shared objects of the backend's native snapshots.
 	lineage lineage
+	// wal is Options.WAL.
+	wal bool
 }
 
 var _ statebackend.KeyedBackend = (*Backend)(nil)
@@ -104,6 +111,7 @@ func openDB(dir string, r keygroup.Range, opts Options, existing bool) (*Backend
 	if fs == nil {
 		fs = vfs.Default
 	}
+	fs = noSyncFS{fs}
 	if names, err := fs.List(dir); !existing && err == nil && len(names) > 0 {
 		return nil, fmt.Errorf("pebble: working directory %s is not empty: it may hold another attempt's state", dir)
 	}
@@ -128,6 +136,7 @@ func openDB(dir string, r keygroup.Range, opts Options, existing bool) (*Backend
 		checkEvery:   int(memtable / 4),
 		memTableSize: uint64(memtable),
 		progress:     make(chan struct{}, 1),
+		wal:          opts.WAL,
 	}
 	b.failure.done = make(chan struct{})
 	cache := pebbledb.NewCache(mem - 3*memtable)
@@ -146,7 +155,7 @@ func openDB(dir string, r keygroup.Range, opts Options, existing bool) (*Backend
 		// before it.
 		MemTableStopWritesThreshold: 3,
 		L0StopWritesThreshold:       l0StopWrites,
-		DisableWAL:                  true,
+		DisableWAL:                  !opts.WAL,
 		ErrorIfExists:               !existing,
 		ErrorIfNotExists:            existing,
 		FormatMajorVersion:          pebbledb.FormatNewest,
