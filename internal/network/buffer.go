@@ -98,8 +98,13 @@ func AppendRecord(buf []byte, kg int, ts int64, rec []byte) []byte {
 // RecordSize returns the number of bytes AppendRecord appends for a record
 // of n bytes.
 func RecordSize(kg int, ts int64, n int) int {
-	p := recordPayloadSize(kg, ts, n)
-	return 1 + protowire.SizeVarint(uint64(p)) + p
+	return elementSize(recordPayloadSize(kg, ts, n))
+}
+
+// elementSize returns the number of bytes AppendElement appends for a
+// payload of n bytes.
+func elementSize(n int) int {
+	return 1 + protowire.SizeVarint(uint64(n)) + n
 }
 
 func recordPayloadSize(kg int, ts int64, n int) int {

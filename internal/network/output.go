@@ -104,14 +104,23 @@ func (o *Output) Pending() bool {
 }
 
 // Broadcast sends an in-band event to every channel, after the records
-// written before it.
+// written before it: in the channel's pending buffer if it fits there,
+// else in a buffer of its own after it, as WriteRecord keeps buffers
+// within BufferSize.
 func (o *Output) Broadcast(k Kind, payload []byte) error {
+	n := elementSize(len(payload))
 	for c := range o.channels {
 		b := o.bufs[c]
+		o.bufs[c] = nil
+		if len(b) > 0 && len(b)+n > BufferSize {
+			if err := o.send(c, b); err != nil {
+				return err
+			}
+			b = nil
+		}
 		if b == nil {
 			b = getBuffer()
 		}
-		o.bufs[c] = nil
 		if err := o.send(c, AppendElement(b, k, payload)); err != nil {
 			return err
 		}

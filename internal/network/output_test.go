@@ -373,3 +373,52 @@ func TestOutputCountsBackpressure(t *testing.T) {
 		t.Errorf("Backpressured = %v, want %v", o.Backpressured, want)
 	}
 }
+
+// TestOutputBroadcastKeepsBuffersWithinBufferSize: an event that does not
+// fit in a channel's pending buffer goes in a buffer of its own, after it,
+// so that no buffer is over BufferSize (and no gRPC message over the
+// 32 KiB pool class) however full the buffer a watermark or barrier
+// follows.
+func TestOutputBroadcastKeepsBuffersWithinBufferSize(t *testing.T) {
+	fakes, ws := fakeChannels(1)
+	o := network.NewOutput(weirv1.Partitioning_PARTITIONING_FORWARD, 128, ws, manualClock(), 0)
+	// Records that leave less room than a watermark element takes.
+	wm := network.EncodeTimestamp(42)
+	rec := make([]byte, network.BufferSize-network.RecordSize(network.NoKeyGroup, network.NoTimestamp, 0)-2)
+	if err := o.WriteRecord(rec, network.NoTimestamp, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := o.Broadcast(network.KindWatermark, wm); err != nil {
+		t.Fatal(err)
+	}
+	var kinds []network.Kind
+	for i, b := range fakes[0].sends {
+		if len(b) > network.BufferSize {
+			t.Errorf("buffer %d is %d bytes, over BufferSize (%d)", i, len(b), network.BufferSize)
+		}
+		for r := network.NewReader(b); ; {
+			k, _, ok, err := r.Next()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !ok {
+				break
+			}
+			kinds = append(kinds, k)
+		}
+	}
+	if want := []network.Kind{network.KindRecord, network.KindWatermark}; !slices.Equal(kinds, want) {
+		t.Errorf("elements sent %v, want %v", kinds, want)
+	}
+	// An event that fits travels with the records before it, in one buffer.
+	fakes[0].sends = nil
+	if err := o.WriteRecord([]byte("a"), network.NoTimestamp, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := o.Broadcast(network.KindWatermark, wm); err != nil {
+		t.Fatal(err)
+	}
+	if len(fakes[0].sends) != 1 {
+		t.Errorf("a record and a watermark went in %d buffers, want 1", len(fakes[0].sends))
+	}
+}
