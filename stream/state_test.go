@@ -585,3 +585,35 @@ func TestStateDeclaration(t *testing.T) {
 		}
 	})
 }
+
+// At a barrier a chain on the heap only captures its keyed state, for the
+// checkpointer to encode off the task goroutine: the snapshot leaves the
+// barrier with Captured and no Keyed, the task goes on writing, and the
+// encoding holds the state as it was at the barrier.
+func TestSnapshotAsyncLeavesHeapStateToEncode(t *testing.T) {
+	ctx, key := newStateContext(t)
+	ctx.chain = &Chain{backend: ctx.backend, headUID: "op"}
+	v := stateMust(NewValueState[string](ctx, "v"))
+	key("k")
+	v.Update("at the barrier")
+	snaps, err := ctx.chain.SnapshotAsync(1, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(snaps) != 1 || snaps[0].Captured == nil || snaps[0].Keyed != nil {
+		t.Fatalf("SnapshotAsync = %+v; want the heap's state captured, not encoded at the barrier", snaps)
+	}
+	v.Update("after the barrier")
+	if err := snaps[0].EncodeKeyed(); err != nil {
+		t.Fatal(err)
+	}
+	restored, key2 := newStateContext(t)
+	if err := restored.backend.Restore(snaps[0].Keyed); err != nil {
+		t.Fatal(err)
+	}
+	v2 := stateMust(NewValueState[string](restored, "v"))
+	key2("k")
+	wantStateValue(t, v2, "at the barrier")
+	key("k")
+	wantStateValue(t, v, "after the barrier")
+}
