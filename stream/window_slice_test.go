@@ -168,6 +168,7 @@ func TestSlicedWindowsMatchPerWindowSums(t *testing.T) {
 		{10, 5, 0, 1},
 		{9, 6, 2, 4}, // slices of 3 ms
 		{6, 6, 0, 3}, // a tumbling window
+		{12, 4, 2, 8}, // cleanup timers fall on the ends of later windows
 	} {
 		for _, kind := range []backendKind{"heap", "pebble"} {
 			t.Run(fmt.Sprintf("size=%d,slide=%d,offset=%d,lateness=%d/%s", c.size, c.slide, c.offset, c.lateness, kind), func(t *testing.T) {
