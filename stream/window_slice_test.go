@@ -166,8 +166,8 @@ func TestSlicedWindowsMatchPerWindowSums(t *testing.T) {
 		{12, 3, 1, 5},
 		{10, 5, 0, 7},
 		{10, 5, 0, 1},
-		{9, 6, 2, 4}, // slices of 3 ms
-		{6, 6, 0, 3}, // a tumbling window
+		{9, 6, 2, 4},  // slices of 3 ms
+		{6, 6, 0, 3},  // a tumbling window
 		{12, 4, 2, 8}, // cleanup timers fall on the ends of later windows
 	} {
 		for _, kind := range []backendKind{"heap", "pebble"} {
