@@ -68,7 +68,7 @@ type OperatorSnapshot struct {
 	Native statebackend.NativeSnapshot
 	// Captured, set instead of Keyed by SnapshotAsync on a backend that
 	// snapshots asynchronously, is the keyed state captured at the
-	// barrier, for the checkpointer to encode (EncodeKeyed).
+	// barrier, for the checkpointer to encode (AppendKeyed).
 	Captured statebackend.CapturedSnapshot
 	// Elements is the operator's list state (Checkpointed).
 	Elements [][]byte
@@ -79,19 +79,30 @@ type OperatorSnapshot struct {
 	Rescaled bool
 }
 
-// EncodeKeyed encodes the keyed state in Captured into Keyed: the
-// asynchronous part of a canonical snapshot, off the task goroutine.
+// EncodeKeyed encodes the keyed state in Captured into Keyed.
 func (s *OperatorSnapshot) EncodeKeyed() error {
 	if s.Captured == nil {
 		return nil
 	}
-	keyed, err := s.Captured.Encode()
-	s.Captured = nil
+	keyed, err := s.AppendKeyed(nil)
 	if err != nil {
-		return fmt.Errorf("encoding keyed state: %w", err)
+		return err
 	}
 	s.Keyed = keyed
 	return nil
+}
+
+// AppendKeyed appends the keyed state in Captured, in the canonical
+// format, to dst: the asynchronous part of a canonical snapshot, off the
+// task goroutine, which the checkpointer encodes straight into the state
+// object. Captured is nil after.
+func (s *OperatorSnapshot) AppendKeyed(dst []byte) ([]byte, error) {
+	out, err := s.Captured.AppendEncoded(dst)
+	s.Captured = nil
+	if err != nil {
+		return nil, fmt.Errorf("encoding keyed state: %w", err)
+	}
+	return out, nil
 }
 
 // Discard drops the keyed state captured for a snapshot that will not be
@@ -351,7 +362,7 @@ func (c *Chain) Snapshot(id int64) ([]OperatorSnapshot, error) {
 // the task goroutine: it captures the state of every operator of the
 // chain, leaving the keyed state to be finished off it. A backend that
 // snapshots asynchronously (statebackend.AsyncSnapshotter, the heap)
-// captures its state, for EncodeKeyed; for an incremental checkpoint, a
+// captures its state, for AppendKeyed; for an incremental checkpoint, a
 // backend that takes native snapshots (statebackend.Incremental) captures
 // its files, to be persisted; another backend encodes its state into Keyed
 // at once. Expired TTL values are left out of canonical snapshots, as

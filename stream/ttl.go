@@ -174,10 +174,17 @@ type ttlSnapshot struct {
 	now  int64
 }
 
-func (s ttlSnapshot) Encode() ([]byte, error) {
-	snap, err := s.CapturedSnapshot.Encode()
+func (s ttlSnapshot) AppendEncoded(dst []byte) ([]byte, error) {
+	start := len(dst)
+	out, err := s.CapturedSnapshot.AppendEncoded(dst)
 	if err != nil {
 		return nil, err
 	}
-	return dropExpired(snap, s.ttls, s.now)
+	// The snapshot itself if nothing expired, else a new one to put in
+	// its place.
+	kept, err := dropExpired(out[start:], s.ttls, s.now)
+	if err != nil {
+		return nil, err
+	}
+	return append(out[:start], kept...), nil
 }

@@ -40,7 +40,7 @@ func (d *driver) checkpoint(ctx context.Context, st objstore.Store) {
 		dir := checkpoint.CheckpointDir(job, int64(trig.ID))
 		for _, s := range subtasks {
 			name := checkpoint.ObjectName(s.Vertex, int(s.Subtask), 1)
-			ob := checkpoint.NewObjectBuilder(name)
+			ob := checkpoint.NewObjectBuilder(name, nil)
 			ob.Add("op", int(s.Subtask), checkpoint.Section{Elements: [][]byte{[]byte(fmt.Sprintf("state of %d at %d", s.Subtask, trig.ID))}})
 			if err := st.Put(ctx, checkpoint.Join(dir, name), ob.Bytes()); err != nil {
 				d.c.Decline(trig.ID, s, 1, err.Error())

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"slices"
 	"strings"
 
 	"google.golang.org/protobuf/proto"
@@ -136,8 +137,12 @@ const maxElements = 1 << 24
 func AppendSection(dst []byte, s Section) []byte {
 	dst = binary.AppendUvarint(dst, uint64(len(s.Keyed)))
 	dst = append(dst, s.Keyed...)
-	dst = binary.AppendUvarint(dst, uint64(len(s.Elements)))
-	for _, e := range s.Elements {
+	return appendElements(dst, s.Elements)
+}
+
+func appendElements(dst []byte, elements [][]byte) []byte {
+	dst = binary.AppendUvarint(dst, uint64(len(elements)))
+	for _, e := range elements {
 		dst = binary.AppendUvarint(dst, uint64(len(e)))
 		dst = append(dst, e...)
 	}
@@ -201,13 +206,57 @@ type ObjectBuilder struct {
 }
 
 // NewObjectBuilder starts the object named name (relative to the snapshot
-// directory).
-func NewObjectBuilder(name string) *ObjectBuilder { return &ObjectBuilder{name: name} }
+// directory) in buf, whose contents it overwrites: the buffer of an earlier
+// object, once written, or nil.
+func NewObjectBuilder(name string, buf []byte) *ObjectBuilder {
+	return &ObjectBuilder{name: name, buf: buf[:0]}
+}
 
 // Add appends the section of operator uid, subtask index.
 func (o *ObjectBuilder) Add(uid string, subtask int, s Section) {
 	start := len(o.buf)
 	o.buf = AppendSection(o.buf, s)
+	o.addHandle(uid, subtask, start)
+}
+
+// AddEncoded appends the section of operator uid, subtask index, whose
+// keyed state appendKeyed appends to the object: encoded in place rather
+// than copied in, so that a large state is not held twice. It returns the
+// keyed state's length.
+func (o *ObjectBuilder) AddEncoded(uid string, subtask int, appendKeyed func(dst []byte) ([]byte, error), elements [][]byte) (int, error) {
+	start := len(o.buf)
+	// The keyed state's length comes first, but is known only once it is
+	// encoded: room is left for the length of a state filling the buffer,
+	// and the state moved if its length takes another number of bytes.
+	room := uvarintLen(uint64(cap(o.buf) - start))
+	buf, err := appendKeyed(append(o.buf, make([]byte, room)...))
+	if err != nil {
+		o.buf = o.buf[:start]
+		return 0, err
+	}
+	n := len(buf) - start - room
+	if w := uvarintLen(uint64(n)); w != room {
+		if w > room {
+			buf = slices.Grow(buf, w-room)
+		}
+		keyed := buf[start+room : start+room+n]
+		buf = buf[:start+w+n]
+		copy(buf[start+w:], keyed)
+	}
+	binary.PutUvarint(buf[start:], uint64(n))
+	o.buf = appendElements(buf, elements)
+	o.addHandle(uid, subtask, start)
+	return n, nil
+}
+
+func uvarintLen(x uint64) int {
+	var b [binary.MaxVarintLen64]byte
+	return binary.PutUvarint(b[:], x)
+}
+
+// addHandle records the handle of the section from start to the end of
+// the object.
+func (o *ObjectBuilder) addHandle(uid string, subtask int, start int) {
 	sec := o.buf[start:]
 	o.handles = append(o.handles, &weirv1.OperatorSubtaskState{OperatorUid: uid, SubtaskIndex: int32(subtask),
 		Handle: &weirv1.StateHandle{Object: o.name, Offset: int64(start), Length: int64(len(sec)), Crc32C: Checksum(sec)}})

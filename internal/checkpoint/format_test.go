@@ -1,6 +1,7 @@
 package checkpoint
 
 import (
+	"bytes"
 	"errors"
 	"testing"
 
@@ -46,7 +47,7 @@ func TestMetadataCorruption(t *testing.T) {
 }
 
 func TestObjectSections(t *testing.T) {
-	o := NewObjectBuilder("3-0-a1")
+	o := NewObjectBuilder("3-0-a1", nil)
 	o.Add("src", 0, Section{Elements: [][]byte{[]byte("offset=5"), nil}})
 	o.Add("sum", 0, Section{Keyed: []byte("WKS1..."), Elements: nil})
 	obj := o.Bytes()
@@ -70,6 +71,39 @@ func TestObjectSections(t *testing.T) {
 	}
 	if _, err := ReadSection(obj[:5], hs[1].GetHandle()); !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("a short object: %v", err)
+	}
+}
+
+// AddEncoded writes the bytes and handles Add writes, whatever the keyed
+// state's length and the capacity left in a reused buffer, which leaves
+// room for the length before the state is encoded; a failed encoding
+// leaves the object as it was.
+func TestObjectAddEncoded(t *testing.T) {
+	elements := [][]byte{[]byte("offset=5"), nil}
+	for _, capacity := range []int{0, 100, 200, 20000, 1 << 20} {
+		for _, n := range []int{0, 1, 127, 128, 16383, 16384, 100000} {
+			keyed := bytes.Repeat([]byte{'k'}, n)
+			want := NewObjectBuilder("3-0-a1", nil)
+			want.Add("src", 0, Section{Elements: elements})
+			want.Add("sum", 0, Section{Keyed: keyed, Elements: elements})
+			got := NewObjectBuilder("3-0-a1", bytes.Repeat([]byte{0xff}, capacity))
+			got.Add("src", 0, Section{Elements: elements})
+			if _, err := got.AddEncoded("sum", 0, func([]byte) ([]byte, error) { return nil, errors.New("no state") }, elements); err == nil {
+				t.Fatal("AddEncoded did not return appendKeyed's error")
+			}
+			gotLen, err := got.AddEncoded("sum", 0, func(dst []byte) ([]byte, error) { return append(dst, keyed...), nil }, elements)
+			if err != nil || gotLen != n {
+				t.Fatalf("AddEncoded of %d bytes in a buffer of %d = %d, %v", n, capacity, gotLen, err)
+			}
+			if !bytes.Equal(got.Bytes(), want.Bytes()) {
+				t.Fatalf("keyed state of %d bytes in a buffer of %d: AddEncoded wrote another object than Add", n, capacity)
+			}
+			for i, h := range got.Handles() {
+				if !proto.Equal(h, want.Handles()[i]) {
+					t.Fatalf("keyed state of %d bytes in a buffer of %d: handle %d = %v, want %v", n, capacity, i, h, want.Handles()[i])
+				}
+			}
+		}
 	}
 }
 

@@ -17,9 +17,11 @@ type AsyncSnapshotter interface {
 // CapturedSnapshot is the state captured by SnapshotAsync, owned by one
 // goroutine (the checkpointer's) after SnapshotAsync returns it.
 type CapturedSnapshot interface {
-	// Encode returns the captured state in the canonical snapshot format,
-	// as Snapshot would have at the capture, and discards the snapshot.
-	Encode() ([]byte, error)
+	// AppendEncoded appends the captured state to dst in the canonical
+	// snapshot format, as Snapshot would have returned it at the capture,
+	// and discards the snapshot. Given the buffer of an earlier snapshot,
+	// it allocates nothing for a state that has not grown.
+	AppendEncoded(dst []byte) ([]byte, error)
 	// Discard drops a snapshot that will not be encoded. Safe to call
 	// after Encode and more than once.
 	Discard()

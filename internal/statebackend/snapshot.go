@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"slices"
 )
 
 // The canonical snapshot format of keyed state: every backend writes and
@@ -47,11 +46,19 @@ type SnapshotEncoder struct {
 
 // NewSnapshotEncoder starts a snapshot of the given states.
 func NewSnapshotEncoder(states []StateDesc) *SnapshotEncoder {
-	e := &SnapshotEncoder{buf: append([]byte(nil), snapshotMagic...)}
+	return AppendSnapshot(nil, states)
+}
+
+// AppendSnapshot starts a snapshot of the given states at the end of dst,
+// which Finish returns with the snapshot appended: encoding into the
+// buffer of an earlier snapshot of the state allocates nothing once it has
+// grown to the snapshot's size.
+func AppendSnapshot(dst []byte, states []StateDesc) *SnapshotEncoder {
+	e := &SnapshotEncoder{buf: append(dst, snapshotMagic...), kinds: make([]Kind, 0, len(states))}
 	e.buf = binary.AppendUvarint(e.buf, uint64(len(states)))
 	for _, s := range states {
 		e.buf = binary.AppendUvarint(e.buf, uint64(s.Kind))
-		e.buf = appendBytes(e.buf, []byte(s.Name))
+		e.buf = appendBytes(e.buf, s.Name)
 		e.kinds = append(e.kinds, s.Kind)
 	}
 	return e
@@ -59,35 +66,23 @@ func NewSnapshotEncoder(states []StateDesc) *SnapshotEncoder {
 
 // Add appends one entry.
 func (e *SnapshotEncoder) Add(kg, state int, key, userKey, value []byte) {
-	e.buf = binary.AppendUvarint(e.buf, uint64(kg)+1)
-	e.buf = binary.AppendUvarint(e.buf, uint64(state))
-	e.buf = appendBytes(e.buf, key)
-	if e.kinds[state] == KindMap {
-		e.buf = appendBytes(e.buf, userKey)
+	e.buf = appendEntry(e.buf, e.kinds[state], kg, state, key, userKey, value)
+}
+
+// AddStrings appends one entry whose key and user key are strings, as a
+// backend keeping them as map keys has them, without converting them.
+func (e *SnapshotEncoder) AddStrings(kg, state int, key, userKey string, value []byte) {
+	e.buf = appendEntry(e.buf, e.kinds[state], kg, state, key, userKey, value)
+}
+
+func appendEntry[K string | []byte](dst []byte, kind Kind, kg, state int, key, userKey K, value []byte) []byte {
+	dst = binary.AppendUvarint(dst, uint64(kg)+1)
+	dst = binary.AppendUvarint(dst, uint64(state))
+	dst = appendBytes(dst, key)
+	if kind == KindMap {
+		dst = appendBytes(dst, userKey)
 	}
-	e.buf = appendBytes(e.buf, value)
-}
-
-// EntryLen returns the bytes Add appends for an entry of state in key
-// group kg whose key, user key and value have these lengths.
-func (e *SnapshotEncoder) EntryLen(kg, state, key, userKey, value int) int {
-	n := uvarintLen(uint64(kg)+1) + uvarintLen(uint64(state)) + uvarintLen(uint64(key)) + key + uvarintLen(uint64(value)) + value
-	if e.kinds[state] == KindMap {
-		n += uvarintLen(uint64(userKey)) + userKey
-	}
-	return n
-}
-
-// Grow makes room for n more bytes of entries (EntryLen) and the end, so
-// that an encoder told the size of its entries appends them without
-// copying the snapshot as it grows.
-func (e *SnapshotEncoder) Grow(n int) {
-	e.buf = slices.Grow(e.buf, n+1)
-}
-
-func uvarintLen(x uint64) int {
-	var b [binary.MaxVarintLen64]byte
-	return binary.PutUvarint(b[:], x)
+	return appendBytes(dst, value)
 }
 
 // Finish returns the encoded snapshot.
@@ -95,7 +90,7 @@ func (e *SnapshotEncoder) Finish() []byte {
 	return binary.AppendUvarint(e.buf, 0)
 }
 
-func appendBytes(dst, b []byte) []byte {
+func appendBytes[B string | []byte](dst []byte, b B) []byte {
 	dst = binary.AppendUvarint(dst, uint64(len(b)))
 	return append(dst, b...)
 }

@@ -1,6 +1,7 @@
 package statebackend
 
 import (
+	"bytes"
 	"errors"
 	"testing"
 )
@@ -33,24 +34,25 @@ func TestSnapshotRoundTrip(t *testing.T) {
 	}
 }
 
-// EntryLen counts exactly the bytes Add appends, for every kind and for
-// lengths and key groups on both sides of a varint's byte boundaries.
-func TestSnapshotEntryLen(t *testing.T) {
-	e := NewSnapshotEncoder([]StateDesc{{"v", KindValue}, {"l", KindList}, {"m", KindMap}})
+// AppendSnapshot appends to its buffer the bytes NewSnapshotEncoder
+// returns, and AddStrings encodes an entry as Add does.
+func TestAppendSnapshot(t *testing.T) {
+	descs := []StateDesc{{"v", KindValue}, {"l", KindList}, {"m", KindMap}}
+	want := NewSnapshotEncoder(descs)
+	prefix := []byte("earlier object bytes")
+	got := AppendSnapshot(append(make([]byte, 0, 4096), prefix...), descs)
 	for _, kg := range []int{0, 126, 127, 16383} {
 		for state := range 3 {
 			for _, n := range []int{0, 1, 127, 128, 20000} {
-				key, userKey, value := make([]byte, n), make([]byte, n/2), make([]byte, n+1)
-				if state != 2 {
-					userKey = nil
-				}
-				before := len(e.buf)
-				e.Add(kg, state, key, userKey, value)
-				if got, want := e.EntryLen(kg, state, len(key), len(userKey), len(value)), len(e.buf)-before; got != want {
-					t.Errorf("EntryLen(%d, %d, %d, %d, %d) = %d; Add appended %d bytes", kg, state, len(key), len(userKey), len(value), got, want)
-				}
+				key, userKey, value := bytes.Repeat([]byte("k"), n), bytes.Repeat([]byte("u"), n/2), make([]byte, n+1)
+				want.Add(kg, state, key, userKey, value)
+				got.AddStrings(kg, state, string(key), string(userKey), value)
 			}
 		}
+	}
+	w, g := want.Finish(), got.Finish()
+	if !bytes.HasPrefix(g, prefix) || !bytes.Equal(g[len(prefix):], w) {
+		t.Fatalf("AppendSnapshot with AddStrings appended %d bytes differing from NewSnapshotEncoder's %d with Add", len(g)-len(prefix), len(w))
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -34,6 +35,38 @@ type checkpointer struct {
 	local bool // keep a local copy of each checkpoint's state (local recovery)
 	stats *subtaskStats
 	log   *slog.Logger // with the subtask's job, task, subtask and attempt
+	// buffer is the state object of the subtask's last persisted
+	// checkpoint, for the next to be built in: a large heap state is
+	// then encoded without allocating its size anew every checkpoint,
+	// which would bring on garbage collections that scan the whole
+	// state.
+	buffer objectBuffer
+}
+
+// objectBuffer holds one buffer to reuse, safe for concurrent use.
+type objectBuffer struct {
+	mu  sync.Mutex
+	buf []byte
+}
+
+// take returns the buffer held, nil if none; no one else gets it until it
+// is given back.
+func (o *objectBuffer) take() []byte {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	b := o.buf
+	o.buf = nil
+	return b
+}
+
+// giveBack makes b, which no one reads or writes any more, the buffer
+// held, unless the one held is larger.
+func (o *objectBuffer) giveBack(b []byte) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if cap(b) > cap(o.buf) {
+		o.buf = b
+	}
 }
 
 var _ task.Checkpointer = (*checkpointer)(nil)
@@ -62,7 +95,10 @@ func (c *checkpointer) Acknowledge(b *weirv1.Barrier, snap []stream.OperatorSnap
 		start := c.tm.opts.Clock.Now()
 		sub := int(c.id.GetSubtaskIndex())
 		name := checkpoint.ObjectName(c.id.GetVertexId(), sub, c.id.GetAttempt())
-		ob := checkpoint.NewObjectBuilder(name)
+		ob := checkpoint.NewObjectBuilder(name, c.buffer.take())
+		// After the object is written and its local copy kept: Put and
+		// put do not retain it.
+		defer func() { c.buffer.giveBack(ob.Bytes()) }()
 		shared := map[string][]string{} // by operator uid
 		var uploaded int64
 		persisted := false
@@ -103,11 +139,13 @@ func (c *checkpointer) Acknowledge(b *weirv1.Barrier, snap []stream.OperatorSnap
 			s := &snap[i]
 			if s.Captured != nil {
 				// The asynchronous part of a canonical snapshot.
-				if err := s.EncodeKeyed(); err != nil {
+				n, err := ob.AddEncoded(s.UID, sub, s.AppendKeyed, s.Elements)
+				if err != nil {
 					c.decline(ctx, b, fmt.Errorf("persisting state: %w", err))
 					return
 				}
-				m.StateSize += int64(len(s.Keyed))
+				m.StateSize += int64(n)
+				continue
 			}
 			keyed := s.Keyed
 			if s.Native != nil {

@@ -29,7 +29,7 @@ func TestLocalRecovery(t *testing.T) {
 	}
 	id := &weirv1.ExecutionID{JobId: job, VertexId: 1, SubtaskIndex: 0, Attempt: 2}
 	name := checkpoint.ObjectName(1, 0, 1)
-	ob := checkpoint.NewObjectBuilder(name)
+	ob := checkpoint.NewObjectBuilder(name, nil)
 	ob.Add("src", 0, checkpoint.Section{Elements: [][]byte{[]byte("position 42")}})
 	dir := checkpoint.CheckpointDir(job, 7)
 	rs := &weirv1.RestoreState{CheckpointId: 7, Storage: storage, Directory: dir, Operators: ob.Handles()}

@@ -62,7 +62,7 @@ func TestLoadRestoreNative(t *testing.T) {
 		t.Fatal(err)
 	}
 	name := checkpoint.ObjectName(1, 0, 1)
-	ob := checkpoint.NewObjectBuilder(name)
+	ob := checkpoint.NewObjectBuilder(name, nil)
 	ob.Add("counts", 0, checkpoint.Section{Keyed: p.Keyed})
 	if err := st.Put(ctx, checkpoint.Join(dir, name), ob.Bytes()); err != nil {
 		t.Fatal(err)

@@ -112,7 +112,7 @@ func (tw *twin) want(t *testing.T) []string {
 
 func checkEncoded(t *testing.T, what string, s statebackend.CapturedSnapshot, want []string) {
 	t.Helper()
-	snap, err := s.Encode()
+	snap, err := s.AppendEncoded(nil)
 	if err != nil {
 		t.Fatalf("encoding %s: %v", what, err)
 	}
@@ -176,7 +176,7 @@ func TestDiscardedSnapshot(t *testing.T) {
 	if n := tw.b.inflight.Load(); n != 0 {
 		t.Errorf("%d snapshots in flight after the only one was discarded; want 0", n)
 	}
-	if _, err := dropped.Encode(); err == nil {
+	if _, err := dropped.AppendEncoded(nil); err == nil {
 		t.Error("a discarded snapshot was encoded")
 	}
 	want := tw.want(t)
@@ -196,7 +196,7 @@ func TestSnapshotEncodedConcurrentlyWithWrites(t *testing.T) {
 		s := tw.b.SnapshotAsync()
 		done := make(chan []byte)
 		go func() {
-			snap, err := s.Encode()
+			snap, err := s.AppendEncoded(nil)
 			if err != nil {
 				t.Error(err)
 			}

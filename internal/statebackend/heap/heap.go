@@ -270,7 +270,7 @@ func (b *Backend) SnapshotAsync() statebackend.CapturedSnapshot {
 // Snapshot encodes the backend's state: SnapshotAsync's capture, encoded at
 // once.
 func (b *Backend) Snapshot() ([]byte, error) {
-	return b.SnapshotAsync().Encode()
+	return b.SnapshotAsync().AppendEncoded(nil)
 }
 
 // capture is the state SnapshotAsync captured.
@@ -286,7 +286,7 @@ type capturedState struct {
 	maps   []map[string]userMap
 }
 
-func (s *capture) Encode() ([]byte, error) {
+func (s *capture) AppendEncoded(dst []byte) ([]byte, error) {
 	if s.states == nil {
 		return nil, fmt.Errorf("heap: encoding a snapshot that was already encoded or discarded")
 	}
@@ -295,38 +295,19 @@ func (s *capture) Encode() ([]byte, error) {
 	for i, st := range s.states {
 		descs[i] = st.desc
 	}
-	e := statebackend.NewSnapshotEncoder(descs)
-	// Sized first, so that the snapshot is allocated once: growing it
-	// would copy it several times over and bring on garbage collections,
-	// which scan the whole state.
-	size := 0
-	for i, st := range s.states {
-		for kg, m := range st.maps {
-			for k, um := range m {
-				for uk, v := range um.m {
-					size += e.EntryLen(s.groups.Start+kg, i, len(k), len(uk), len(v.v))
-				}
-			}
-		}
-		for kg, m := range st.values {
-			for k, v := range m {
-				size += e.EntryLen(s.groups.Start+kg, i, len(k), 0, len(v.v))
-			}
-		}
-	}
-	e.Grow(size)
+	e := statebackend.AppendSnapshot(dst, descs)
 	for kg := 0; kg < s.groups.Len(); kg++ {
 		for i, st := range s.states {
 			if st.desc.Kind == statebackend.KindMap {
 				for k, um := range st.maps[kg] {
 					for uk, v := range um.m {
-						e.Add(s.groups.Start+kg, i, []byte(k), []byte(uk), v.v)
+						e.AddStrings(s.groups.Start+kg, i, k, uk, v.v)
 					}
 				}
 				continue
 			}
 			for k, v := range st.values[kg] {
-				e.Add(s.groups.Start+kg, i, []byte(k), nil, v.v)
+				e.AddStrings(s.groups.Start+kg, i, k, "", v.v)
 			}
 		}
 	}

@@ -24,7 +24,7 @@ func TestExistingKeyUpdatesDoNotAllocate(t *testing.T) {
 		{"AfterEncodedSnapshots", func(b *Backend) {
 			s1, s2 := b.SnapshotAsync(), b.SnapshotAsync()
 			for _, s := range []statebackend.CapturedSnapshot{s2, s1} {
-				if _, err := s.Encode(); err != nil {
+				if _, err := s.AppendEncoded(nil); err != nil {
 					t.Fatal(err)
 				}
 			}

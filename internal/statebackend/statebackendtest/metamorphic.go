@@ -562,7 +562,7 @@ func (m *metamorphic) captureOrEncode() {
 // state at its capture.
 func (m *metamorphic) encodeCapture(c capture) {
 	m.logf("encode a captured snapshot of %s", c.which)
-	snap, err := c.snap.Encode()
+	snap, err := c.snap.AppendEncoded(nil)
 	if err != nil {
 		m.fatalf("encoding a captured snapshot of %s: %v", c.which, err)
 	}
