@@ -86,10 +86,12 @@ func Rows(r *Results) []Row {
 	}
 
 	const cp = "BenchmarkCheckpointing/"
-	// The heap checkpoints full snapshots; Pebble incremental ones
-	// (state.backend.incremental: true), as Flink's RocksDB figures are.
+	// Full snapshots on the heap and on Pebble (the default), and Pebble's
+	// incremental ones (state.backend.incremental: true), as Flink's
+	// RocksDB figures are.
 	checkpointed := []struct{ name, run string }{
 		{"heap", "heap/checkpoints"},
+		{"Pebble full", "pebble/checkpoints"},
 		{"Pebble incremental (state.backend.incremental)", "pebble/incremental-checkpoints"},
 	}
 	for _, c := range checkpointed {
