@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
+	"sync"
 	"sync/atomic"
 
 	pebbledb "github.com/cockroachdb/pebble/v2"
@@ -50,7 +52,9 @@ var ErrFailed = errors.New("pebble state backend failed")
 // Backend is a statebackend.KeyedBackend over a Pebble database of its own.
 //
 // Like every KeyedBackend it belongs to one task goroutine. Pebble's
-// background goroutines (flushes, compactions) touch only the sticky error.
+// background goroutines (flushes, compactions) touch only the sticky error;
+// a goroutine encoding a capture (SnapshotAsync) touches the sticky error,
+// the captures and its own Pebble snapshot.
 type Backend struct {
 	db     *pebbledb.DB
 	fs     vfs.FS
@@ -84,9 +88,13 @@ type Backend struct {
 	lineage lineage
 	// wal is Options.WAL.
 	wal bool
+
+	// captures hold the Pebble snapshots of SnapshotAsync's captures in
+	// flight.
+	captures captures
 }
 
-var _ statebackend.KeyedBackend = (*Backend)(nil)
+var _ statebackend.AsyncSnapshotter = (*Backend)(nil)
 
 // writeOpts are the options of every write: no fsync. See doc.go.
 var writeOpts = pebbledb.NoSync
@@ -466,36 +474,160 @@ func (b *Backend) MapRange(s statebackend.StateID, fn func(userKey, value []byte
 	}
 }
 
-// Snapshot encodes every entry, in key-group order, from a consistent
-// iterator over the database. It runs on the task goroutine like any other
-// call, so nothing changes the database while it reads.
+// SnapshotAsync takes a Pebble snapshot (a sequence number: later writes
+// are invisible to it) and the state registry, in time independent of the
+// state size. AppendEncoded iterates the Pebble snapshot on another
+// goroutine while the task goes on writing; until the capture is encoded or
+// discarded, Pebble keeps what it reads from being compacted away.
+func (b *Backend) SnapshotAsync() statebackend.CapturedSnapshot {
+	s := &capture{b: b, groups: b.groups, states: slices.Clone(b.states), err: b.Err()}
+	if s.err == nil {
+		b.captures.hold(s, b.db.NewSnapshot())
+	}
+	return s
+}
+
+// Snapshot encodes the backend's state: SnapshotAsync's capture, encoded at
+// once.
 func (b *Backend) Snapshot() ([]byte, error) {
-	if err := b.Err(); err != nil {
+	return b.SnapshotAsync().AppendEncoded(nil)
+}
+
+// errClosedWhileEncoding fails an AppendEncoded that Close interrupted.
+var errClosedWhileEncoding = errors.New("pebble: the backend was closed while a snapshot was being encoded")
+
+// captures are the Pebble snapshots of the captures in flight, shared by
+// the task goroutine (SnapshotAsync, Close) and the goroutines encoding or
+// discarding captures (the checkpointer's). A capture's Pebble snapshot is
+// held until its encode (AppendEncoded) starts, then owned by the encode
+// until it ends; Close releases the held ones and interrupts and waits for
+// the encodes, so that no Pebble snapshot outlives the database.
+type captures struct {
+	mu struct {
+		sync.Mutex
+		held map[*capture]*pebbledb.Snapshot
+	}
+	// closed is set by Close, under mu; encodes look at it between
+	// entries.
+	closed atomic.Bool
+	// encoding counts the encodes running.
+	encoding sync.WaitGroup
+}
+
+func (c *captures) hold(s *capture, snap *pebbledb.Snapshot) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.mu.held == nil {
+		c.mu.held = map[*capture]*pebbledb.Snapshot{}
+	}
+	c.mu.held[s] = snap
+}
+
+// startEncode hands s's Pebble snapshot to its encode, which must call
+// endEncode.
+func (c *captures) startEncode(s *capture) (*pebbledb.Snapshot, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed.Load() {
+		return nil, fmt.Errorf("pebble: encoding a snapshot of a closed backend")
+	}
+	snap, ok := c.mu.held[s]
+	if !ok {
+		return nil, fmt.Errorf("pebble: encoding a snapshot that was already encoded or discarded")
+	}
+	delete(c.mu.held, s)
+	c.encoding.Add(1)
+	return snap, nil
+}
+
+func (c *captures) endEncode(snap *pebbledb.Snapshot) error {
+	defer c.encoding.Done()
+	return snap.Close()
+}
+
+// discard releases s's Pebble snapshot if it still holds it.
+func (c *captures) discard(s *capture) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if snap, ok := c.mu.held[s]; ok {
+		delete(c.mu.held, s)
+		// Closing a Pebble snapshot only unlinks it; it fails on none
+		// but a closed one, which held never holds.
+		_ = snap.Close()
+	}
+}
+
+// close releases every held Pebble snapshot and waits for the encodes
+// running, which stop at their next entry. Later encodes fail.
+func (c *captures) close() error {
+	c.mu.Lock()
+	c.closed.Store(true)
+	var err error
+	for s, snap := range c.mu.held {
+		err = errors.Join(err, snap.Close())
+		delete(c.mu.held, s)
+	}
+	c.mu.Unlock()
+	c.encoding.Wait()
+	return err
+}
+
+// capture is the state SnapshotAsync captured: the registry here, the
+// entries in a Pebble snapshot held by the backend's captures.
+type capture struct {
+	// b is the backend, for its captures and its sticky error only: both
+	// may be used from any goroutine.
+	b      *Backend
+	groups keygroup.Range
+	states []statebackend.StateDesc // indexed by StateID
+	// err is the backend's sticky error at the capture, which took no
+	// Pebble snapshot then.
+	err error
+}
+
+// AppendEncoded encodes every entry of the Pebble snapshot, in key-group
+// order, after dst. Nothing the task writes after the capture is visible
+// to it.
+func (s *capture) AppendEncoded(dst []byte) (_ []byte, err error) {
+	if s.err != nil {
+		return nil, s.err
+	}
+	snap, err := s.b.captures.startEncode(s)
+	if err != nil {
 		return nil, err
 	}
-	e := statebackend.NewSnapshotEncoder(b.states)
-	lower := appendKeyGroupStart(nil, b.groups.Start)
-	upper := appendKeyGroupStart(nil, b.groups.End)
-	if b.groups.End == maxKeyGroup {
+	defer func() {
+		if cerr := s.b.captures.endEncode(snap); cerr != nil && err == nil {
+			err = fmt.Errorf("pebble: releasing a snapshot: %w", cerr)
+		}
+	}()
+	e := statebackend.AppendSnapshot(dst, s.states)
+	lower := appendKeyGroupStart(nil, s.groups.Start)
+	upper := appendKeyGroupStart(nil, s.groups.End)
+	if s.groups.End == maxKeyGroup {
 		upper = nil
 	}
-	it, err := b.db.NewIter(&pebbledb.IterOptions{LowerBound: lower, UpperBound: upper})
+	it, err := snap.NewIter(&pebbledb.IterOptions{LowerBound: lower, UpperBound: upper})
 	if err != nil {
-		b.fail("snapshot", err)
-		return nil, b.Err()
+		s.b.fail("snapshot", err)
+		return nil, s.b.Err()
 	}
 	var decodeErr error
 	for ok := it.First(); ok; ok = it.Next() {
+		if s.b.captures.closed.Load() {
+			decodeErr = errClosedWhileEncoding
+			break
+		}
 		v, err := it.ValueAndErr()
 		if err != nil {
 			break
 		}
 		k, err := decodeKey(it.Key())
-		if err == nil && int(k.state) >= len(b.states) {
-			err = fmt.Errorf("pebble: key %x names state %d of %d", it.Key(), k.state, len(b.states))
+		if err == nil && int(k.state) >= len(s.states) {
+			err = fmt.Errorf("pebble: key %x names state %d of %d", it.Key(), k.state, len(s.states))
 		}
-		if err == nil && b.states[k.state].Kind != statebackend.KindMap && len(k.userKey) > 0 {
-			err = fmt.Errorf("pebble: key %x of %s state %q has a user key", it.Key(), b.states[k.state].Kind, b.states[k.state].Name)
+		if err == nil && s.states[k.state].Kind != statebackend.KindMap && len(k.userKey) > 0 {
+			err = fmt.Errorf("pebble: key %x of %s state %q has a user key", it.Key(), s.states[k.state].Kind, s.states[k.state].Name)
 		}
 		if err != nil {
 			decodeErr = invariant.Failf("%v", err)
@@ -503,15 +635,22 @@ func (b *Backend) Snapshot() ([]byte, error) {
 		}
 		e.Add(k.kg, int(k.state), k.key, k.userKey, v)
 	}
-	if err := errors.Join(decodeErr, it.Error(), it.Close()); err != nil {
-		b.fail("snapshot", err)
-		return nil, b.Err()
+	err = errors.Join(decodeErr, it.Error(), it.Close())
+	if errors.Is(err, errClosedWhileEncoding) {
+		return nil, err
 	}
-	if err := b.Err(); err != nil {
+	if err != nil {
+		s.b.fail("snapshot", err)
+		return nil, s.b.Err()
+	}
+	if err := s.b.Err(); err != nil {
 		return nil, err
 	}
 	return e.Finish(), nil
 }
+
+// Discard releases the capture's Pebble snapshot.
+func (s *capture) Discard() { s.b.captures.discard(s) }
 
 // Restore loads a canonical snapshot, keeping the entries of the backend's
 // key groups, in batches. An error leaves the backend partly restored; the
@@ -570,13 +709,15 @@ func (b *Backend) Restore(snapshot []byte) error {
 	return commit()
 }
 
-// Close closes the database and removes its directory. The backend must
-// not be used afterwards; a second Close does nothing.
+// Close closes the database and removes its directory. It first releases
+// the Pebble snapshots of the captures neither encoded nor discarded, which
+// then fail to encode, and interrupts and waits for the encodes running.
+// The backend must not be used afterwards; a second Close does nothing.
 func (b *Backend) Close() error {
 	if b.db == nil {
 		return nil
 	}
-	err := b.db.Close()
+	err := errors.Join(b.captures.close(), b.db.Close())
 	b.db = nil
 	if rmErr := b.fs.RemoveAll(b.dir); rmErr != nil {
 		err = errors.Join(err, fmt.Errorf("pebble: removing %s: %w", b.dir, rmErr))
