@@ -9,8 +9,9 @@
 // The database lives in a directory under the taskmanager's data directory
 // (state.backend.pebble.localdir). It is working state: it may be lost with
 // its process, and nothing ever reopens it. Durability comes from
-// checkpoints: Snapshot encodes the state in the canonical format (or
-// NativeSnapshot captures its files, see below), the task uploads it to
+// checkpoints: SnapshotAsync captures the state in a Pebble snapshot at
+// the barrier and the checkpointer encodes it in the canonical format (or
+// NativeSnapshot captures its files, see below), it is uploaded to
 // checkpoint storage, and recovery hands it to a fresh backend. Pebble is never the checkpoint store, and there is no
 // remote Pebble.
 //
