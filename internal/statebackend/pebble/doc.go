@@ -118,8 +118,10 @@
 // barrier was most of the pause, and wrote an L0 file every checkpoint
 // that compactions then rewrote. The log costs each write a copy into its
 // buffer, written to its file by Pebble's goroutine, and each checkpoint
-// the copy of up to about two memtables (MemoryBytes/6), stored inline in
-// its manifest.
+// the copy of the live logs, stored inline in its manifest: the current
+// log as far as it is written (noSyncFS empties a recycled log), and the
+// log of a memtable being flushed — up to about two memtables
+// (MemoryBytes/6).
 //
 // # Memory
 //

@@ -28,8 +28,17 @@ func (fs noSyncFS) OpenReadWrite(name string, c vfs.DiskWriteCategory, opts ...v
 
 func (fs noSyncFS) OpenDir(name string) (vfs.File, error) { return noSync(fs.FS.OpenDir(name)) }
 
+// ReuseForWrite hands Pebble a recycled write-ahead log emptied: Pebble
+// recycles a log to spare the syncs of a growing file, which noSyncFS
+// does not do, and a recycled log kept its old length. A native snapshot
+// copies the live logs whole at the barrier, so a stale tail (up to a
+// memtable's worth, 5 MB at the default budget) would be copied at every
+// checkpoint, on the task goroutine, and uploaded.
 func (fs noSyncFS) ReuseForWrite(oldname, newname string, c vfs.DiskWriteCategory) (vfs.File, error) {
-	return noSync(fs.FS.ReuseForWrite(oldname, newname, c))
+	if err := fs.FS.Rename(oldname, newname); err != nil {
+		return nil, err
+	}
+	return noSync(fs.FS.Create(newname, c))
 }
 
 func (fs noSyncFS) Unwrap() vfs.FS { return fs.FS }
