@@ -546,16 +546,10 @@ func (o *windowOp[K, In, Out]) collect(v In) error {
 			continue
 		}
 		late = false
-		o.wk = windowKey(o.wk[:0], w)
-		acc, ok := o.b.MapGet(o.contents, o.wk)
-		if !ok {
-			acc = nil
-		}
-		acc, err := o.c.add(acc, v)
+		acc, _, err := o.accumulate(w, v)
 		if err != nil {
 			return err
 		}
-		o.b.MapPut(o.contents, o.wk, acc)
 		if o.event && w.MaxTimestamp() <= wm {
 			// A late record within the allowed lateness: fire again.
 			if err := o.emit(key, w, acc); err != nil {
@@ -634,6 +628,22 @@ func (o *windowOp[K, In, Out]) emit(key []byte, w Window, acc []byte) error {
 	o.ctx.key, o.ctx.window, o.ctx.watermark = key, w, o.timers.watermark
 	*o.ts = w.MaxTimestamp()
 	return o.c.emit(&o.ctx, acc, o.next)
+}
+
+// accumulate adds v to the accumulator of window w (a slice, for sliced
+// windows) of the current key. It returns the accumulator as stored and
+// whether w had one before.
+func (o *windowOp[K, In, Out]) accumulate(w Window, v In) (acc []byte, existed bool, err error) {
+	o.wk = windowKey(o.wk[:0], w)
+	acc, existed = o.b.MapGet(o.contents, o.wk)
+	if !existed {
+		acc = nil
+	}
+	if acc, err = o.c.add(acc, v); err != nil {
+		return nil, false, err
+	}
+	o.b.MapPut(o.contents, o.wk, acc)
+	return acc, existed, nil
 }
 
 type firing struct {

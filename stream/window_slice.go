@@ -68,16 +68,10 @@ func (o *windowOp[K, In, Out]) collectSliced(v In, t int64, windows []Window, ke
 		return nil
 	}
 	start := windowStart(t, o.spec.GetOffsetMillis(), o.slice)
-	o.wk = windowKey(o.wk[:0], Window{start, start + o.slice})
-	acc, exists := o.b.MapGet(o.contents, o.wk)
-	if !exists {
-		acc = nil
-	}
-	acc, err := o.c.add(acc, v)
+	_, exists, err := o.accumulate(Window{start, start + o.slice}, v)
 	if err != nil {
 		return err
 	}
-	o.b.MapPut(o.contents, o.wk, acc)
 	for _, w := range windows {
 		switch {
 		case o.cleanupTime(w) <= wm:
