@@ -86,7 +86,7 @@ func steps(c config) []step {
 		{name: stepState, env: append(heapKeys, fmt.Sprintf("WEIRBENCH_STATE_MB=%d", stateMB)),
 			args: []string{"-run", "^$", "-bench", "^(BenchmarkHeapStateBytesPerKey|BenchmarkCheckpointing)$", "-benchtime=1x", "-timeout", "60m", "./internal/bench/"}},
 		{name: stepRecovery, env: []string{fmt.Sprintf("WEIRBENCH_RECOVERY_MB=%d", recoveryMB)},
-			args: []string{"-run", "^$", "-bench", "^BenchmarkRecovery$", "-benchtime=1x", "-timeout", "30m", "./internal/bench/"}},
+			args: []string{"-run", "^$", "-bench", "^BenchmarkRecovery$", "-benchtime=1x", "-timeout", "90m", "./internal/bench/"}},
 		{name: stepRestore,
 			args: []string{"-run", "^$", "-bench", "^(BenchmarkRestore|BenchmarkNativeRestore)$", "-benchtime=1x", "-timeout", "30m", "./internal/statebackend/pebble/"}},
 		{name: stepDownload, full: true,
@@ -111,7 +111,7 @@ func run() error {
 	var c config
 	flag.BoolVar(&c.short, "short", false, "tiny inputs, no integration tests: a smoke test of the suite, not figures to read")
 	flag.IntVar(&c.stateMB, "state-mb", 128, "approximate keyed state of the checkpointing benchmark, in MiB")
-	flag.IntVar(&c.recoveryMB, "recovery-mb", 64, "approximate keyed state of the recovery benchmark, in MiB")
+	flag.IntVar(&c.recoveryMB, "recovery-mb", 1024, "approximate keyed state of the recovery benchmark, in MiB")
 	flag.StringVar(&c.goBin, "go", "go", "the go command")
 	raw := flag.String("raw", "out/bench-raw.txt", "where to save the suite's output")
 	from := flag.String("from", "", "make the table from this saved output instead of running the suite")
