@@ -17,6 +17,13 @@ import (
 	"github.com/weirstream/weir/internal/checkpoint/objstore/miniotest"
 )
 
+// incrementalPebble configures a job for incremental checkpoints on
+// Pebble with memtables of about 85 KB, so that the few MB a test job
+// writes spill into SSTs that the checkpoints share, as a large state's
+// writes do with the default budget: in 5 MB memtables they would all stay
+// in the write-ahead log, copied into every checkpoint.
+var incrementalPebble = []string{"-D", "state.backend=pebble", "-D", "state.backend.incremental=true", "-D", "state.backend.pebble.memory=1mb"}
+
 // killTest runs WordCount at parallelism 2 on two taskmanager processes
 // with one slot each, rate-limited to run for about 20 s, checkpointing
 // every second into storage. After two completed checkpoints one
@@ -65,12 +72,7 @@ func (k killTest) run(t *testing.T) {
 		job = append(slices.Clone(job), "-D", "state.backend.local-recovery=true")
 	}
 	if k.incremental {
-		// Memtables of about 85 KB, so that the few MB the job writes
-		// spill into SSTs that the checkpoints share, as a large state's
-		// writes do with the default budget: in 5 MB memtables they would
-		// all stay in the write-ahead log, copied into every checkpoint.
-		job = append(slices.Clone(job), "-D", "state.backend.incremental=true", "-D", "state.checkpoints.num-retained=2",
-			"-D", "state.backend.pebble.memory=1mb")
+		job = append(slices.Concat(job, incrementalPebble), "-D", "state.checkpoints.num-retained=2")
 	}
 	stdout, stderr, err := c.weir(append(append([]string{"run", "-d", "-p", "2",
 		"-D", "execution.checkpointing.interval=1s",
