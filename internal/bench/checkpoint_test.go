@@ -94,19 +94,26 @@ func keyedInput(b *testing.B, stateMB, passes int) *keyedCorpus {
 // barrier), read from the jobmanager's checkpoint details API.
 func BenchmarkCheckpointing(b *testing.B) {
 	stateMB := envInt(b, "WEIRBENCH_STATE_MB", 256)
-	interval := time.Second
-	if s := os.Getenv("WEIRBENCH_CHECKPOINT_INTERVAL"); s != "" {
-		d, err := time.ParseDuration(s)
-		if err != nil || d <= 0 {
-			b.Fatalf("WEIRBENCH_CHECKPOINT_INTERVAL=%q: want a positive duration", s)
-		}
-		interval = d
-	}
+	interval := checkpointInterval(b)
 	b.Run("heap/none", func(b *testing.B) { benchmarkCheckpointing(b, stateMB, "heap", 0, false) })
 	b.Run("heap/checkpoints", func(b *testing.B) { benchmarkCheckpointing(b, stateMB, "heap", interval, false) })
 	b.Run("pebble/none", func(b *testing.B) { benchmarkCheckpointing(b, stateMB, "pebble", 0, false) })
 	b.Run("pebble/checkpoints", func(b *testing.B) { benchmarkCheckpointing(b, stateMB, "pebble", interval, false) })
 	b.Run("pebble/incremental-checkpoints", func(b *testing.B) { benchmarkCheckpointing(b, stateMB, "pebble", interval, true) })
+}
+
+// checkpointInterval returns WEIRBENCH_CHECKPOINT_INTERVAL, 1 s if unset:
+// the checkpoint interval of the checkpointing and recovery benchmarks.
+func checkpointInterval(b *testing.B) time.Duration {
+	s := os.Getenv("WEIRBENCH_CHECKPOINT_INTERVAL")
+	if s == "" {
+		return time.Second
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		b.Fatalf("WEIRBENCH_CHECKPOINT_INTERVAL=%q: want a positive duration", s)
+	}
+	return d
 }
 
 // benchmarkCheckpointing runs the job with checkpoints every interval, or

@@ -27,7 +27,7 @@ const recoveryPoll = 10 * time.Millisecond
 // parallelism 1 on one taskmanager over the checkpointing benchmark's
 // words for about WEIRBENCH_RECOVERY_MB MiB of state (default 64), in
 // recoveryPasses passes, with incremental checkpoints
-// (state.backend.incremental: true) every second into a local directory,
+// (state.backend.incremental: true) every second (WEIRBENCH_CHECKPOINT_INTERVAL) into a local directory,
 // with the exactly-once file sink. Once a completed checkpoint holds the
 // state of every distinct word (it was triggered after the first pass
 // left the source), the taskmanager is stopped (its tasks are cancelled,
@@ -67,7 +67,7 @@ func benchmarkRecovery(b *testing.B, stateMB int, local bool) {
 			b.Fatal(err)
 		}
 		env.SetConfig("state.backend", "pebble")
-		env.SetConfig("execution.checkpointing.interval", "1s")
+		env.SetConfig("execution.checkpointing.interval", checkpointInterval(b).String())
 		env.SetConfig("state.backend.incremental", "true")
 		if local {
 			env.SetConfig("state.backend.local-recovery", "true")

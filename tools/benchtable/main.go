@@ -67,10 +67,13 @@ func steps(c config) []step {
 		}
 		return "-benchtime=" + full
 	}
-	var wcLines, nexEvents, heapKeys []string
+	var wcLines, nexEvents, heapKeys, recoveryEnv []string
 	stateMB, recoveryMB := c.stateMB, c.recoveryMB
 	if c.short {
 		recoveryMB = 2
+		// A small job ends soon after its first pass: checkpoints every
+		// 100 ms let the recovery happen while it still runs.
+		recoveryEnv = []string{"WEIRBENCH_CHECKPOINT_INTERVAL=100ms"}
 		wcLines = []string{"WEIRBENCH_WORDCOUNT_LINES=20000"}
 		nexEvents = []string{"WEIRBENCH_NEXMARK_EVENTS=20000"}
 		heapKeys = []string{"WEIRBENCH_HEAP_KEYS=20000", "WEIRBENCH_CHECKPOINT_INTERVAL=100ms"}
@@ -85,7 +88,7 @@ func steps(c config) []step {
 			args: []string{"-run", "^$", "-bench", "^BenchmarkQuery$/^(q0|q1|q2|q4|q5|q7|q8)$", "-benchtime=1x", "-timeout", "60m", "./examples/nexmark/"}},
 		{name: stepState, env: append(heapKeys, fmt.Sprintf("WEIRBENCH_STATE_MB=%d", stateMB)),
 			args: []string{"-run", "^$", "-bench", "^(BenchmarkHeapStateBytesPerKey|BenchmarkCheckpointing)$", "-benchtime=1x", "-timeout", "60m", "./internal/bench/"}},
-		{name: stepRecovery, env: []string{fmt.Sprintf("WEIRBENCH_RECOVERY_MB=%d", recoveryMB)},
+		{name: stepRecovery, env: append(recoveryEnv, fmt.Sprintf("WEIRBENCH_RECOVERY_MB=%d", recoveryMB)),
 			args: []string{"-run", "^$", "-bench", "^BenchmarkRecovery$", "-benchtime=1x", "-timeout", "90m", "./internal/bench/"}},
 		{name: stepRestore,
 			args: []string{"-run", "^$", "-bench", "^(BenchmarkRestore|BenchmarkNativeRestore)$", "-benchtime=1x", "-timeout", "30m", "./internal/statebackend/pebble/"}},
