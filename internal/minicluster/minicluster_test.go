@@ -74,6 +74,17 @@ func (w *collectWriter) Write(p pair) error {
 
 func (w *collectWriter) Finish() error { return nil }
 
+// jobManager returns a client of c's jobmanager, closed with the test.
+func jobManager(t *testing.T, c *minicluster.Cluster) weirv1.JobManagerServiceClient {
+	t.Helper()
+	conn, err := grpc.NewClient(c.RPCAddress(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return weirv1.NewJobManagerServiceClient(conn)
+}
+
 // fresh forgets what an earlier run (go test -count=N) collected under
 // name and returns name, for a sink that starts empty.
 func fresh(name string) string {
@@ -123,12 +134,7 @@ func TestKeyedCountAcrossTaskManagers(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	conn, err := grpc.NewClient(c.RPCAddress(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	client := weirv1.NewJobManagerServiceClient(conn)
+	client := jobManager(t, c)
 	resp, err := client.SubmitJob(ctx, &weirv1.SubmitJobRequest{Job: &weirv1.SubmitJobRequest_Graph{Graph: g}})
 	if err != nil {
 		t.Fatal(err)
@@ -231,12 +237,7 @@ func testRecovery(t *testing.T, backend string) {
 		}
 	}
 
-	conn, err := grpc.NewClient(c.RPCAddress(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	client := weirv1.NewJobManagerServiceClient(conn)
+	client := jobManager(t, c)
 	resp, err := client.SubmitJob(ctx, &weirv1.SubmitJobRequest{Job: &weirv1.SubmitJobRequest_Graph{Graph: g}})
 	if err != nil {
 		t.Fatal(err)
@@ -313,12 +314,7 @@ func TestRestartTaskManager(t *testing.T) {
 	if err := c.RestartTaskManager(0); err != nil {
 		t.Fatal(err)
 	}
-	conn, err := grpc.NewClient(c.RPCAddress(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	client := weirv1.NewJobManagerServiceClient(conn)
+	client := jobManager(t, c)
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		ov, err := client.GetClusterOverview(t.Context(), &weirv1.GetClusterOverviewRequest{})

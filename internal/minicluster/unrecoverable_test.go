@@ -7,9 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
-
 	weirv1 "github.com/weirstream/weir/api/proto/weir/v1"
 	"github.com/weirstream/weir/connector/generator"
 	"github.com/weirstream/weir/internal/minicluster"
@@ -73,12 +70,7 @@ func TestUnrecoverableFailureIsNotRestarted(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	conn, err := grpc.NewClient(c.RPCAddress(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	client := weirv1.NewJobManagerServiceClient(conn)
+	client := jobManager(t, c)
 
 	run := func(unrecoverable bool) *weirv1.GetJobResponse {
 		env := stream.NewEnv()
