@@ -346,7 +346,7 @@ func EvenShare(elements [][]byte, subtask, parallelism int) [][]byte {
 // taken wholly on the calling goroutine. A task takes only the synchronous
 // part (SnapshotAsync) at a barrier.
 func (c *Chain) Snapshot(id int64) ([]OperatorSnapshot, error) {
-	out, err := c.SnapshotAsync(id, false)
+	out, err := c.SnapshotAsync(id, 0, false)
 	if err != nil {
 		return nil, err
 	}
@@ -368,13 +368,16 @@ func (c *Chain) Snapshot(id int64) ([]OperatorSnapshot, error) {
 // at once. Expired TTL values are left out of canonical snapshots, as
 // expired at the barrier, but stay in a native snapshot (reads drop them),
 // as in Flink's incremental checkpoints.
-func (c *Chain) SnapshotAsync(id int64, incremental bool) ([]OperatorSnapshot, error) {
+//
+// base is the checkpoint's base (weirv1.Barrier.base_checkpoint_id), which
+// a native snapshot may build on.
+func (c *Chain) SnapshotAsync(id, base int64, incremental bool) ([]OperatorSnapshot, error) {
 	var out []OperatorSnapshot
 	if c.backend != nil {
 		if c.timers != nil {
 			c.timers.persist()
 		}
-		s, err := c.snapshotKeyed(id, incremental)
+		s, err := c.snapshotKeyed(id, base, incremental)
 		if err != nil {
 			return nil, fmt.Errorf("snapshotting keyed state: %w", err)
 		}
@@ -384,10 +387,10 @@ func (c *Chain) SnapshotAsync(id int64, incremental bool) ([]OperatorSnapshot, e
 }
 
 // snapshotKeyed is SnapshotAsync for the chain's keyed state.
-func (c *Chain) snapshotKeyed(id int64, incremental bool) (OperatorSnapshot, error) {
+func (c *Chain) snapshotKeyed(id, base int64, incremental bool) (OperatorSnapshot, error) {
 	s := OperatorSnapshot{UID: c.headUID}
 	if inc, ok := c.backend.(statebackend.Incremental); ok && incremental {
-		ns, err := inc.NativeSnapshot(id)
+		ns, err := inc.NativeSnapshot(id, base)
 		s.Native = ns
 		return s, err
 	}

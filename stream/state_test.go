@@ -596,7 +596,7 @@ func TestSnapshotAsyncLeavesHeapStateToEncode(t *testing.T) {
 	v := stateMust(NewValueState[string](ctx, "v"))
 	key("k")
 	v.Update("at the barrier")
-	snaps, err := ctx.chain.SnapshotAsync(1, false)
+	snaps, err := ctx.chain.SnapshotAsync(1, 0, false)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -216,7 +216,7 @@ func TestTTLSnapshotAsyncExpiresAtTheBarrier(t *testing.T) {
 		key("k")
 		v.Update("a")
 		m.Advance(ttlTest - time.Millisecond)
-		snaps, err := ctx.chain.SnapshotAsync(1, false)
+		snaps, err := ctx.chain.SnapshotAsync(1, 0, false)
 		if err != nil {
 			t.Fatal(err)
 		}

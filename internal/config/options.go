@@ -200,7 +200,7 @@ var options = []Option{
 	{Key: StateBackend, Type: TypeEnum, Default: "heap", Values: []string{"heap", "pebble"}, Job: true,
 		Description: "Where working state lives: heap (Go maps) or pebble (an LSM on the taskmanager's local disk)."},
 	{Key: IncrementalCheckpoints, Type: TypeBool, Default: "false", Job: true,
-		Description: "Checkpoints upload only the Pebble files new since the previous checkpoint (state.backend: pebble only; savepoints stay full)."},
+		Description: "Checkpoints upload only what changed since the previous checkpoint: new Pebble files, or the heap's writes as a delta (savepoints stay full)."},
 	{Key: LocalRecovery, Type: TypeBool, Default: "false", Job: true,
 		Description: "Keep a local copy of each snapshot so a restart on the same taskmanager skips the download."},
 	{Key: PebbleLocalDir, Type: TypeString, Default: "",

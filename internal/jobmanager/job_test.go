@@ -2,11 +2,9 @@ package jobmanager
 
 import (
 	"slices"
-	"strings"
 	"testing"
 
 	weirv1 "github.com/weirstream/weir/api/proto/weir/v1"
-	"github.com/weirstream/weir/internal/config"
 )
 
 const (
@@ -144,28 +142,6 @@ func TestKeepPlacement(t *testing.T) {
 	got = keepPlacement([]slot{s("b", 0), s("a", 1), s("a", 0)}, prev)
 	if got[0].tm != "a" || got[1].tm != "a" || got[2].tm != "b" {
 		t.Fatalf("keepPlacement = %v", got)
-	}
-}
-
-// Incremental checkpoints need Pebble: on the heap the setting is refused
-// with a message naming both options.
-func TestUnsupportedSettingsRejected(t *testing.T) {
-	cfg, err := config.Default().WithJob(map[string]string{config.IncrementalCheckpoints: "true"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := unsupported(cfg); err == nil || !strings.Contains(err.Error(), "state.backend.incremental") || !strings.Contains(err.Error(), "state.backend: pebble") {
-		t.Fatalf("unsupported(incremental on heap) = %v", err)
-	}
-	cfg, err = config.Default().WithJob(map[string]string{config.IncrementalCheckpoints: "true", config.StateBackend: "pebble"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := unsupported(cfg); err != nil {
-		t.Fatalf("unsupported(incremental on pebble) = %v", err)
-	}
-	if err := unsupported(config.Default()); err != nil {
-		t.Fatalf("unsupported(defaults) = %v", err)
 	}
 }
 

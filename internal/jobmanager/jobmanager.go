@@ -346,9 +346,6 @@ func (jm *JobManager) setup(ctx context.Context, id string, g *weirv1.JobGraph, 
 	if err != nil {
 		return nil, status.Errorf(codes.InvalidArgument, "rejected: config: %v", err)
 	}
-	if err := unsupported(cfg); err != nil {
-		return nil, status.Errorf(codes.InvalidArgument, "rejected: config: %v", err)
-	}
 	if err := jm.limits.checkInterval(cfg); err != nil {
 		return nil, err
 	}
@@ -379,24 +376,6 @@ func (jm *JobManager) setup(ctx context.Context, id string, g *weirv1.JobGraph, 
 		}
 	}
 	return j, nil
-}
-
-// unsupported refuses settings that are accepted keys but not built yet,
-// rather than run the job without what they promise.
-func unsupported(cfg *config.Config) error {
-	inc, err := cfg.Bool(config.IncrementalCheckpoints)
-	if err != nil || !inc {
-		return err
-	}
-	backend, err := cfg.Get(config.StateBackend)
-	if err != nil {
-		return err
-	}
-	if backend != "pebble" {
-		return fmt.Errorf("%s: true needs %s: pebble (incremental checkpoints upload Pebble's files); the %s backend takes full snapshots only",
-			config.IncrementalCheckpoints, config.StateBackend, backend)
-	}
-	return nil
 }
 
 // savepoint reads and verifies the savepoint (or retained checkpoint) at

@@ -4,14 +4,17 @@ import "context"
 
 // Incremental is implemented by a backend that can take a native snapshot:
 // its own files rather than the canonical encoding, so that a checkpoint
-// uploads only the files that changed since the one before (Pebble's SSTs).
+// uploads only what changed since the one before (Pebble's new SSTs, the
+// heap's delta of the keys written).
 // Savepoints stay canonical; only checkpoints are native.
 type Incremental interface {
 	KeyedBackend
 	// NativeSnapshot is the synchronous part of a native snapshot for
 	// checkpoint id: it runs on the task goroutine and captures the state
-	// in immutable local files, which Persist uploads off it.
-	NativeSnapshot(id int64) (NativeSnapshot, error)
+	// (Pebble: in immutable local files; the heap: its writes since its
+	// snapshot for base), which Persist uploads off it. base is the
+	// checkpoint's base, as Persist receives it.
+	NativeSnapshot(id, base int64) (NativeSnapshot, error)
 }
 
 // NativeSnapshot is a captured native snapshot, owned by one goroutine (the

@@ -276,7 +276,7 @@ func (l *loop) handleMail() error {
 func (l *loop) checkpoint(b *weirv1.Barrier, alignment time.Duration) error {
 	start := l.t.cfg.Clock.Now()
 	incremental := l.cp.Incremental && b.GetKind() == weirv1.SnapshotKind_SNAPSHOT_KIND_CHECKPOINT
-	snap, serr := l.chain.SnapshotAsync(b.GetCheckpointId(), incremental)
+	snap, serr := l.chain.SnapshotAsync(b.GetCheckpointId(), b.GetBaseCheckpointId(), incremental)
 	if err := l.broadcastBarrier(b); err != nil {
 		for i := range snap {
 			_ = snap[i].Discard()

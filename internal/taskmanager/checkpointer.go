@@ -19,6 +19,7 @@ import (
 	"github.com/weirstream/weir/internal/checkpoint/objstore"
 	"github.com/weirstream/weir/internal/keygroup"
 	"github.com/weirstream/weir/internal/statebackend"
+	"github.com/weirstream/weir/internal/statebackend/heap"
 	"github.com/weirstream/weir/internal/statebackend/pebble"
 	"github.com/weirstream/weir/internal/task"
 	"github.com/weirstream/weir/stream"
@@ -363,10 +364,40 @@ func (tm *TaskManager) loadRestore(r *weirv1.RestoreState, id *weirv1.ExecutionI
 			}
 			return n, nil
 		}
+		// chain reads the objects of a native heap snapshot.
+		chain := func(keyed []byte) (heap.Chain, [][]byte, error) {
+			c, err := heap.DecodeNative(keyed)
+			if err != nil {
+				return c, nil, fmt.Errorf("checkpoint %d: %w: %w", r.GetCheckpointId(), checkpoint.ErrCorrupt, err)
+			}
+			objs := make([][]byte, len(c.Objects))
+			for i, o := range c.Objects {
+				b, err := fetch(ctx, o.Name)
+				if err != nil {
+					return c, nil, fmt.Errorf("checkpoint %d: %w", r.GetCheckpointId(), err)
+				}
+				if int64(len(b)) != o.Size {
+					return c, nil, fmt.Errorf("checkpoint %d: %w: shared object %s has %d bytes, not %d", r.GetCheckpointId(), checkpoint.ErrCorrupt, o.Name, len(b), o.Size)
+				}
+				downloaded += int64(len(b))
+				objs[i] = b
+			}
+			return c, objs, nil
+		}
 		out := map[string]stream.OperatorSnapshot{}
 		for _, uid := range uids {
 			p := byUID[uid]
 			s := stream.OperatorSnapshot{UID: uid, Elements: p.elements, Rescaled: p.rescaled}
+			if !p.rescaled && nr.heap && heap.IsNative(p.keyed[0]) {
+				// Restored by the backend, whose next checkpoint may
+				// be a delta of this one.
+				if nr.chain, nr.objects, err = chain(p.keyed[0]); err != nil {
+					return nil, err
+				}
+				nr.checkpoint = r.GetCheckpointId()
+				out[uid] = s
+				continue
+			}
 			if !p.rescaled && nr.pebble && pebble.IsNative(p.keyed[0]) {
 				// Restored in place: the backend opens the files.
 				n, err := materialize(p.keyed[0], nr.dir, p.subtasks[0])
@@ -378,6 +409,21 @@ func (tm *TaskManager) loadRestore(r *weirv1.RestoreState, id *weirv1.ExecutionI
 				continue
 			}
 			for i, k := range p.keyed {
+				if heap.IsNative(k) {
+					// Another parallelism or backend: the chain
+					// applied and encoded canonically.
+					_, objs, err := chain(k)
+					if err != nil {
+						return nil, err
+					}
+					if p.keyed[i], err = heap.Canonical(own, objs); err != nil {
+						if errors.Is(err, heap.ErrCorrupt) || errors.Is(err, statebackend.ErrCorruptSnapshot) {
+							err = fmt.Errorf("%w: %w", checkpoint.ErrCorrupt, err)
+						}
+						return nil, fmt.Errorf("checkpoint %d, operator %s: converting a native snapshot: %w", r.GetCheckpointId(), uid, err)
+					}
+					continue
+				}
 				if !pebble.IsNative(k) {
 					continue
 				}
@@ -404,11 +450,15 @@ func (tm *TaskManager) loadRestore(r *weirv1.RestoreState, id *weirv1.ExecutionI
 }
 
 // nativeRestore carries a native snapshot from loadRestore, which
-// materialises it in dir, to the backend factory, which opens it.
+// materialises it in dir (Pebble) or reads its objects (the heap), to the
+// backend factory, which opens or applies it.
 type nativeRestore struct {
 	dir        string // the subtask attempt's database directory
 	pebble     bool   // the subtask's backend is Pebble
+	heap       bool   // the subtask's backend is the heap, incremental
 	native     *pebble.Native
+	chain      heap.Chain
+	objects    [][]byte // the chain's objects
 	checkpoint int64
 	scope      string
 }

@@ -49,7 +49,7 @@ func TestLoadRestoreNative(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := checkpoint.CheckpointDir(job, 7)
-	ns, err := b.NativeSnapshot(7)
+	ns, err := b.NativeSnapshot(7, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -33,6 +33,7 @@ import (
 	"github.com/weirstream/weir/internal/plan"
 	"github.com/weirstream/weir/internal/security"
 	"github.com/weirstream/weir/internal/statebackend"
+	"github.com/weirstream/weir/internal/statebackend/heap"
 	"github.com/weirstream/weir/internal/statebackend/pebble"
 	"github.com/weirstream/weir/internal/task"
 	"github.com/weirstream/weir/stream"
@@ -411,18 +412,40 @@ func (tm *TaskManager) backendOf(g *weirv1.JobGraph, id *weirv1.ExecutionID, sta
 		return nil, err
 	}
 	name, err := cfg.Get(config.StateBackend)
-	if err != nil || name != "pebble" {
+	if err != nil {
 		return nil, err
+	}
+	incremental, err := cfg.Bool(config.IncrementalCheckpoints)
+	if err != nil {
+		return nil, err
+	}
+	if name != "pebble" {
+		if !incremental {
+			return nil, nil
+		}
+		// The heap, logging its writes for deltas.
+		nr.heap = true
+		return func(r keygroup.Range) (statebackend.KeyedBackend, error) {
+			b := heap.NewIncremental(r)
+			if nr.objects == nil {
+				return b, nil
+			}
+			err := b.RestoreNative(nr.checkpoint, nr.chain, nr.objects)
+			nr.objects = nil
+			if errors.Is(err, heap.ErrCorrupt) || errors.Is(err, statebackend.ErrCorruptSnapshot) {
+				err = fmt.Errorf("%w: %w", checkpoint.ErrCorrupt, err)
+			}
+			if err != nil {
+				return nil, fmt.Errorf("checkpoint %d: %w", nr.checkpoint, err)
+			}
+			return b, nil
+		}, nil
 	}
 	memory, err := cfg.Bytes(config.PebbleMemory)
 	if err != nil {
 		return nil, err
 	}
 	// Native snapshots copy the write-ahead log rather than flush.
-	incremental, err := cfg.Bool(config.IncrementalCheckpoints)
-	if err != nil {
-		return nil, err
-	}
 	dir := tm.pebbleDir(id)
 	nr.pebble = true
 	return func(r keygroup.Range) (statebackend.KeyedBackend, error) {

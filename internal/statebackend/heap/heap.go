@@ -42,6 +42,10 @@ type Backend struct {
 	epoch    uint64
 	captured uint64
 	inflight atomic.Int64
+
+	// log records the writes since the last native snapshot; nil unless
+	// the backend takes them (NewIncremental, changelog.go).
+	log *changelog
 }
 
 var (
@@ -63,15 +67,21 @@ type state struct {
 // entry is a stored value. It sits behind a pointer so that updating an
 // existing key overwrites in place: assigning to m[string(key)] would
 // allocate the key string on every update.
+//
+// The entry keeps its key (the same string as the map's key) for the
+// changelog, and the epoch of its last write.
 type entry struct {
+	key   string
 	v     []byte
 	epoch uint64
 }
 
 // userMap is the map of one key of a KindMap state, from user key to value.
+// epoch is that of the map's last write; key is the key it is stored under.
 type userMap struct {
 	m     map[string]*entry
 	epoch uint64
+	key   string
 }
 
 // New returns an empty backend for the key groups in r.
@@ -96,6 +106,9 @@ func (b *Backend) Register(name string, kind statebackend.Kind) (statebackend.St
 	id := statebackend.StateID(len(b.states))
 	b.states = append(b.states, st)
 	b.byName[name] = id
+	if b.log != nil {
+		b.log.changes = append(b.log.changes, nil)
+	}
 	return id, nil
 }
 
@@ -112,8 +125,6 @@ func (b *Backend) SetCurrentKey(key []byte, kg int) {
 func (b *Backend) shared(epoch uint64) bool {
 	return epoch <= b.captured && b.inflight.Load() > 0
 }
-
-func (b *Backend) newEntry(v []byte) *entry { return &entry{v: v, epoch: b.epoch} }
 
 // writable returns *m ready for writes in the current epoch: made if nil,
 // cloned if a snapshot may read it. *epoch is the epoch of *m.
@@ -154,11 +165,13 @@ func (b *Backend) Get(s statebackend.StateID) ([]byte, bool) {
 
 func (b *Backend) Put(s statebackend.StateID, value []byte) {
 	m := b.writableValues(s)
-	if e, ok := m[string(b.key)]; ok && !b.shared(e.epoch) {
+	e, ok := m[string(b.key)]
+	if ok && !b.shared(e.epoch) {
 		e.v = append(e.v[:0], value...)
+		b.written(s, e)
 		return
 	}
-	m[string(b.key)] = b.newEntry(append(make([]byte, 0, len(value)), value...))
+	b.insert(s, m, e, append(make([]byte, 0, len(value)), value...))
 }
 
 func (b *Backend) Append(s statebackend.StateID, elem []byte) {
@@ -166,6 +179,7 @@ func (b *Backend) Append(s statebackend.StateID, elem []byte) {
 	e, ok := m[string(b.key)]
 	if ok && !b.shared(e.epoch) {
 		e.v = statebackend.AppendListElement(e.v, elem)
+		b.written(s, e)
 		return
 	}
 	var list []byte
@@ -173,19 +187,44 @@ func (b *Backend) Append(s statebackend.StateID, elem []byte) {
 		// Clipped, so that appending copies: a snapshot reads e.v.
 		list = slices.Clip(e.v)
 	}
-	m[string(b.key)] = b.newEntry(statebackend.AppendListElement(list, elem))
+	b.insert(s, m, e, statebackend.AppendListElement(list, elem))
+}
+
+// written stamps an entry of state s written in place with the current
+// epoch, logging the entry at its first write in the epoch.
+func (b *Backend) written(s statebackend.StateID, e *entry) {
+	if e.epoch != b.epoch {
+		e.epoch = b.epoch
+		b.logValue(s, e.key, e)
+	}
+}
+
+// insert stores v as the current key's value of state s in m, a new entry
+// in place of old (nil if the key has none).
+func (b *Backend) insert(s statebackend.StateID, m map[string]*entry, old *entry, v []byte) {
+	var key string
+	if old != nil {
+		key = old.key
+	} else {
+		key = string(b.key)
+	}
+	e := &entry{key: key, v: v, epoch: b.epoch}
+	m[key] = e
+	b.logValue(s, key, e)
 }
 
 func (b *Backend) Delete(s statebackend.StateID) {
 	st := b.states[s]
 	if st.kind == statebackend.KindMap {
-		if _, ok := st.maps[b.kg][string(b.key)]; ok {
-			delete(b.writableMaps(s), string(b.key))
+		if um, ok := st.maps[b.kg][string(b.key)]; ok {
+			delete(b.writableMaps(s), um.key)
+			b.logMap(s, um.key, nil)
 		}
 		return
 	}
-	if _, ok := st.values[b.kg][string(b.key)]; ok {
-		delete(b.writableValues(s), string(b.key))
+	if e, ok := st.values[b.kg][string(b.key)]; ok {
+		delete(b.writableValues(s), e.key)
+		b.logValue(s, e.key, nil)
 	}
 }
 
@@ -195,14 +234,20 @@ func (b *Backend) userMap(s statebackend.StateID) map[string]*entry {
 }
 
 // writableUserMap returns the current key's map of KindMap state s, ready
-// for writes: made if absent, cloned if a snapshot may read it.
+// for writes: made if absent, cloned if a snapshot may read it, and logged
+// at its first write in the epoch.
 func (b *Backend) writableUserMap(s statebackend.StateID) map[string]*entry {
 	um, ok := b.states[s].maps[b.kg][string(b.key)]
-	if ok && !b.shared(um.epoch) {
+	if ok && um.epoch == b.epoch {
 		return um.m
 	}
+	if !ok {
+		um.key = string(b.key)
+	}
 	m := writable(b, &um.m, &um.epoch)
-	b.writableMaps(s)[string(b.key)] = um
+	um.epoch = b.epoch
+	b.writableMaps(s)[um.key] = um
+	b.logMap(s, um.key, m)
 	return m
 }
 
@@ -220,7 +265,7 @@ func (b *Backend) MapPut(s statebackend.StateID, userKey, value []byte) {
 		e.v = append(e.v[:0], value...)
 		return
 	}
-	um[string(userKey)] = b.newEntry(append(make([]byte, 0, len(value)), value...))
+	um[string(userKey)] = &entry{v: append(make([]byte, 0, len(value)), value...), epoch: b.epoch}
 }
 
 func (b *Backend) MapDelete(s statebackend.StateID, userKey []byte) {
@@ -229,7 +274,7 @@ func (b *Backend) MapDelete(s statebackend.StateID, userKey []byte) {
 		return
 	}
 	if len(um) == 1 {
-		delete(b.writableMaps(s), string(b.key))
+		b.Delete(s)
 		return
 	}
 	delete(b.writableUserMap(s), string(userKey))
@@ -326,6 +371,11 @@ func (s *capture) Discard() {
 // Restore loads a canonical snapshot, keeping the backend's key groups.
 func (b *Backend) Restore(snapshot []byte) error {
 	var ids []statebackend.StateID
+	if b.log != nil {
+		// The restored state is no change since a snapshot of the
+		// backend's: its next native snapshot is full.
+		defer b.log.reset()
+	}
 	return statebackend.DecodeSnapshot(snapshot, func(descs []statebackend.StateDesc) error {
 		for _, d := range descs {
 			id, err := b.Register(d.Name, d.Kind)

@@ -103,7 +103,7 @@ func (l *lineage) put(id int64, scope string, files map[string]SharedFile) {
 // between the two; the returned snapshot is uploaded by Persist elsewhere
 // while the database keeps changing. An error stops the backend, as any
 // Pebble failure does: the checkpoint is declined and the task restarts.
-func (b *Backend) NativeSnapshot(id int64) (statebackend.NativeSnapshot, error) {
+func (b *Backend) NativeSnapshot(id, _ int64) (statebackend.NativeSnapshot, error) {
 	if err := b.Err(); err != nil {
 		return nil, err
 	}

@@ -80,7 +80,7 @@ func snapshotOf(t *testing.T, b *Backend) []byte {
 
 func persist(t *testing.T, b *Backend, id, base int64, st *memShared) statebackend.Persisted {
 	t.Helper()
-	ns, err := b.NativeSnapshot(id)
+	ns, err := b.NativeSnapshot(id, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -237,7 +237,7 @@ func TestNativeSnapshotCopiesTheLog(t *testing.T) {
 	fill(b, 10000, 10)
 	want := snapshotOf(t, b)
 	flushes := b.db.Metrics().Flush.Count
-	ns, err := b.NativeSnapshot(1)
+	ns, err := b.NativeSnapshot(1, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -322,7 +322,7 @@ func TestNativeFailedUploadIsNoBase(t *testing.T) {
 	defer func() { _ = b.Close() }()
 	st := newMemShared()
 	fill(b, 0, 2000)
-	ns, err := b.NativeSnapshot(1)
+	ns, err := b.NativeSnapshot(1, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -371,7 +371,7 @@ func TestNativeSnapshotFaults(t *testing.T) {
 		ops.Store(0)
 		failAt.Store(at)
 		armed.Store(true)
-		ns, err := b.NativeSnapshot(1)
+		ns, err := b.NativeSnapshot(1, 0)
 		var p statebackend.Persisted
 		if err == nil {
 			p, err = ns.Persist(context.Background(), st, 0)
@@ -434,7 +434,7 @@ func BenchmarkNativeRestore(b *testing.B) {
 		b.Fatal(err)
 	}
 	st := newMemShared()
-	ns, err := c.b.NativeSnapshot(1)
+	ns, err := c.b.NativeSnapshot(1, 0)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -510,7 +510,7 @@ func BenchmarkNativeCheckpointUpload(b *testing.B) {
 }
 
 func persistB(b *testing.B, be *Backend, id, base int64, st *memShared) statebackend.Persisted {
-	ns, err := be.NativeSnapshot(id)
+	ns, err := be.NativeSnapshot(id, 0)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -1,0 +1,544 @@
+package heap
+
+// Incremental checkpoints of the heap backend.
+//
+// A backend made by NewIncremental logs the keys it writes and takes
+// native snapshots (statebackend.Incremental) as a chain of shared
+// objects: a full snapshot in the canonical format, then one delta per
+// checkpoint holding the keys written since the one before, each key as it
+// was at the barrier or deleted. A checkpoint uploads only its delta and
+// references the rest of its base's chain, so its cost follows the keys
+// written in an interval, not the size of the state. Once the deltas add
+// up to more than deltaBudget times the full snapshot (the restore would
+// read that much more) or the base is not the backend's own previous
+// snapshot (a checkpoint failed, or the job restored), the next checkpoint
+// is full again. Flink's changelog state backend does the same with its
+// periodic materialisation.
+//
+// The log holds, per state, the entry (or the user map) of each key at its
+// first write in an epoch, and a tombstone for each delete, in order:
+// applied in order they give the key's value at the barrier. A logged
+// entry or map is read by the delta's encoder after the barrier, so the
+// capture marks the epoch captured and the task goroutine copies it before
+// writing, as for a canonical snapshot; nothing else is captured, so a
+// delta costs no clone of a key group's map.
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"sync"
+	"sync/atomic"
+
+	"github.com/weirstream/weir/internal/keygroup"
+	"github.com/weirstream/weir/internal/statebackend"
+)
+
+const (
+	// deltaBudget bounds the deltas of a chain, as a multiple of its
+	// full snapshot's size.
+	deltaBudget = 2
+	// chainsKept bounds the persisted chains a backend remembers.
+	chainsKept = 4
+)
+
+// maxLogged bounds the changes logged between two native snapshots; past
+// it the log is dropped and the next snapshot is full.
+var maxLogged = 1 << 24
+
+var (
+	nativeMagic = []byte("WKH1")
+	deltaMagic  = []byte("WKHD")
+)
+
+// change is one logged write of a key: for KindValue and KindList state
+// the entry written, nil if the key was deleted; for KindMap state the
+// key's user map, nil if it was deleted.
+type change struct {
+	key string
+	e   *entry
+	m   map[string]*entry
+	kg  int32 // relative to the backend's first key group
+}
+
+// changelog is an incremental backend's log and the chains of its
+// persisted snapshots.
+type changelog struct {
+	// Owned by the task goroutine.
+	changes  [][]change // per state, since the last native snapshot
+	logged   int
+	overflow bool  // the log was dropped: the next snapshot is full
+	last     int64 // the checkpoint of the last native snapshot, 0 if none
+
+	// Shared with the checkpointer goroutine.
+	mu     sync.Mutex
+	chains map[int64]Chain // persisted, by checkpoint
+	spare  []byte          // the buffer of the last persisted object
+}
+
+// Chain is the objects of a native heap snapshot.
+type Chain struct {
+	// Scope is the storage the objects are in (statebackend.SharedStore).
+	Scope string
+	// Objects are the shared objects, the full snapshot first, then the
+	// deltas in the order they apply.
+	Objects []Object
+}
+
+// Object is one shared object of a chain.
+type Object struct {
+	Name string
+	Size int64
+}
+
+// sizes returns the bytes of the full snapshot and of the deltas.
+func (c Chain) sizes() (full, deltas int64) {
+	for i, o := range c.Objects {
+		if i == 0 {
+			full = o.Size
+		} else {
+			deltas += o.Size
+		}
+	}
+	return full, deltas
+}
+
+// NewIncremental returns an empty backend for the key groups in r that
+// also takes native snapshots: incremental checkpoints.
+func NewIncremental(r keygroup.Range) *Backend {
+	b := New(r)
+	b.log = &changelog{chains: map[int64]Chain{}}
+	return b
+}
+
+func (b *Backend) logValue(s statebackend.StateID, key string, e *entry) {
+	if l := b.log; l != nil && !l.overflow {
+		l.changes[s] = append(l.changes[s], change{key: key, e: e, kg: int32(b.kg)})
+		l.count()
+	}
+}
+
+func (b *Backend) logMap(s statebackend.StateID, key string, m map[string]*entry) {
+	if l := b.log; l != nil && !l.overflow {
+		l.changes[s] = append(l.changes[s], change{key: key, m: m, kg: int32(b.kg)})
+		l.count()
+	}
+}
+
+func (l *changelog) count() {
+	if l.logged++; l.logged > maxLogged {
+		l.overflow = true
+		clear(l.changes)
+	}
+}
+
+// reset empties the log after a snapshot or a restore.
+func (l *changelog) reset() {
+	l.changes = make([][]change, len(l.changes))
+	l.logged, l.overflow = 0, false
+}
+
+func (l *changelog) chain(id int64) (Chain, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	c, ok := l.chains[id]
+	return c, ok
+}
+
+func (l *changelog) persisted(id int64, c Chain) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.chains[id] = c
+	if len(l.chains) > chainsKept {
+		ids := slices.Sorted(func(yield func(int64) bool) {
+			for id := range l.chains {
+				if !yield(id) {
+					return
+				}
+			}
+		})
+		for _, id := range ids[:len(ids)-chainsKept] {
+			delete(l.chains, id)
+		}
+	}
+}
+
+func (l *changelog) buffer() []byte {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b := l.spare
+	l.spare = nil
+	return b[:0]
+}
+
+func (l *changelog) giveBack(b []byte) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.spare = b
+}
+
+var _ statebackend.Incremental = (*Backend)(nil)
+
+// NativeSnapshot captures checkpoint id: a delta of base's chain if base is
+// the backend's previous native snapshot and its chain has room, else a
+// full snapshot. Either way the pause is proportional to the number of
+// states and key groups, not to the state.
+func (b *Backend) NativeSnapshot(id, base int64) (statebackend.NativeSnapshot, error) {
+	l := b.log
+	if l == nil {
+		return nil, errors.New("heap: native snapshots need a backend made by NewIncremental")
+	}
+	n := &nativeSnapshot{id: id, groups: b.groups, log: l}
+	parent, ok := l.chain(base)
+	if full, deltas := parent.sizes(); ok && base == l.last && !l.overflow && deltas < deltaBudget*full {
+		n.base, n.parent = base, &parent
+		n.states = make([]statebackend.StateDesc, len(b.states))
+		for i, st := range b.states {
+			n.states[i] = statebackend.StateDesc{Name: st.name, Kind: st.kind}
+		}
+		n.changes = l.changes
+		n.inflight = &b.inflight
+		b.captured = b.epoch
+		b.epoch++
+		b.inflight.Add(1)
+	} else {
+		n.full = b.SnapshotAsync().(*capture)
+	}
+	l.reset()
+	l.last = id
+	return n, nil
+}
+
+// nativeSnapshot is a captured native snapshot: full, or a delta of parent.
+type nativeSnapshot struct {
+	id     int64
+	groups keygroup.Range
+	log    *changelog
+
+	full *capture // a full snapshot; nil for a delta
+
+	base     int64
+	parent   *Chain
+	states   []statebackend.StateDesc
+	changes  [][]change
+	inflight *atomic.Int64 // nil once encoded or discarded
+}
+
+// Persist encodes the snapshot and uploads it as a shared object.
+func (n *nativeSnapshot) Persist(ctx context.Context, st statebackend.SharedStore, base int64) (statebackend.Persisted, error) {
+	if n.parent != nil && (base != n.base || n.parent.Scope != st.Scope()) {
+		n.Discard()
+		return statebackend.Persisted{}, fmt.Errorf("heap: checkpoint %d is a delta of checkpoint %d in %s, not of %d in %s",
+			n.id, n.base, n.parent.Scope, base, st.Scope())
+	}
+	buf := n.log.buffer()
+	if n.full != nil {
+		var err error
+		if buf, err = n.full.AppendEncoded(buf); err != nil {
+			return statebackend.Persisted{}, err
+		}
+	} else {
+		if n.inflight == nil {
+			return statebackend.Persisted{}, fmt.Errorf("heap: persisting a snapshot that was already persisted or discarded")
+		}
+		buf = n.appendDelta(buf)
+		n.Discard()
+	}
+	name, err := st.PutShared(ctx, buf)
+	size := int64(len(buf))
+	n.log.giveBack(buf)
+	if err != nil {
+		return statebackend.Persisted{}, err
+	}
+	c := Chain{Scope: st.Scope()}
+	if n.parent != nil {
+		c.Objects = slices.Clone(n.parent.Objects)
+	}
+	c.Objects = append(c.Objects, Object{Name: name, Size: size})
+	n.log.persisted(n.id, c)
+	p := statebackend.Persisted{Keyed: c.appendManifest(nil), Uploaded: size}
+	for _, o := range c.Objects {
+		p.Shared = append(p.Shared, o.Name)
+		p.Full += o.Size
+	}
+	return p, nil
+}
+
+// Keep keeps no local copy: a native heap snapshot is restored from its
+// shared objects in checkpoint storage. It makes dst, empty.
+func (n *nativeSnapshot) Keep(dst string) error { return os.MkdirAll(dst, 0o755) }
+
+// Discard lets the backend write in place what only this snapshot held.
+func (n *nativeSnapshot) Discard() error {
+	if n.full != nil {
+		n.full.Discard()
+		return nil
+	}
+	if n.inflight != nil {
+		n.inflight.Add(-1)
+		n.inflight, n.changes = nil, nil
+	}
+	return nil
+}
+
+// appendDelta encodes the logged changes:
+//
+//	delta  = "WKHD" | uvarint nStates | state* | record* | 0
+//	state  = uvarint kind | bytes name
+//	record = uvarint keyGroup+1 | uvarint stateIndex | bytes key | change
+//	change = uvarint 0 (deleted) | uvarint 1 | bytes value       (value, list)
+//	       | uvarint n (0: deleted) | (bytes userKey | bytes value)*n (map)
+func (n *nativeSnapshot) appendDelta(dst []byte) []byte {
+	dst = append(dst, deltaMagic...)
+	dst = binary.AppendUvarint(dst, uint64(len(n.states)))
+	for _, s := range n.states {
+		dst = binary.AppendUvarint(dst, uint64(s.Kind))
+		dst = appendBytes(dst, s.Name)
+	}
+	for i, changes := range n.changes {
+		kind := n.states[i].Kind
+		for _, c := range changes {
+			dst = binary.AppendUvarint(dst, uint64(n.groups.Start+int(c.kg))+1)
+			dst = binary.AppendUvarint(dst, uint64(i))
+			dst = appendBytes(dst, c.key)
+			switch {
+			case kind != statebackend.KindMap && c.e == nil:
+				dst = append(dst, 0)
+			case kind != statebackend.KindMap:
+				dst = append(dst, 1)
+				dst = appendBytes(dst, c.e.v)
+			default:
+				dst = binary.AppendUvarint(dst, uint64(len(c.m)))
+				for uk, e := range c.m {
+					dst = appendBytes(dst, uk)
+					dst = appendBytes(dst, e.v)
+				}
+			}
+		}
+	}
+	return append(dst, 0)
+}
+
+func appendBytes[B string | []byte](dst []byte, b B) []byte {
+	dst = binary.AppendUvarint(dst, uint64(len(b)))
+	return append(dst, b...)
+}
+
+// appendManifest encodes the chain as a native snapshot's keyed bytes:
+//
+//	manifest = "WKH1" | bytes scope | uvarint nObjects | (bytes name | uvarint size)*
+func (c Chain) appendManifest(dst []byte) []byte {
+	dst = append(dst, nativeMagic...)
+	dst = appendBytes(dst, c.Scope)
+	dst = binary.AppendUvarint(dst, uint64(len(c.Objects)))
+	for _, o := range c.Objects {
+		dst = appendBytes(dst, o.Name)
+		dst = binary.AppendUvarint(dst, uint64(o.Size))
+	}
+	return dst
+}
+
+// IsNative reports whether keyed bytes are a native heap snapshot's
+// manifest rather than a canonical snapshot.
+func IsNative(keyed []byte) bool {
+	return len(keyed) >= len(nativeMagic) && string(keyed[:len(nativeMagic)]) == string(nativeMagic)
+}
+
+// ErrCorrupt is returned for a native snapshot or a delta that does not
+// parse.
+var ErrCorrupt = errors.New("heap: corrupt native snapshot")
+
+// DecodeNative parses a native heap snapshot's manifest.
+func DecodeNative(keyed []byte) (Chain, error) {
+	if !IsNative(keyed) {
+		return Chain{}, fmt.Errorf("%w: bad magic", ErrCorrupt)
+	}
+	d := decoder{b: keyed[len(nativeMagic):]}
+	c := Chain{Scope: string(d.bytes())}
+	n := d.uvarint()
+	if d.err == nil && (n == 0 || n > uint64(len(d.b))) {
+		return Chain{}, fmt.Errorf("%w: %d objects", ErrCorrupt, n)
+	}
+	for range n {
+		c.Objects = append(c.Objects, Object{Name: string(d.bytes()), Size: int64(d.uvarint())})
+	}
+	if d.err == nil && len(d.b) != 0 {
+		d.err = fmt.Errorf("%w: trailing bytes", ErrCorrupt)
+	}
+	if d.err != nil {
+		return Chain{}, d.err
+	}
+	return c, nil
+}
+
+// RestoreNative loads a native snapshot: the objects of chain, read from
+// storage, in order. The backend's next native snapshot with base id may be
+// a delta of it.
+func (b *Backend) RestoreNative(id int64, chain Chain, objects [][]byte) error {
+	if err := b.restoreChain(objects); err != nil {
+		return err
+	}
+	if l := b.log; l != nil {
+		l.reset()
+		l.last = id
+		l.persisted(id, chain)
+	}
+	return nil
+}
+
+func (b *Backend) restoreChain(objects [][]byte) error {
+	if len(objects) == 0 {
+		return fmt.Errorf("%w: a chain of no objects", ErrCorrupt)
+	}
+	if err := b.Restore(objects[0]); err != nil {
+		return fmt.Errorf("the full snapshot: %w", err)
+	}
+	for i, d := range objects[1:] {
+		if err := b.applyDelta(d); err != nil {
+			return fmt.Errorf("delta %d of %d: %w", i+1, len(objects)-1, err)
+		}
+	}
+	return nil
+}
+
+// Canonical converts a native heap snapshot (the objects of its chain) to a
+// canonical snapshot of the key groups in r: for a restore at another
+// parallelism or on another backend.
+func Canonical(r keygroup.Range, objects [][]byte) ([]byte, error) {
+	b := New(r)
+	if err := b.restoreChain(objects); err != nil {
+		return nil, err
+	}
+	return b.Snapshot()
+}
+
+// applyDelta applies a delta to the backend, keeping its key groups.
+func (b *Backend) applyDelta(delta []byte) error {
+	if len(delta) < len(deltaMagic) || string(delta[:len(deltaMagic)]) != string(deltaMagic) {
+		return fmt.Errorf("%w: bad delta magic", ErrCorrupt)
+	}
+	d := decoder{b: delta[len(deltaMagic):]}
+	n := d.uvarint()
+	if d.err == nil && n > uint64(len(d.b)) {
+		d.fail()
+	}
+	var ids []statebackend.StateID
+	var kinds []statebackend.Kind
+	for range n {
+		if d.err != nil {
+			return d.err
+		}
+		k := statebackend.Kind(d.uvarint())
+		name := d.bytes()
+		if k != statebackend.KindValue && k != statebackend.KindList && k != statebackend.KindMap {
+			d.fail()
+			return d.err
+		}
+		id, err := b.Register(string(name), k)
+		if err != nil {
+			return err
+		}
+		ids, kinds = append(ids, id), append(kinds, k)
+	}
+	for {
+		kg1 := d.uvarint()
+		if d.err != nil {
+			return d.err
+		}
+		if kg1 == 0 {
+			if len(d.b) != 0 {
+				return fmt.Errorf("%w: trailing bytes", ErrCorrupt)
+			}
+			return nil
+		}
+		si := d.uvarint()
+		if d.err == nil && si >= uint64(len(ids)) {
+			d.fail()
+		}
+		key := d.bytes()
+		if d.err != nil {
+			return d.err
+		}
+		kg := int(kg1 - 1)
+		keep := b.groups.Contains(kg)
+		if keep {
+			b.SetCurrentKey(key, kg)
+		}
+		id := ids[si]
+		if kinds[si] != statebackend.KindMap {
+			present := d.uvarint()
+			var v []byte
+			if present == 1 {
+				v = d.bytes()
+			} else if present != 0 {
+				d.fail()
+			}
+			if d.err != nil || !keep {
+				continue
+			}
+			if present == 1 {
+				b.Put(id, v)
+			} else {
+				b.Delete(id)
+			}
+			continue
+		}
+		entries := d.uvarint()
+		if d.err == nil && entries > uint64(len(d.b)) {
+			d.fail()
+		}
+		if keep && d.err == nil {
+			b.Delete(id)
+		}
+		for range entries {
+			uk, v := d.bytes(), d.bytes()
+			if d.err != nil {
+				break
+			}
+			if keep {
+				b.MapPut(id, uk, v)
+			}
+		}
+	}
+}
+
+type decoder struct {
+	b   []byte
+	err error
+}
+
+func (d *decoder) fail() {
+	if d.err == nil {
+		d.err = fmt.Errorf("%w: truncated or malformed", ErrCorrupt)
+	}
+}
+
+func (d *decoder) uvarint() uint64 {
+	if d.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(d.b)
+	if n <= 0 {
+		d.fail()
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) bytes() []byte {
+	n := d.uvarint()
+	if d.err != nil {
+		return nil
+	}
+	if n > uint64(len(d.b)) {
+		d.fail()
+		return nil
+	}
+	b := d.b[:n]
+	d.b = d.b[n:]
+	return b
+}

@@ -1,0 +1,311 @@
+package heap
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+
+	"github.com/weirstream/weir/internal/keygroup"
+	"github.com/weirstream/weir/internal/statebackend"
+)
+
+// memStore is checkpoint storage for shared objects, in memory.
+type memStore struct {
+	scope string
+	mu    sync.Mutex
+	objs  map[string][]byte
+}
+
+func newMemStore() *memStore { return &memStore{scope: "mem", objs: map[string][]byte{}} }
+
+func (s *memStore) Scope() string { return s.scope }
+
+func (s *memStore) PutShared(_ context.Context, data []byte) (string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	name := fmt.Sprintf("shared/%d", len(s.objs))
+	s.objs[name] = slices.Clone(data)
+	return name, nil
+}
+
+// objects returns the objects of a persisted native snapshot.
+func (s *memStore) objects(t *testing.T, p statebackend.Persisted) (Chain, [][]byte) {
+	t.Helper()
+	c, err := DecodeNative(p.Keyed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out [][]byte
+	for i, o := range c.Objects {
+		b, ok := s.objs[o.Name]
+		if !ok || int64(len(b)) != o.Size || o.Name != p.Shared[i] {
+			t.Fatalf("object %d of the chain, %+v, is not as stored (%d bytes)", i, o, len(b))
+		}
+		out = append(out, b)
+	}
+	return c, out
+}
+
+func newIncrementalTwin(t *testing.T) *twin {
+	t.Helper()
+	tw := newTwin(t)
+	// The same writes, logged: a fresh incremental backend restored from
+	// the twin's state, as after a restore, then written like the oracle.
+	b := NewIncremental(cowRange)
+	snap, err := tw.b.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Restore(snap); err != nil {
+		t.Fatal(err)
+	}
+	tw.b = b
+	return tw
+}
+
+// checkpoint takes native snapshot id with base, persists it on another
+// goroutine while the task writes on, and returns what was persisted and
+// the state at the capture.
+func (tw *twin) checkpoint(t *testing.T, st *memStore, id, base int64) (statebackend.Persisted, []string) {
+	t.Helper()
+	want := tw.want(t)
+	ns, err := tw.b.NativeSnapshot(id, base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type result struct {
+		p   statebackend.Persisted
+		err error
+	}
+	done := make(chan result)
+	go func() {
+		p, err := ns.Persist(context.Background(), st, base)
+		done <- result{p, err}
+	}()
+	tw.mutate(500)
+	r := <-done
+	if r.err != nil {
+		t.Fatalf("persisting checkpoint %d: %v", id, r.err)
+	}
+	if err := ns.Discard(); err != nil {
+		t.Fatal(err)
+	}
+	return r.p, want
+}
+
+// restored returns the entries of a fresh backend restored from p.
+func restored(t *testing.T, st *memStore, id int64, p statebackend.Persisted) (*Backend, []string) {
+	t.Helper()
+	c, objs := st.objects(t, p)
+	b := NewIncremental(cowRange)
+	if err := b.RestoreNative(id, c, objs); err != nil {
+		t.Fatal(err)
+	}
+	snap, err := b.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b, snapshotEntries(t, snap)
+}
+
+// Each checkpoint of a chain restores the state at its barrier, whatever
+// was written, overwritten and deleted in between; deltas upload only the
+// keys written, and the chain turns full again once its deltas outgrow
+// their budget.
+func TestIncrementalChainRestoresEachCheckpoint(t *testing.T) {
+	tw := newIncrementalTwin(t)
+	st := newMemStore()
+	var base int64
+	var fulls, deltas int
+	for id := int64(1); id <= 30; id++ {
+		p, want := tw.checkpoint(t, st, id, base)
+		if _, got := restored(t, st, id, p); !slices.Equal(got, want) {
+			t.Fatalf("checkpoint %d (%d objects) restores %d entries, not the %d at its barrier:\n got %q\nwant %q",
+				id, len(p.Shared), len(got), len(want), got, want)
+		}
+		if len(p.Shared) == 1 {
+			fulls++
+		} else {
+			deltas++
+			if p.Uploaded >= p.Full/int64(len(p.Shared)) && p.Uploaded*2 > p.Full {
+				t.Errorf("checkpoint %d uploaded %d of its %d bytes: a delta should upload less than its chain", id, p.Uploaded, p.Full)
+			}
+		}
+		base = id
+	}
+	tw.checkState(t)
+	if fulls < 2 || deltas < 10 {
+		t.Errorf("30 checkpoints took %d full snapshots and %d deltas; want deltas, and a full one again once they outgrow the budget", fulls, deltas)
+	}
+}
+
+// A checkpoint whose base is not the backend's previous snapshot (that one
+// failed or was aborted) is full; so is the first after a restore from a
+// canonical snapshot. After a native restore, the next checkpoint based on
+// the restored one is a delta of its chain.
+func TestIncrementalFallsBackToFull(t *testing.T) {
+	tw := newIncrementalTwin(t)
+	st := newMemStore()
+	if p, _ := tw.checkpoint(t, st, 1, 0); len(p.Shared) != 1 {
+		t.Fatalf("the first checkpoint references %d objects; want a full snapshot", len(p.Shared))
+	}
+	if p, _ := tw.checkpoint(t, st, 2, 1); len(p.Shared) != 2 {
+		t.Fatalf("checkpoint 2 based on 1 references %d objects; want a delta of 1", len(p.Shared))
+	}
+	// Checkpoint 3 fails after its capture; 4 is based on 2.
+	ns, err := tw.b.NativeSnapshot(3, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ns.Discard(); err != nil {
+		t.Fatal(err)
+	}
+	tw.mutate(300)
+	p4, want := tw.checkpoint(t, st, 4, 2)
+	if len(p4.Shared) != 1 {
+		t.Fatalf("checkpoint 4 based on 2, after 3 failed, references %d objects; want a full snapshot", len(p4.Shared))
+	}
+	if n := tw.b.inflight.Load(); n != 0 {
+		t.Errorf("%d snapshots in flight after all were persisted or discarded", n)
+	}
+	p5, _ := tw.checkpoint(t, st, 5, 4)
+	if len(p5.Shared) != 2 {
+		t.Fatalf("checkpoint 5 based on 4 references %d objects; want a delta", len(p5.Shared))
+	}
+
+	// A restore continues the chain.
+	b, got := restored(t, st, 4, p4)
+	if !slices.Equal(got, want) {
+		t.Fatalf("checkpoint 4 restores %d entries, not %d", len(got), len(want))
+	}
+	b.SetCurrentKey([]byte("after-restore"), cowRange.Start)
+	b.Put(0, []byte("x"))
+	ns, err = b.NativeSnapshot(6, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p6, err := ns.Persist(context.Background(), st, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p6.Shared) != 2 || p6.Shared[0] != p4.Shared[0] {
+		t.Errorf("the first checkpoint after restoring 4 references %q; want a delta of 4's chain %q", p6.Shared, p4.Shared)
+	}
+	// A delta persisted against another base or storage is refused.
+	ns, err = b.NativeSnapshot(7, 6)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := newMemStore()
+	other.scope = "elsewhere"
+	if _, err := ns.Persist(context.Background(), other, 6); err == nil {
+		t.Error("a delta of a chain in one storage was persisted in another")
+	}
+	if n := b.inflight.Load(); n != 0 {
+		t.Errorf("%d snapshots in flight after a refused one", n)
+	}
+}
+
+// A log that outgrows its bound is dropped, and the next checkpoint is full.
+func TestIncrementalLogBounded(t *testing.T) {
+	defer func(n int) { maxLogged = n }(maxLogged)
+	maxLogged = 100
+	tw := newIncrementalTwin(t)
+	st := newMemStore()
+	tw.checkpoint(t, st, 1, 0)
+	tw.mutate(1000)
+	if n := len(slices.Concat(tw.b.log.changes...)); n > maxLogged {
+		t.Errorf("the log holds %d changes, past its bound %d", n, maxLogged)
+	}
+	p, want := tw.checkpoint(t, st, 2, 1)
+	if len(p.Shared) != 1 {
+		t.Errorf("the checkpoint after the log overflowed references %d objects; want a full snapshot", len(p.Shared))
+	}
+	if _, got := restored(t, st, 2, p); !slices.Equal(got, want) {
+		t.Errorf("checkpoint 2 restores %d entries, not %d", len(got), len(want))
+	}
+}
+
+// A chain restores at another parallelism as a canonical snapshot of the
+// new range's key groups.
+func TestIncrementalCanonical(t *testing.T) {
+	tw := newIncrementalTwin(t)
+	st := newMemStore()
+	var p statebackend.Persisted
+	var want []string
+	for id := int64(1); id <= 4; id++ {
+		p, want = tw.checkpoint(t, st, id, id-1)
+	}
+	_, objs := st.objects(t, p)
+	half := keygroup.Range{Start: cowRange.Start, End: cowRange.Start + cowRange.Len()/2}
+	snap, err := Canonical(half, objs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wantHalf []string
+	for _, e := range want {
+		var kg int
+		if _, err := fmt.Sscanf(e, "kg=%d", &kg); err != nil {
+			t.Fatal(err)
+		}
+		if half.Contains(kg) {
+			wantHalf = append(wantHalf, e)
+		}
+	}
+	if got := snapshotEntries(t, snap); !slices.Equal(got, wantHalf) || len(got) == 0 {
+		t.Errorf("the canonical snapshot of %s holds %d entries, not %d", half, len(got), len(wantHalf))
+	}
+}
+
+// A damaged manifest or delta is refused with ErrCorrupt, never applied in
+// part as if it were the state.
+func TestIncrementalCorrupt(t *testing.T) {
+	tw := newIncrementalTwin(t)
+	st := newMemStore()
+	tw.checkpoint(t, st, 1, 0)
+	p, _ := tw.checkpoint(t, st, 2, 1)
+	c, objs := st.objects(t, p)
+	for _, keyed := range [][]byte{nil, []byte("WKH1"), p.Keyed[:len(p.Keyed)-1], append(slices.Clone(p.Keyed), 0)} {
+		if _, err := DecodeNative(keyed); !errors.Is(err, ErrCorrupt) {
+			t.Errorf("DecodeNative(%q) = %v; want ErrCorrupt", keyed, err)
+		}
+	}
+	delta := objs[1]
+	for _, bad := range [][]byte{delta[:len(delta)-1], delta[:len(delta)/2], append(slices.Clone(delta), 7), []byte("WKS1")} {
+		err := NewIncremental(cowRange).RestoreNative(2, c, [][]byte{objs[0], bad})
+		if !errors.Is(err, ErrCorrupt) {
+			t.Errorf("restoring a chain with a damaged delta (%d bytes) = %v; want ErrCorrupt", len(bad), err)
+		}
+	}
+}
+
+// Writing a key again within an interval logs it once; a backend that
+// takes no native snapshots logs nothing.
+func TestIncrementalLogsOncePerInterval(t *testing.T) {
+	b := NewIncremental(cowRange)
+	id, _ := b.Register("v", statebackend.KindValue)
+	m, _ := b.Register("m", statebackend.KindMap)
+	for i := range 100 {
+		b.SetCurrentKey([]byte("k"), cowRange.Start)
+		b.Put(id, fmt.Appendf(nil, "%d", i))
+		b.MapPut(m, []byte("uk"), fmt.Appendf(nil, "%d", i))
+	}
+	if n := len(b.log.changes[id]) + len(b.log.changes[m]); n != 2 {
+		t.Errorf("100 writes of one key logged %d changes; want 2 (one a state)", n)
+	}
+	plain := New(cowRange)
+	plain.Register("v", statebackend.KindValue)
+	plain.SetCurrentKey([]byte("k"), cowRange.Start)
+	plain.Put(id, []byte("v"))
+	if plain.log != nil {
+		t.Error("a backend made by New logs its writes")
+	}
+	if _, err := plain.NativeSnapshot(1, 0); err == nil {
+		t.Error("a backend made by New took a native snapshot")
+	}
+}
