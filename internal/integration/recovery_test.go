@@ -24,6 +24,10 @@ import (
 // in the write-ahead log, copied into every checkpoint.
 var incrementalPebble = []string{"-D", "state.backend=pebble", "-D", "state.backend.incremental=true", "-D", "state.backend.pebble.memory=1mb"}
 
+// incrementalHeap configures a job for incremental checkpoints on the heap:
+// a full snapshot, then deltas of the keys written.
+var incrementalHeap = []string{"-D", "state.backend.incremental=true"}
+
 // killTest runs WordCount at parallelism 2 on two taskmanager processes
 // with one slot each, rate-limited to run for about 20 s, checkpointing
 // every second into storage. After two completed checkpoints one
@@ -44,9 +48,10 @@ type killTest struct {
 	secure *certs
 	// secrets must appear in no process's log and no API answer.
 	secrets []string
-	// incremental turns on state.backend.incremental with two checkpoints
-	// retained, and checks after the job that storage holds exactly what
-	// the retained checkpoints reference (read with storeOpts).
+	// incremental runs with two checkpoints retained, and checks after
+	// the job that storage holds exactly what the retained checkpoints
+	// reference (read with storeOpts); job turns on
+	// state.backend.incremental (incrementalPebble, incrementalHeap).
 	incremental bool
 	storeOpts   objstore.Options
 }
@@ -72,7 +77,7 @@ func (k killTest) run(t *testing.T) {
 		job = append(slices.Clone(job), "-D", "state.backend.local-recovery=true")
 	}
 	if k.incremental {
-		job = append(slices.Concat(job, incrementalPebble), "-D", "state.checkpoints.num-retained=2")
+		job = append(slices.Clone(job), "-D", "state.checkpoints.num-retained=2")
 	}
 	stdout, stderr, err := c.weir(append(append([]string{"run", "-d", "-p", "2",
 		"-D", "execution.checkpointing.interval=1s",
@@ -371,7 +376,7 @@ func TestKillTaskManagerPebbleIncremental(t *testing.T) {
 	}
 	t.Parallel()
 	killTest{storage: "file://" + t.TempDir(), mode: "EXACTLY_ONCE", exactlyOnce: true,
-		job: []string{"-D", "state.backend=pebble"}, incremental: true}.run(t)
+		job: incrementalPebble, incremental: true}.run(t)
 }
 
 // The same in MinIO: storage, scanned through S3, holds only what the
@@ -385,7 +390,7 @@ func TestKillTaskManagerMinIOIncremental(t *testing.T) {
 	killTest{
 		storage: "s3://" + miniotest.Bucket + "/kill-test-incremental-" + strconv.FormatInt(time.Now().UnixNano(), 36),
 		env:     s3Env(endpoint, key, secret),
-		mode:    "EXACTLY_ONCE", exactlyOnce: true, job: []string{"-D", "state.backend=pebble"}, incremental: true,
+		mode:    "EXACTLY_ONCE", exactlyOnce: true, job: incrementalPebble, incremental: true,
 		storeOpts: objstore.Options{Endpoint: endpoint, AccessKey: key, SecretKey: secret, PathStyleAccess: true},
 	}.run(t)
 }
@@ -398,7 +403,19 @@ func TestKillTaskManagerPebbleIncrementalLocalRecovery(t *testing.T) {
 	}
 	t.Parallel()
 	killTest{storage: "file://" + t.TempDir(), mode: "EXACTLY_ONCE", exactlyOnce: true,
-		job: []string{"-D", "state.backend=pebble"}, incremental: true, localRecovery: true}.run(t)
+		job: incrementalPebble, incremental: true, localRecovery: true}.run(t)
+}
+
+// The kill test with incremental checkpoints on the heap: each subtask
+// restores its chain in place (the full snapshot and its deltas) and its
+// next checkpoint is a delta of it.
+func TestKillTaskManagerHeapIncremental(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs for about 30 s")
+	}
+	t.Parallel()
+	killTest{storage: "file://" + t.TempDir(), mode: "EXACTLY_ONCE", exactlyOnce: true,
+		job: incrementalHeap, incremental: true}.run(t)
 }
 
 func TestKillTaskManagerPebbleLocalRecovery(t *testing.T) {

@@ -90,7 +90,9 @@ func TestRescaleFromSavepoint(t *testing.T) {
 // too: cancelled at 2 on the heap, resumed at 3 on Pebble. An incremental
 // checkpoint (Pebble's files, not self-contained) resumes at 3 on the heap
 // — converted to the canonical format — and at 2 on Pebble, where its
-// files are opened in place.
+// files are opened in place. An incremental heap checkpoint (a full
+// snapshot and deltas) resumes converted, at 3 on Pebble and at 2 on the
+// heap.
 func TestRescaleFromRetainedCheckpoint(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs for about 30 s")
@@ -104,6 +106,8 @@ func TestRescaleFromRetainedCheckpoint(t *testing.T) {
 		{"heap to pebble at 3", nil, 3, "pebble"},
 		{"incremental pebble to heap at 3", incrementalPebble, 3, "heap"},
 		{"incremental pebble to pebble at 2", incrementalPebble, 2, "pebble"},
+		{"incremental heap to pebble at 3", incrementalHeap, 3, "pebble"},
+		{"incremental heap to heap at 2", incrementalHeap, 2, "heap"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := startCluster(t, 3, 1)
