@@ -83,9 +83,9 @@ func keyedInput(b *testing.B, stateMB, passes int) *keyedCorpus {
 // one slot) over the keyed input, with the sum's state on the heap or in
 // Pebble, with checkpointing off ("none") or every interval (default 1s)
 // into a local directory: full canonical snapshots ("checkpoints", the
-// default on both backends) or, on Pebble, incremental ones
-// ("incremental-checkpoints", state.backend.incremental: true, as Flink's
-// RocksDB figures are). Metrics: words/s of wall time
+// default on both backends) or incremental ones ("incremental-checkpoints",
+// state.backend.incremental: true: Pebble's new files, as Flink's RocksDB
+// figures are, or the heap's deltas). Metrics: words/s of wall time
 // and words/cpu-s as in the WordCount benchmarks; for "checkpoints" also
 // interval-s, checkpoints (completed, per job), ckpt-MB (the largest
 // completed checkpoint) and sync-p99-ms /
@@ -97,6 +97,7 @@ func BenchmarkCheckpointing(b *testing.B) {
 	interval := checkpointInterval(b)
 	b.Run("heap/none", func(b *testing.B) { benchmarkCheckpointing(b, stateMB, "heap", 0, false) })
 	b.Run("heap/checkpoints", func(b *testing.B) { benchmarkCheckpointing(b, stateMB, "heap", interval, false) })
+	b.Run("heap/incremental-checkpoints", func(b *testing.B) { benchmarkCheckpointing(b, stateMB, "heap", interval, true) })
 	b.Run("pebble/none", func(b *testing.B) { benchmarkCheckpointing(b, stateMB, "pebble", 0, false) })
 	b.Run("pebble/checkpoints", func(b *testing.B) { benchmarkCheckpointing(b, stateMB, "pebble", interval, false) })
 	b.Run("pebble/incremental-checkpoints", func(b *testing.B) { benchmarkCheckpointing(b, stateMB, "pebble", interval, true) })
@@ -118,8 +119,8 @@ func checkpointInterval(b *testing.B) time.Duration {
 
 // benchmarkCheckpointing runs the job with checkpoints every interval, or
 // none if interval is 0; incremental sets state.backend.incremental (native
-// Pebble snapshots uploading only new files) instead of full canonical
-// snapshots.
+// snapshots uploading only new Pebble files or the heap's delta) instead of
+// full canonical snapshots.
 func benchmarkCheckpointing(b *testing.B, stateMB int, backend string, interval time.Duration, incremental bool) {
 	b.StopTimer()
 	in := keyedInput(b, stateMB, checkpointPasses)

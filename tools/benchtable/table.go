@@ -86,11 +86,12 @@ func Rows(r *Results) []Row {
 	}
 
 	const cp = "BenchmarkCheckpointing/"
-	// Full snapshots on the heap and on Pebble (the default), and Pebble's
-	// incremental ones (state.backend.incremental: true), as Flink's
-	// RocksDB figures are.
+	// Full snapshots on the heap and on Pebble (the default), and
+	// incremental ones (state.backend.incremental: true): the heap's
+	// deltas, and Pebble's new files, as Flink's RocksDB figures are.
 	checkpointed := []struct{ name, run string }{
-		{"heap", "heap/checkpoints"},
+		{"heap full", "heap/checkpoints"},
+		{"heap incremental (state.backend.incremental)", "heap/incremental-checkpoints"},
 		{"Pebble full", "pebble/checkpoints"},
 		{"Pebble incremental (state.backend.incremental)", "pebble/incremental-checkpoints"},
 	}
