@@ -6,11 +6,14 @@ package heap
 // native snapshots (statebackend.Incremental) as a chain of shared
 // objects: a full snapshot in the canonical format, then one delta per
 // checkpoint holding the keys written since the one before, each key as it
-// was at the barrier or deleted. A checkpoint uploads only its delta and
+// was at the barrier or deleted (a backend that started empty, not
+// restored, begins its first chain with a delta of every write since it was
+// made). A checkpoint uploads only its delta and
 // references the rest of its base's chain, so its cost follows the keys
 // written in an interval, not the size of the state. Once the deltas add
-// up to more than deltaBudget times the full snapshot (the restore would
-// read that much more) or the base is not the backend's own previous
+// up to more than deltaBudget times the state's size (the restore would
+// read that much more; the backend keeps an estimate of the size of its
+// canonical encoding), its chain is maxChain objects long, or the base is not the backend's own previous
 // snapshot (a checkpoint failed, or the job restored), the next checkpoint
 // is full again. Flink's changelog state backend does the same with its
 // periodic materialisation.
@@ -38,9 +41,15 @@ import (
 )
 
 const (
-	// deltaBudget bounds the deltas of a chain, as a multiple of its
-	// full snapshot's size.
+	// deltaBudget bounds a chain's bytes, as a multiple of the state's
+	// size beyond the state itself.
 	deltaBudget = 2
+	// maxChain bounds the objects of a chain, which a restore reads one
+	// by one.
+	maxChain = 128
+	// entryOverhead estimates the bytes of an entry's canonical encoding
+	// beyond its key, user key and value.
+	entryOverhead = 4
 	// chainsKept bounds the persisted chains a backend remembers.
 	chainsKept = 4
 )
@@ -54,37 +63,51 @@ var (
 	deltaMagic  = []byte("WKHD")
 )
 
-// change is one logged write of a key: for KindValue and KindList state
-// the entry written, nil if the key was deleted; for KindMap state the
-// key's user map, nil if it was deleted.
-type change struct {
+// valueChange is one logged write of a key of KindValue or KindList state:
+// the entry written, or the entry deleted.
+type valueChange struct {
+	e       *entry
+	kg      int32 // relative to the backend's first key group
+	deleted bool
+}
+
+// mapChange is one logged write of a key of KindMap state: its user map,
+// nil if the key was deleted.
+type mapChange struct {
 	key string
-	e   *entry
 	m   map[string]*entry
-	kg  int32 // relative to the backend's first key group
+	kg  int32
+}
+
+// stateLog is the log of one state: values or maps, by its kind.
+type stateLog struct {
+	values []valueChange
+	maps   []mapChange
 }
 
 // changelog is an incremental backend's log and the chains of its
 // persisted snapshots.
 type changelog struct {
 	// Owned by the task goroutine.
-	changes  [][]change // per state, since the last native snapshot
+	changes  []stateLog // per state, since the last native snapshot
 	logged   int
 	overflow bool  // the log was dropped: the next snapshot is full
+	whole    bool  // the log holds every write since the backend was empty
 	last     int64 // the checkpoint of the last native snapshot, 0 if none
 
 	// Shared with the checkpointer goroutine.
 	mu     sync.Mutex
 	chains map[int64]Chain // persisted, by checkpoint
 	spare  []byte          // the buffer of the last persisted object
+	free   []stateLog      // encoded logs, cleared, for reuse
 }
 
 // Chain is the objects of a native heap snapshot.
 type Chain struct {
 	// Scope is the storage the objects are in (statebackend.SharedStore).
 	Scope string
-	// Objects are the shared objects, the full snapshot first, then the
-	// deltas in the order they apply.
+	// Objects are the shared objects in the order they apply: a full
+	// snapshot, then deltas; or only deltas, the first from an empty state.
 	Objects []Object
 }
 
@@ -94,7 +117,14 @@ type Object struct {
 	Size int64
 }
 
-// sizes returns the bytes of the full snapshot and of the deltas.
+func (c *Chain) objects() []Object {
+	if c == nil {
+		return nil
+	}
+	return c.Objects
+}
+
+// sizes returns the bytes of the chain's first object and of the rest.
 func (c Chain) sizes() (full, deltas int64) {
 	for i, o := range c.Objects {
 		if i == 0 {
@@ -110,20 +140,20 @@ func (c Chain) sizes() (full, deltas int64) {
 // also takes native snapshots: incremental checkpoints.
 func NewIncremental(r keygroup.Range) *Backend {
 	b := New(r)
-	b.log = &changelog{chains: map[int64]Chain{}}
+	b.log = &changelog{chains: map[int64]Chain{}, whole: true}
 	return b
 }
 
-func (b *Backend) logValue(s statebackend.StateID, key string, e *entry) {
+func (b *Backend) logValue(s statebackend.StateID, e *entry, deleted bool) {
 	if l := b.log; l != nil && !l.overflow {
-		l.changes[s] = append(l.changes[s], change{key: key, e: e, kg: int32(b.kg)})
+		l.changes[s].values = append(l.changes[s].values, valueChange{e: e, kg: int32(b.kg), deleted: deleted})
 		l.count()
 	}
 }
 
 func (b *Backend) logMap(s statebackend.StateID, key string, m map[string]*entry) {
 	if l := b.log; l != nil && !l.overflow {
-		l.changes[s] = append(l.changes[s], change{key: key, m: m, kg: int32(b.kg)})
+		l.changes[s].maps = append(l.changes[s].maps, mapChange{key: key, m: m, kg: int32(b.kg)})
 		l.count()
 	}
 }
@@ -135,10 +165,30 @@ func (l *changelog) count() {
 	}
 }
 
-// reset empties the log after a snapshot or a restore.
+// reset starts an empty log after a snapshot or a restore, in the slices
+// of an encoded one if there is one.
 func (l *changelog) reset() {
-	l.changes = make([][]change, len(l.changes))
-	l.logged, l.overflow = 0, false
+	l.mu.Lock()
+	free := l.free
+	l.free = nil
+	l.mu.Unlock()
+	if len(free) < len(l.changes) {
+		free = append(free, make([]stateLog, len(l.changes)-len(free))...)
+	}
+	l.changes = free[:len(l.changes)]
+	l.logged, l.overflow, l.whole = 0, false, false
+}
+
+// recycle keeps an encoded log's slices, cleared, for the next one.
+func (l *changelog) recycle(changes []stateLog) {
+	for i := range changes {
+		clear(changes[i].values)
+		clear(changes[i].maps)
+		changes[i].values, changes[i].maps = changes[i].values[:0], changes[i].maps[:0]
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.free = changes
 }
 
 func (l *changelog) chain(id int64) (Chain, bool) {
@@ -183,8 +233,9 @@ func (l *changelog) giveBack(b []byte) {
 var _ statebackend.Incremental = (*Backend)(nil)
 
 // NativeSnapshot captures checkpoint id: a delta of base's chain if base is
-// the backend's previous native snapshot and its chain has room, else a
-// full snapshot. Either way the pause is proportional to the number of
+// the backend's previous native snapshot and its chain has room, or of
+// nothing if it is the backend's first and the backend started empty; else
+// a full snapshot. Either way the pause is proportional to the number of
 // states and key groups, not to the state.
 func (b *Backend) NativeSnapshot(id, base int64) (statebackend.NativeSnapshot, error) {
 	l := b.log
@@ -193,8 +244,17 @@ func (b *Backend) NativeSnapshot(id, base int64) (statebackend.NativeSnapshot, e
 	}
 	n := &nativeSnapshot{id: id, groups: b.groups, log: l}
 	parent, ok := l.chain(base)
-	if full, deltas := parent.sizes(); ok && base == l.last && !l.overflow && deltas < deltaBudget*full {
+	full, deltas := parent.sizes()
+	switch {
+	case l.overflow:
+	case l.last == 0 && l.whole:
+		// The log holds every write since the backend was empty:
+		// the first chain starts with a delta of nothing.
+		n.base, n.parent = base, &Chain{}
+	case ok && base == l.last && len(parent.Objects) < maxChain && full+deltas < (1+deltaBudget)*max(b.size, 1):
 		n.base, n.parent = base, &parent
+	}
+	if n.parent != nil {
 		n.states = make([]statebackend.StateDesc, len(b.states))
 		for i, st := range b.states {
 			n.states[i] = statebackend.StateDesc{Name: st.name, Kind: st.kind}
@@ -223,13 +283,13 @@ type nativeSnapshot struct {
 	base     int64
 	parent   *Chain
 	states   []statebackend.StateDesc
-	changes  [][]change
+	changes  []stateLog
 	inflight *atomic.Int64 // nil once encoded or discarded
 }
 
 // Persist encodes the snapshot and uploads it as a shared object.
 func (n *nativeSnapshot) Persist(ctx context.Context, st statebackend.SharedStore, base int64) (statebackend.Persisted, error) {
-	if n.parent != nil && (base != n.base || n.parent.Scope != st.Scope()) {
+	if len(n.parent.objects()) > 0 && (base != n.base || n.parent.Scope != st.Scope()) {
 		n.Discard()
 		return statebackend.Persisted{}, fmt.Errorf("heap: checkpoint %d is a delta of checkpoint %d in %s, not of %d in %s",
 			n.id, n.base, n.parent.Scope, base, st.Scope())
@@ -245,7 +305,9 @@ func (n *nativeSnapshot) Persist(ctx context.Context, st statebackend.SharedStor
 			return statebackend.Persisted{}, fmt.Errorf("heap: persisting a snapshot that was already persisted or discarded")
 		}
 		buf = n.appendDelta(buf)
+		changes := n.changes
 		n.Discard()
+		n.log.recycle(changes)
 	}
 	name, err := st.PutShared(ctx, buf)
 	size := int64(len(buf))
@@ -298,24 +360,26 @@ func (n *nativeSnapshot) appendDelta(dst []byte) []byte {
 		dst = binary.AppendUvarint(dst, uint64(s.Kind))
 		dst = appendBytes(dst, s.Name)
 	}
-	for i, changes := range n.changes {
-		kind := n.states[i].Kind
-		for _, c := range changes {
+	for i, log := range n.changes[:len(n.states)] {
+		for _, c := range log.values {
+			dst = binary.AppendUvarint(dst, uint64(n.groups.Start+int(c.kg))+1)
+			dst = binary.AppendUvarint(dst, uint64(i))
+			dst = appendBytes(dst, c.e.key)
+			if c.deleted {
+				dst = append(dst, 0)
+				continue
+			}
+			dst = append(dst, 1)
+			dst = appendBytes(dst, c.e.v)
+		}
+		for _, c := range log.maps {
 			dst = binary.AppendUvarint(dst, uint64(n.groups.Start+int(c.kg))+1)
 			dst = binary.AppendUvarint(dst, uint64(i))
 			dst = appendBytes(dst, c.key)
-			switch {
-			case kind != statebackend.KindMap && c.e == nil:
-				dst = append(dst, 0)
-			case kind != statebackend.KindMap:
-				dst = append(dst, 1)
-				dst = appendBytes(dst, c.e.v)
-			default:
-				dst = binary.AppendUvarint(dst, uint64(len(c.m)))
-				for uk, e := range c.m {
-					dst = appendBytes(dst, uk)
-					dst = appendBytes(dst, e.v)
-				}
+			dst = binary.AppendUvarint(dst, uint64(len(c.m)))
+			for uk, e := range c.m {
+				dst = appendBytes(dst, uk)
+				dst = appendBytes(dst, e.v)
 			}
 		}
 	}
@@ -393,15 +457,22 @@ func (b *Backend) restoreChain(objects [][]byte) error {
 	if len(objects) == 0 {
 		return fmt.Errorf("%w: a chain of no objects", ErrCorrupt)
 	}
-	if err := b.Restore(objects[0]); err != nil {
-		return fmt.Errorf("the full snapshot: %w", err)
-	}
-	for i, d := range objects[1:] {
-		if err := b.applyDelta(d); err != nil {
-			return fmt.Errorf("delta %d of %d: %w", i+1, len(objects)-1, err)
+	for i, o := range objects {
+		var err error
+		if i == 0 && !isDelta(o) {
+			err = b.Restore(o)
+		} else {
+			err = b.applyDelta(o)
+		}
+		if err != nil {
+			return fmt.Errorf("object %d of %d: %w", i+1, len(objects), err)
 		}
 	}
 	return nil
+}
+
+func isDelta(o []byte) bool {
+	return len(o) >= len(deltaMagic) && string(o[:len(deltaMagic)]) == string(deltaMagic)
 }
 
 // Canonical converts a native heap snapshot (the objects of its chain) to a
@@ -417,7 +488,7 @@ func Canonical(r keygroup.Range, objects [][]byte) ([]byte, error) {
 
 // applyDelta applies a delta to the backend, keeping its key groups.
 func (b *Backend) applyDelta(delta []byte) error {
-	if len(delta) < len(deltaMagic) || string(delta[:len(deltaMagic)]) != string(deltaMagic) {
+	if !isDelta(delta) {
 		return fmt.Errorf("%w: bad delta magic", ErrCorrupt)
 	}
 	d := decoder{b: delta[len(deltaMagic):]}

@@ -219,7 +219,7 @@ func TestIncrementalLogBounded(t *testing.T) {
 	st := newMemStore()
 	tw.checkpoint(t, st, 1, 0)
 	tw.mutate(1000)
-	if n := len(slices.Concat(tw.b.log.changes...)); n > maxLogged {
+	if n := logged(tw.b); n > maxLogged {
 		t.Errorf("the log holds %d changes, past its bound %d", n, maxLogged)
 	}
 	p, want := tw.checkpoint(t, st, 2, 1)
@@ -295,7 +295,7 @@ func TestIncrementalLogsOncePerInterval(t *testing.T) {
 		b.Put(id, fmt.Appendf(nil, "%d", i))
 		b.MapPut(m, []byte("uk"), fmt.Appendf(nil, "%d", i))
 	}
-	if n := len(b.log.changes[id]) + len(b.log.changes[m]); n != 2 {
+	if n := logged(b); n != 2 {
 		t.Errorf("100 writes of one key logged %d changes; want 2 (one a state)", n)
 	}
 	plain := New(cowRange)
@@ -307,5 +307,78 @@ func TestIncrementalLogsOncePerInterval(t *testing.T) {
 	}
 	if _, err := plain.NativeSnapshot(1, 0); err == nil {
 		t.Error("a backend made by New took a native snapshot")
+	}
+}
+
+// logged counts the changes in b's log.
+func logged(b *Backend) int {
+	n := 0
+	for _, l := range b.log.changes {
+		n += len(l.values) + len(l.maps)
+	}
+	return n
+}
+
+// The backend's estimate of its size, which decides when a chain turns
+// full, follows every write and delete.
+func TestIncrementalSizeEstimate(t *testing.T) {
+	tw := newIncrementalTwin(t)
+	st := newMemStore()
+	for id := int64(1); id <= 5; id++ {
+		tw.checkpoint(t, st, id, id-1)
+		snap, err := tw.b.Snapshot()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var want int64
+		err = statebackend.DecodeSnapshot(snap, func([]statebackend.StateDesc) error { return nil }, func(e statebackend.Entry) error {
+			want += int64(len(e.Key) + len(e.Value) + entryOverhead)
+			if e.UserKey != nil {
+				want += int64(len(e.UserKey) + 1)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tw.b.size != want {
+			t.Fatalf("after checkpoint %d the backend estimates its size at %d bytes; its entries make %d", id, tw.b.size, want)
+		}
+	}
+}
+
+// A backend that started empty begins its chain with a delta of every
+// write: its first checkpoint encodes no full snapshot.
+func TestIncrementalFirstChainFromEmpty(t *testing.T) {
+	tw := newTwin(t)
+	tw.b = NewIncremental(cowRange)
+	for _, s := range []struct {
+		name string
+		kind statebackend.Kind
+	}{{"v", statebackend.KindValue}, {"l", statebackend.KindList}, {"m", statebackend.KindMap}} {
+		if _, err := tw.b.Register(s.name, s.kind); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tw.oracle = New(cowRange)
+	for _, s := range []string{"v", "l", "m"} {
+		kind := map[string]statebackend.Kind{"v": statebackend.KindValue, "l": statebackend.KindList, "m": statebackend.KindMap}[s]
+		if _, err := tw.oracle.Register(s, kind); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tw.mutate(2000)
+	st := newMemStore()
+	p, want := tw.checkpoint(t, st, 1, 0)
+	_, objs := st.objects(t, p)
+	if len(objs) != 1 || !isDelta(objs[0]) {
+		t.Fatalf("the first checkpoint of a backend that started empty is %d objects, delta %v; want one delta", len(objs), len(objs) == 1 && isDelta(objs[0]))
+	}
+	if _, got := restored(t, st, 1, p); !slices.Equal(got, want) || len(got) == 0 {
+		t.Fatalf("checkpoint 1 restores %d entries, not the %d at its barrier", len(got), len(want))
+	}
+	p, want = tw.checkpoint(t, st, 2, 1)
+	if _, got := restored(t, st, 2, p); len(p.Shared) != 2 || !slices.Equal(got, want) {
+		t.Fatalf("checkpoint 2 (%d objects) restores %d entries, not %d", len(p.Shared), len(got), len(want))
 	}
 }

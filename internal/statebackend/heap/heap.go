@@ -43,6 +43,9 @@ type Backend struct {
 	captured uint64
 	inflight atomic.Int64
 
+	// size estimates the bytes of the state's canonical encoding.
+	size int64
+
 	// log records the writes since the last native snapshot; nil unless
 	// the backend takes them (NewIncremental, changelog.go).
 	log *changelog
@@ -107,7 +110,7 @@ func (b *Backend) Register(name string, kind statebackend.Kind) (statebackend.St
 	b.states = append(b.states, st)
 	b.byName[name] = id
 	if b.log != nil {
-		b.log.changes = append(b.log.changes, nil)
+		b.log.changes = append(b.log.changes, stateLog{})
 	}
 	return id, nil
 }
@@ -167,6 +170,7 @@ func (b *Backend) Put(s statebackend.StateID, value []byte) {
 	m := b.writableValues(s)
 	e, ok := m[string(b.key)]
 	if ok && !b.shared(e.epoch) {
+		b.size += int64(len(value) - len(e.v))
 		e.v = append(e.v[:0], value...)
 		b.written(s, e)
 		return
@@ -178,7 +182,9 @@ func (b *Backend) Append(s statebackend.StateID, elem []byte) {
 	m := b.writableValues(s)
 	e, ok := m[string(b.key)]
 	if ok && !b.shared(e.epoch) {
+		n := len(e.v)
 		e.v = statebackend.AppendListElement(e.v, elem)
+		b.size += int64(len(e.v) - n)
 		b.written(s, e)
 		return
 	}
@@ -195,7 +201,7 @@ func (b *Backend) Append(s statebackend.StateID, elem []byte) {
 func (b *Backend) written(s statebackend.StateID, e *entry) {
 	if e.epoch != b.epoch {
 		e.epoch = b.epoch
-		b.logValue(s, e.key, e)
+		b.logValue(s, e, false)
 	}
 }
 
@@ -205,26 +211,32 @@ func (b *Backend) insert(s statebackend.StateID, m map[string]*entry, old *entry
 	var key string
 	if old != nil {
 		key = old.key
+		b.size += int64(len(v) - len(old.v))
 	} else {
 		key = string(b.key)
+		b.size += int64(len(key) + len(v) + entryOverhead)
 	}
 	e := &entry{key: key, v: v, epoch: b.epoch}
 	m[key] = e
-	b.logValue(s, key, e)
+	b.logValue(s, e, false)
 }
 
 func (b *Backend) Delete(s statebackend.StateID) {
 	st := b.states[s]
 	if st.kind == statebackend.KindMap {
 		if um, ok := st.maps[b.kg][string(b.key)]; ok {
+			for uk, e := range um.m {
+				b.size -= int64(len(um.key) + len(uk) + len(e.v) + entryOverhead + 1)
+			}
 			delete(b.writableMaps(s), um.key)
 			b.logMap(s, um.key, nil)
 		}
 		return
 	}
 	if e, ok := st.values[b.kg][string(b.key)]; ok {
+		b.size -= int64(len(e.key) + len(e.v) + entryOverhead)
 		delete(b.writableValues(s), e.key)
-		b.logValue(s, e.key, nil)
+		b.logValue(s, e, true)
 	}
 }
 
@@ -261,7 +273,13 @@ func (b *Backend) MapGet(s statebackend.StateID, userKey []byte) ([]byte, bool) 
 
 func (b *Backend) MapPut(s statebackend.StateID, userKey, value []byte) {
 	um := b.writableUserMap(s)
-	if e, ok := um[string(userKey)]; ok && !b.shared(e.epoch) {
+	e, ok := um[string(userKey)]
+	if ok {
+		b.size += int64(len(value) - len(e.v))
+	} else {
+		b.size += int64(len(b.key) + len(userKey) + len(value) + entryOverhead + 1)
+	}
+	if ok && !b.shared(e.epoch) {
 		e.v = append(e.v[:0], value...)
 		return
 	}
@@ -270,13 +288,15 @@ func (b *Backend) MapPut(s statebackend.StateID, userKey, value []byte) {
 
 func (b *Backend) MapDelete(s statebackend.StateID, userKey []byte) {
 	um := b.userMap(s)
-	if _, ok := um[string(userKey)]; !ok {
+	e, ok := um[string(userKey)]
+	if !ok {
 		return
 	}
 	if len(um) == 1 {
 		b.Delete(s)
 		return
 	}
+	b.size -= int64(len(b.key) + len(userKey) + len(e.v) + entryOverhead + 1)
 	delete(b.writableUserMap(s), string(userKey))
 }
 
