@@ -16,6 +16,14 @@ func TestConformance(t *testing.T) {
 	})
 }
 
+// A backend that logs its writes for incremental checkpoints behaves as
+// any other.
+func TestConformanceIncremental(t *testing.T) {
+	statebackendtest.Run(t, func(t *testing.T, r keygroup.Range) statebackend.KeyedBackend {
+		return NewIncremental(r)
+	})
+}
+
 // counters is a backend holding an 8-byte counter for each of n keys, in a
 // value state and under one user key of a map state: the state of a keyed
 // count, ready for updates of existing keys.
