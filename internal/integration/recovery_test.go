@@ -418,6 +418,17 @@ func TestKillTaskManagerHeapIncremental(t *testing.T) {
 		job: incrementalHeap, incremental: true}.run(t)
 }
 
+// Incremental heap checkpoints with local recovery: every subtask
+// restores its chain from its local copy.
+func TestKillTaskManagerHeapIncrementalLocalRecovery(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs for about 30 s")
+	}
+	t.Parallel()
+	killTest{storage: "file://" + t.TempDir(), mode: "EXACTLY_ONCE", exactlyOnce: true,
+		job: incrementalHeap, incremental: true, localRecovery: true}.run(t)
+}
+
 func TestKillTaskManagerPebbleLocalRecovery(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs for about 30 s")

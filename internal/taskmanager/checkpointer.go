@@ -364,25 +364,39 @@ func (tm *TaskManager) loadRestore(r *weirv1.RestoreState, id *weirv1.ExecutionI
 			}
 			return n, nil
 		}
-		// chain reads the objects of a native heap snapshot.
-		chain := func(keyed []byte) (heap.Chain, [][]byte, error) {
+		// chain reads the objects of old's native heap snapshot, from
+		// the local copy where it has them, and the files read there.
+		chain := func(keyed []byte, old int) (heap.Chain, [][]byte, map[string]string, error) {
 			c, err := heap.DecodeNative(keyed)
 			if err != nil {
-				return c, nil, fmt.Errorf("checkpoint %d: %w: %w", r.GetCheckpointId(), checkpoint.ErrCorrupt, err)
+				return c, nil, nil, fmt.Errorf("checkpoint %d: %w: %w", r.GetCheckpointId(), checkpoint.ErrCorrupt, err)
 			}
 			objs := make([][]byte, len(c.Objects))
+			files := map[string]string{}
+			copyDir := tm.local.path(id.GetJobId(), id.GetVertexId(), old, r.GetCheckpointId(), nativeCopy)
 			for i, o := range c.Objects {
-				b, err := fetch(ctx, o.Name)
-				if err != nil {
-					return c, nil, fmt.Errorf("checkpoint %d: %w", r.GetCheckpointId(), err)
+				if local && old == subtask {
+					f := filepath.Join(copyDir, heap.LocalName(o.Name))
+					if b, err := os.ReadFile(f); err == nil && c.Verify(i, b) == nil {
+						objs[i], files[o.Name] = b, f
+						localBytes += int64(len(b))
+						continue
+					}
 				}
-				if int64(len(b)) != o.Size {
-					return c, nil, fmt.Errorf("checkpoint %d: %w: shared object %s has %d bytes, not %d", r.GetCheckpointId(), checkpoint.ErrCorrupt, o.Name, len(b), o.Size)
+				b, err := fetch(ctx, o.Name)
+				if err == nil {
+					err = c.Verify(i, b)
+				}
+				if errors.Is(err, heap.ErrCorrupt) {
+					err = fmt.Errorf("%w: %w", checkpoint.ErrCorrupt, err)
+				}
+				if err != nil {
+					return c, nil, nil, fmt.Errorf("checkpoint %d: %w", r.GetCheckpointId(), err)
 				}
 				downloaded += int64(len(b))
 				objs[i] = b
 			}
-			return c, objs, nil
+			return c, objs, files, nil
 		}
 		out := map[string]stream.OperatorSnapshot{}
 		for _, uid := range uids {
@@ -391,7 +405,7 @@ func (tm *TaskManager) loadRestore(r *weirv1.RestoreState, id *weirv1.ExecutionI
 			if !p.rescaled && nr.heap && heap.IsNative(p.keyed[0]) {
 				// Restored by the backend, whose next checkpoint may
 				// be a delta of this one.
-				if nr.chain, nr.objects, err = chain(p.keyed[0]); err != nil {
+				if nr.chain, nr.objects, nr.files, err = chain(p.keyed[0], p.subtasks[0]); err != nil {
 					return nil, err
 				}
 				nr.checkpoint = r.GetCheckpointId()
@@ -412,7 +426,7 @@ func (tm *TaskManager) loadRestore(r *weirv1.RestoreState, id *weirv1.ExecutionI
 				if heap.IsNative(k) {
 					// Another parallelism or backend: the chain
 					// applied and encoded canonically.
-					_, objs, err := chain(k)
+					_, objs, _, err := chain(k, p.subtasks[i])
 					if err != nil {
 						return nil, err
 					}
@@ -458,7 +472,8 @@ type nativeRestore struct {
 	heap       bool   // the subtask's backend is the heap, incremental
 	native     *pebble.Native
 	chain      heap.Chain
-	objects    [][]byte // the chain's objects
+	objects    [][]byte          // the chain's objects
+	files      map[string]string // those of its local copy, by object
 	checkpoint int64
 	scope      string
 }

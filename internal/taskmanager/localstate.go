@@ -25,9 +25,11 @@ import (
 // the taskmanager that ran it before when it can.
 
 // nativeCopy names the local copy of a native (incremental) snapshot in a
-// checkpoint's directory: the Pebble checkpoint itself, moved there after
-// its upload — hard links to the database's files, no copied bytes.
-const nativeCopy = "pebble"
+// checkpoint's directory: on Pebble the Pebble checkpoint itself, moved
+// there after its upload — hard links to the database's files, no copied
+// bytes; on the heap the chain's objects, the newest written and the rest
+// hard links to the previous copy's files.
+const nativeCopy = "native"
 
 // localCopiesKept is how many checkpoints' copies a subtask keeps: the
 // newest may not complete, so the one before it is kept too.

@@ -31,7 +31,10 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"os"
+	"path"
+	"path/filepath"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -98,8 +101,9 @@ type changelog struct {
 	// Shared with the checkpointer goroutine.
 	mu     sync.Mutex
 	chains map[int64]Chain // persisted, by checkpoint
-	spare  []byte          // the buffer of the last persisted object
-	free   []stateLog      // encoded logs, cleared, for reuse
+	spare  []byte            // the buffer of the last persisted object
+	free   []stateLog        // encoded logs, cleared, for reuse
+	files  map[string]string // the last local copy's files, by object
 }
 
 // Chain is the objects of a native heap snapshot.
@@ -115,6 +119,7 @@ type Chain struct {
 type Object struct {
 	Name string
 	Size int64
+	CRC  uint32 // CRC-32C (Castagnoli)
 }
 
 func (c *Chain) objects() []Object {
@@ -224,6 +229,18 @@ func (l *changelog) buffer() []byte {
 	return b[:0]
 }
 
+func (l *changelog) keptFiles() map[string]string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.files
+}
+
+func (l *changelog) kept(files map[string]string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.files = files
+}
+
 func (l *changelog) giveBack(b []byte) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -280,6 +297,9 @@ type nativeSnapshot struct {
 
 	full *capture // a full snapshot; nil for a delta
 
+	encoded []byte // the persisted object, until kept or discarded
+	chain   Chain  // once persisted
+
 	base     int64
 	parent   *Chain
 	states   []statebackend.StateDesc
@@ -309,18 +329,20 @@ func (n *nativeSnapshot) Persist(ctx context.Context, st statebackend.SharedStor
 		n.Discard()
 		n.log.recycle(changes)
 	}
+	// Kept for Keep, until it or Discard gives it back.
+	n.encoded = buf
 	name, err := st.PutShared(ctx, buf)
-	size := int64(len(buf))
-	n.log.giveBack(buf)
 	if err != nil {
 		return statebackend.Persisted{}, err
 	}
+	size := int64(len(buf))
 	c := Chain{Scope: st.Scope()}
 	if n.parent != nil {
 		c.Objects = slices.Clone(n.parent.Objects)
 	}
-	c.Objects = append(c.Objects, Object{Name: name, Size: size})
+	c.Objects = append(c.Objects, Object{Name: name, Size: size, CRC: crc32.Checksum(buf, castagnoli)})
 	n.log.persisted(n.id, c)
+	n.chain = c
 	p := statebackend.Persisted{Keyed: c.appendManifest(nil), Uploaded: size}
 	for _, o := range c.Objects {
 		p.Shared = append(p.Shared, o.Name)
@@ -329,12 +351,66 @@ func (n *nativeSnapshot) Persist(ctx context.Context, st statebackend.SharedStor
 	return p, nil
 }
 
-// Keep keeps no local copy: a native heap snapshot is restored from its
-// shared objects in checkpoint storage. It makes dst, empty.
-func (n *nativeSnapshot) Keep(dst string) error { return os.MkdirAll(dst, 0o755) }
+// Keep writes the local copy of a persisted snapshot into dst, a new
+// directory: a file per object of its chain, named by LocalName. The
+// object this snapshot uploaded is written; the chain's older objects are
+// hard links to the files of the backend's last kept copy (an object
+// missing there is left out: a restore downloads it).
+func (n *nativeSnapshot) Keep(dst string) error {
+	defer n.release()
+	if len(n.chain.Objects) == 0 {
+		return fmt.Errorf("heap: keeping checkpoint %d, which was not persisted", n.id)
+	}
+	if err := os.MkdirAll(dst, 0o755); err != nil {
+		return err
+	}
+	last := len(n.chain.Objects) - 1
+	kept := make(map[string]string, len(n.chain.Objects))
+	prev := n.log.keptFiles()
+	for _, o := range n.chain.Objects[:last] {
+		name := filepath.Join(dst, LocalName(o.Name))
+		if src, ok := prev[o.Name]; ok && os.Link(src, name) == nil {
+			kept[o.Name] = name
+		}
+	}
+	o := n.chain.Objects[last]
+	name := filepath.Join(dst, LocalName(o.Name))
+	if err := os.WriteFile(name, n.encoded, 0o644); err != nil {
+		return err
+	}
+	kept[o.Name] = name
+	n.log.kept(kept)
+	return nil
+}
+
+// release gives the encoded object's buffer back for the next snapshot.
+func (n *nativeSnapshot) release() {
+	if n.encoded != nil {
+		n.log.giveBack(n.encoded)
+		n.encoded = nil
+	}
+}
+
+// LocalName is the file name of a chain's object in a local copy.
+func LocalName(object string) string { return path.Base(object) }
+
+// Verify checks that b holds object i of the chain: its size and CRC-32C.
+func (c Chain) Verify(i int, b []byte) error {
+	o := c.Objects[i]
+	if int64(len(b)) != o.Size {
+		return fmt.Errorf("%w: object %s has %d bytes, not %d", ErrCorrupt, o.Name, len(b), o.Size)
+	}
+	if crc := crc32.Checksum(b, castagnoli); crc != o.CRC {
+		return fmt.Errorf("%w: object %s has CRC-32C %08x, not %08x", ErrCorrupt, o.Name, crc, o.CRC)
+	}
+	return nil
+}
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // Discard lets the backend write in place what only this snapshot held.
 func (n *nativeSnapshot) Discard() error {
+	n.release()
 	if n.full != nil {
 		n.full.Discard()
 		return nil
@@ -393,7 +469,8 @@ func appendBytes[B string | []byte](dst []byte, b B) []byte {
 
 // appendManifest encodes the chain as a native snapshot's keyed bytes:
 //
-//	manifest = "WKH1" | bytes scope | uvarint nObjects | (bytes name | uvarint size)*
+//	manifest = "WKH1" | bytes scope | uvarint nObjects | (bytes name | uvarint size | crc32c)*
+//	crc32c   = 4 bytes, big endian, of the object
 func (c Chain) appendManifest(dst []byte) []byte {
 	dst = append(dst, nativeMagic...)
 	dst = appendBytes(dst, c.Scope)
@@ -401,6 +478,7 @@ func (c Chain) appendManifest(dst []byte) []byte {
 	for _, o := range c.Objects {
 		dst = appendBytes(dst, o.Name)
 		dst = binary.AppendUvarint(dst, uint64(o.Size))
+		dst = binary.BigEndian.AppendUint32(dst, o.CRC)
 	}
 	return dst
 }
@@ -427,7 +505,16 @@ func DecodeNative(keyed []byte) (Chain, error) {
 		return Chain{}, fmt.Errorf("%w: %d objects", ErrCorrupt, n)
 	}
 	for range n {
-		c.Objects = append(c.Objects, Object{Name: string(d.bytes()), Size: int64(d.uvarint())})
+		o := Object{Name: string(d.bytes()), Size: int64(d.uvarint())}
+		if d.err == nil && len(d.b) < 4 {
+			d.fail()
+		}
+		if d.err != nil {
+			break
+		}
+		o.CRC = binary.BigEndian.Uint32(d.b)
+		d.b = d.b[4:]
+		c.Objects = append(c.Objects, o)
 	}
 	if d.err == nil && len(d.b) != 0 {
 		d.err = fmt.Errorf("%w: trailing bytes", ErrCorrupt)
@@ -438,10 +525,19 @@ func DecodeNative(keyed []byte) (Chain, error) {
 	return c, nil
 }
 
-// RestoreNative loads a native snapshot: the objects of chain, read from
-// storage, in order. The backend's next native snapshot with base id may be
-// a delta of it.
-func (b *Backend) RestoreNative(id int64, chain Chain, objects [][]byte) error {
+// RestoreNative loads a native snapshot: the objects of chain, verified,
+// in order. The backend's next native snapshot with base id may be a delta
+// of it; files are the objects' files in a local copy (by object name),
+// which its local copy may link to.
+func (b *Backend) RestoreNative(id int64, chain Chain, objects [][]byte, files map[string]string) error {
+	if len(objects) != len(chain.Objects) {
+		return fmt.Errorf("heap: restoring a chain of %d objects from %d", len(chain.Objects), len(objects))
+	}
+	for i, o := range objects {
+		if err := chain.Verify(i, o); err != nil {
+			return err
+		}
+	}
 	if err := b.restoreChain(objects); err != nil {
 		return err
 	}
@@ -449,6 +545,7 @@ func (b *Backend) RestoreNative(id int64, chain Chain, objects [][]byte) error {
 		l.reset()
 		l.last = id
 		l.persisted(id, chain)
+		l.kept(files)
 	}
 	return nil
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"sync"
 	"testing"
@@ -73,6 +75,12 @@ func newIncrementalTwin(t *testing.T) *twin {
 // the state at the capture.
 func (tw *twin) checkpoint(t *testing.T, st *memStore, id, base int64) (statebackend.Persisted, []string) {
 	t.Helper()
+	return tw.checkpointKept(t, st, id, base, "")
+}
+
+// checkpointKept is checkpoint, keeping a local copy in dst unless it is "".
+func (tw *twin) checkpointKept(t *testing.T, st *memStore, id, base int64, dst string) (statebackend.Persisted, []string) {
+	t.Helper()
 	want := tw.want(t)
 	ns, err := tw.b.NativeSnapshot(id, base)
 	if err != nil {
@@ -92,6 +100,11 @@ func (tw *twin) checkpoint(t *testing.T, st *memStore, id, base int64) (statebac
 	if r.err != nil {
 		t.Fatalf("persisting checkpoint %d: %v", id, r.err)
 	}
+	if dst != "" {
+		if err := ns.Keep(dst); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if err := ns.Discard(); err != nil {
 		t.Fatal(err)
 	}
@@ -103,7 +116,7 @@ func restored(t *testing.T, st *memStore, id int64, p statebackend.Persisted) (*
 	t.Helper()
 	c, objs := st.objects(t, p)
 	b := NewIncremental(cowRange)
-	if err := b.RestoreNative(id, c, objs); err != nil {
+	if err := b.RestoreNative(id, c, objs, nil); err != nil {
 		t.Fatal(err)
 	}
 	snap, err := b.Snapshot()
@@ -277,7 +290,7 @@ func TestIncrementalCorrupt(t *testing.T) {
 	}
 	delta := objs[1]
 	for _, bad := range [][]byte{delta[:len(delta)-1], delta[:len(delta)/2], append(slices.Clone(delta), 7), []byte("WKS1")} {
-		err := NewIncremental(cowRange).RestoreNative(2, c, [][]byte{objs[0], bad})
+		err := NewIncremental(cowRange).RestoreNative(2, c, [][]byte{objs[0], bad}, nil)
 		if !errors.Is(err, ErrCorrupt) {
 			t.Errorf("restoring a chain with a damaged delta (%d bytes) = %v; want ErrCorrupt", len(bad), err)
 		}
@@ -380,5 +393,91 @@ func TestIncrementalFirstChainFromEmpty(t *testing.T) {
 	p, want = tw.checkpoint(t, st, 2, 1)
 	if _, got := restored(t, st, 2, p); len(p.Shared) != 2 || !slices.Equal(got, want) {
 		t.Fatalf("checkpoint 2 (%d objects) restores %d entries, not %d", len(p.Shared), len(got), len(want))
+	}
+}
+
+// An object whose bytes are not those persisted (a flipped bit in a local
+// copy or in storage) fails the chain's CRC-32C check.
+func TestIncrementalObjectsVerified(t *testing.T) {
+	tw := newIncrementalTwin(t)
+	st := newMemStore()
+	tw.checkpoint(t, st, 1, 0)
+	p, _ := tw.checkpoint(t, st, 2, 1)
+	c, objs := st.objects(t, p)
+	for i := range objs {
+		bad := slices.Clone(objs[i])
+		bad[len(bad)/2] ^= 1
+		if err := c.Verify(i, bad); !errors.Is(err, ErrCorrupt) {
+			t.Errorf("object %d with a flipped bit: Verify = %v; want ErrCorrupt", i, err)
+		}
+		if err := c.Verify(i, objs[i]); err != nil {
+			t.Errorf("object %d as persisted: Verify = %v", i, err)
+		}
+	}
+	bad := slices.Clone(objs[1])
+	bad[len(bad)/2] ^= 1
+	if err := NewIncremental(cowRange).RestoreNative(2, c, [][]byte{objs[0], bad}, nil); !errors.Is(err, ErrCorrupt) {
+		t.Errorf("restoring a chain with a flipped bit = %v; want ErrCorrupt", err)
+	}
+}
+
+// A kept local copy holds every object of its chain, the older ones as
+// hard links to the previous copy's files, and restores the checkpoint
+// alone; after a restore from it the next copy links to it again.
+func TestIncrementalLocalCopy(t *testing.T) {
+	tw := newIncrementalTwin(t)
+	st := newMemStore()
+	root := t.TempDir()
+	dir := func(id int64) string { return filepath.Join(root, fmt.Sprintf("chk-%d", id)) }
+	var p statebackend.Persisted
+	var want []string
+	for id := int64(1); id <= 3; id++ {
+		p, want = tw.checkpointKept(t, st, id, id-1, dir(id))
+	}
+	c, _ := st.objects(t, p)
+	if len(c.Objects) != 3 {
+		t.Fatalf("checkpoint 3's chain has %d objects; want a full snapshot and two deltas", len(c.Objects))
+	}
+	// Only checkpoint 3's copy is left, as after pruning.
+	for _, id := range []int64{1, 2} {
+		if err := os.RemoveAll(dir(id)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	objs := make([][]byte, len(c.Objects))
+	files := map[string]string{}
+	for i, o := range c.Objects {
+		f := filepath.Join(dir(3), LocalName(o.Name))
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatalf("the local copy of checkpoint 3 lacks object %d: %v", i, err)
+		}
+		objs[i], files[o.Name] = b, f
+	}
+	b := NewIncremental(cowRange)
+	if err := b.RestoreNative(3, c, objs, files); err != nil {
+		t.Fatal(err)
+	}
+	snap, err := b.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := snapshotEntries(t, snap); !slices.Equal(got, want) {
+		t.Fatalf("the local copy restores %d entries, not %d", len(got), len(want))
+	}
+	tw.b = b
+	tw.oracle = New(cowRange)
+	if err := tw.oracle.Restore(snap); err != nil {
+		t.Fatal(err)
+	}
+	tw.mutate(200)
+	p4, _ := tw.checkpointKept(t, st, 4, 3, dir(4))
+	if len(p4.Shared) != 4 {
+		t.Fatalf("the checkpoint after the restore references %d objects; want a delta of the restored chain", len(p4.Shared))
+	}
+	for _, o := range p4.Shared {
+		if _, err := os.Stat(filepath.Join(dir(4), LocalName(o))); err != nil {
+			t.Errorf("the local copy after the restore lacks %s: %v", o, err)
+		}
 	}
 }
