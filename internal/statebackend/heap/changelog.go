@@ -538,16 +538,35 @@ func (b *Backend) RestoreNative(id int64, chain Chain, objects [][]byte, files m
 			return err
 		}
 	}
-	if err := b.restoreChain(objects); err != nil {
+	b.restoring()
+	err := b.restoreChain(objects)
+	b.restored()
+	if err != nil {
 		return err
 	}
 	if l := b.log; l != nil {
-		l.reset()
 		l.last = id
 		l.persisted(id, chain)
 		l.kept(files)
 	}
 	return nil
+}
+
+// restoring stops logging for a restore, whose writes no delta holds.
+func (b *Backend) restoring() {
+	if b.log != nil {
+		b.log.overflow = true
+	}
+}
+
+// restored ends a restore: the log starts empty and a new epoch with it,
+// so that the first write of every restored key is logged.
+func (b *Backend) restored() {
+	b.epoch++
+	if l := b.log; l != nil {
+		l.reset()
+		l.last = 0
+	}
 }
 
 func (b *Backend) restoreChain(objects [][]byte) error {
@@ -557,7 +576,7 @@ func (b *Backend) restoreChain(objects [][]byte) error {
 	for i, o := range objects {
 		var err error
 		if i == 0 && !isDelta(o) {
-			err = b.Restore(o)
+			err = b.restore(o)
 		} else {
 			err = b.applyDelta(o)
 		}
@@ -607,7 +626,7 @@ func (b *Backend) applyDelta(delta []byte) error {
 		}
 		id, err := b.Register(string(name), k)
 		if err != nil {
-			return err
+			return fmt.Errorf("%w: %w", ErrCorrupt, err)
 		}
 		ids, kinds = append(ids, id), append(kinds, k)
 	}

@@ -481,3 +481,109 @@ func TestIncrementalLocalCopy(t *testing.T) {
 		}
 	}
 }
+
+// The first writes after a restore reach the next delta: a restored
+// backend writes its restored keys in a new epoch, so each is logged
+// (a second failure then restores the writes, not the restored values).
+func TestIncrementalWritesAfterRestore(t *testing.T) {
+	b := NewIncremental(cowRange)
+	v, _ := b.Register("v", statebackend.KindValue)
+	l, _ := b.Register("l", statebackend.KindList)
+	m, _ := b.Register("m", statebackend.KindMap)
+	write := func(b *Backend, s string) {
+		b.SetCurrentKey([]byte("k"), cowRange.Start)
+		b.Put(v, []byte(s))
+		b.Append(l, []byte(s))
+		b.MapPut(m, []byte("uk"), []byte(s))
+	}
+	write(b, "old")
+	st := newMemStore()
+	persist := func(b *Backend, id, base int64) statebackend.Persisted {
+		t.Helper()
+		ns, err := b.NativeSnapshot(id, base)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := ns.Persist(context.Background(), st, base)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := ns.Discard(); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	p1 := persist(b, 1, 0)
+
+	for _, restore := range []string{"native", "canonical"} {
+		t.Run(restore, func(t *testing.T) {
+			b2 := NewIncremental(cowRange)
+			c, objs := st.objects(t, p1)
+			if restore == "native" {
+				if err := b2.RestoreNative(1, c, objs, nil); err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				snap, err := Canonical(cowRange, objs)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := b2.Restore(snap); err != nil {
+					t.Fatal(err)
+				}
+			}
+			write(b2, "new")
+			want, err := b2.Snapshot()
+			if err != nil {
+				t.Fatal(err)
+			}
+			p2 := persist(b2, 2, 1)
+			if restore == "native" && len(p2.Shared) != 2 {
+				t.Errorf("the checkpoint after a native restore references %d objects; want a delta of the restored chain", len(p2.Shared))
+			}
+			_, got := restored(t, st, 2, p2)
+			if w := snapshotEntries(t, want); !slices.Equal(got, w) {
+				t.Errorf("checkpoint 2 after a %s restore holds\n %q\nwant the writes after the restore\n %q", restore, got, w)
+			}
+		})
+	}
+}
+
+// A delta captures no key group's map: writes while it is encoded change
+// the maps in place, and clone only the entries and user maps it logged.
+func TestDeltaClonesNoKeyGroupMap(t *testing.T) {
+	b := NewIncremental(cowRange)
+	v, _ := b.Register("v", statebackend.KindValue)
+	m, _ := b.Register("m", statebackend.KindMap)
+	for i := range 100 {
+		b.SetCurrentKey(fmt.Appendf(nil, "k%d", i), cowRange.Start)
+		b.Put(v, []byte("x"))
+		b.MapPut(m, []byte("uk"), []byte("x"))
+	}
+	st := newMemStore()
+	ns, err := b.NativeSnapshot(1, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := ns.(*nativeSnapshot); !ok || ns.(*nativeSnapshot).full != nil {
+		t.Fatal("the first snapshot of a backend that started empty is not a delta")
+	}
+	valuesEpoch, mapsEpoch := b.states[v].epochs[0], b.states[m].epochs[0]
+	b.SetCurrentKey([]byte("k1"), cowRange.Start)
+	b.Put(v, []byte("y"))
+	b.MapPut(m, []byte("uk"), []byte("y"))
+	b.SetCurrentKey([]byte("new"), cowRange.Start)
+	b.Put(v, []byte("y"))
+	b.MapPut(m, []byte("uk"), []byte("y"))
+	if b.states[v].epochs[0] != valuesEpoch || b.states[m].epochs[0] != mapsEpoch {
+		t.Error("a write while a delta was being encoded cloned its key group's map")
+	}
+	p, err := ns.Persist(context.Background(), st, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, got := restored(t, st, 1, p)
+	if len(got) != 200 || !slices.Contains(got, `kg=4 state=0 key="k1" uk="" value="x"`) || !slices.Contains(got, `kg=4 state=1 key="k1" uk="uk" value="x"`) {
+		t.Errorf("the delta holds %d entries, or not k1's values at its capture: %q", len(got), got[:min(len(got), 4)])
+	}
+}

@@ -34,14 +34,19 @@ type Backend struct {
 	key []byte // current key; owned by the backend
 	kg  int    // current key group, relative to groups.Start
 
-	// epoch is stamped on every map and value made; SnapshotAsync ends
-	// it. captured is the newest epoch a snapshot captured: a map or
-	// value of that epoch or older may be read by a snapshot while
-	// inflight, the number of snapshots neither encoded nor discarded, is
-	// not zero. Only inflight is shared with other goroutines.
-	epoch    uint64
-	captured uint64
-	inflight atomic.Int64
+	// epoch is stamped on every map and value made or written; a
+	// snapshot ends it. captured is the newest epoch a snapshot captured:
+	// a map or value of that epoch or older may be read by a snapshot
+	// while inflight, the number of snapshots neither encoded nor
+	// discarded, is not zero. Only canonical snapshots (SnapshotAsync)
+	// read the key groups' maps: groupsCaptured and groupsInflight count
+	// those alone, so that a delta (changelog.go) clones none. Only the
+	// two inflight counts are shared with other goroutines.
+	epoch          uint64
+	captured       uint64
+	inflight       atomic.Int64
+	groupsCaptured uint64
+	groupsInflight atomic.Int64
 
 	// size estimates the bytes of the state's canonical encoding.
 	size int64
@@ -129,13 +134,20 @@ func (b *Backend) shared(epoch uint64) bool {
 	return epoch <= b.captured && b.inflight.Load() > 0
 }
 
+// groupShared reports whether a key group's map made in epoch may be read
+// by a canonical snapshot being encoded.
+func (b *Backend) groupShared(epoch uint64) bool {
+	return epoch <= b.groupsCaptured && b.groupsInflight.Load() > 0
+}
+
 // writable returns *m ready for writes in the current epoch: made if nil,
-// cloned if a snapshot may read it. *epoch is the epoch of *m.
-func writable[V any](b *Backend, m *map[string]V, epoch *uint64) map[string]V {
+// cloned if shared, that is if a snapshot may read it. *epoch is the epoch
+// of *m.
+func writable[V any](b *Backend, m *map[string]V, epoch *uint64, shared bool) map[string]V {
 	switch {
 	case *m == nil:
 		*m = map[string]V{}
-	case b.shared(*epoch):
+	case shared:
 		*m = maps.Clone(*m)
 	default:
 		return *m
@@ -148,14 +160,14 @@ func writable[V any](b *Backend, m *map[string]V, epoch *uint64) map[string]V {
 // KindList state s, ready for writes.
 func (b *Backend) writableValues(s statebackend.StateID) map[string]*entry {
 	st := b.states[s]
-	return writable(b, &st.values[b.kg], &st.epochs[b.kg])
+	return writable(b, &st.values[b.kg], &st.epochs[b.kg], b.groupShared(st.epochs[b.kg]))
 }
 
 // writableMaps returns the current key group's map of KindMap state s,
 // ready for writes.
 func (b *Backend) writableMaps(s statebackend.StateID) map[string]userMap {
 	st := b.states[s]
-	return writable(b, &st.maps[b.kg], &st.epochs[b.kg])
+	return writable(b, &st.maps[b.kg], &st.epochs[b.kg], b.groupShared(st.epochs[b.kg]))
 }
 
 func (b *Backend) Get(s statebackend.StateID) ([]byte, bool) {
@@ -256,7 +268,7 @@ func (b *Backend) writableUserMap(s statebackend.StateID) map[string]*entry {
 	if !ok {
 		um.key = string(b.key)
 	}
-	m := writable(b, &um.m, &um.epoch)
+	m := writable(b, &um.m, &um.epoch, b.shared(um.epoch))
 	um.epoch = b.epoch
 	b.writableMaps(s)[um.key] = um
 	b.logMap(s, um.key, m)
@@ -318,7 +330,7 @@ func (b *Backend) Close() error {
 // discarded: a pause proportional to the number of states and key groups,
 // not to the state size.
 func (b *Backend) SnapshotAsync() statebackend.CapturedSnapshot {
-	s := &capture{groups: b.groups, states: make([]capturedState, len(b.states)), inflight: &b.inflight}
+	s := &capture{groups: b.groups, states: make([]capturedState, len(b.states)), inflight: &b.inflight, groupsInflight: &b.groupsInflight}
 	for i, st := range b.states {
 		s.states[i] = capturedState{
 			desc:   statebackend.StateDesc{Name: st.name, Kind: st.kind},
@@ -326,9 +338,10 @@ func (b *Backend) SnapshotAsync() statebackend.CapturedSnapshot {
 			maps:   slices.Clone(st.maps),
 		}
 	}
-	b.captured = b.epoch
+	b.captured, b.groupsCaptured = b.epoch, b.epoch
 	b.epoch++
 	b.inflight.Add(1)
+	b.groupsInflight.Add(1)
 	return s
 }
 
@@ -340,9 +353,10 @@ func (b *Backend) Snapshot() ([]byte, error) {
 
 // capture is the state SnapshotAsync captured.
 type capture struct {
-	groups   keygroup.Range
-	states   []capturedState // nil once encoded or discarded
-	inflight *atomic.Int64   // the backend's count of snapshots in flight
+	groups         keygroup.Range
+	states         []capturedState // nil once encoded or discarded
+	inflight       *atomic.Int64   // the backend's count of snapshots in flight
+	groupsInflight *atomic.Int64   // and of canonical ones
 }
 
 type capturedState struct {
@@ -386,16 +400,21 @@ func (s *capture) Discard() {
 	}
 	s.states = nil
 	s.inflight.Add(-1)
+	s.groupsInflight.Add(-1)
 }
 
 // Restore loads a canonical snapshot, keeping the backend's key groups.
 func (b *Backend) Restore(snapshot []byte) error {
+	// The restored state is no change since a snapshot of the backend's:
+	// its next native snapshot is full.
+	b.restoring()
+	defer b.restored()
+	return b.restore(snapshot)
+}
+
+// restore is Restore without the changelog's bookkeeping.
+func (b *Backend) restore(snapshot []byte) error {
 	var ids []statebackend.StateID
-	if b.log != nil {
-		// The restored state is no change since a snapshot of the
-		// backend's: its next native snapshot is full.
-		defer b.log.reset()
-	}
 	return statebackend.DecodeSnapshot(snapshot, func(descs []statebackend.StateDesc) error {
 		for _, d := range descs {
 			id, err := b.Register(d.Name, d.Kind)
