@@ -100,7 +100,7 @@ type changelog struct {
 
 	// Shared with the checkpointer goroutine.
 	mu     sync.Mutex
-	chains map[int64]Chain // persisted, by checkpoint
+	chains map[int64]Chain   // persisted, by checkpoint
 	spare  []byte            // the buffer of the last persisted object
 	free   []stateLog        // encoded logs, cleared, for reuse
 	files  map[string]string // the last local copy's files, by object
