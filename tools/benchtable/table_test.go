@@ -121,7 +121,7 @@ func TestRows(t *testing.T) {
 		}
 	}
 	for figure, c := range map[string]struct{ measured, result string }{
-		"Synchronous pause per barrier p99, heap full":                                           {"29 ms", pass},
+		"Synchronous pause per barrier p99, heap full":                                      {"29 ms", pass},
 		"Synchronous pause per barrier p99, Pebble incremental (state.backend.incremental)": {"90 ms", miss},
 		// 1.403 s ≤ 5 s + 2 s/GB × 1.967 MB
 		"Recovery from checkpoint storage (file://), Pebble incremental, 2 MB checkpoint: stop → first output": {"1.40 s", pass},
