@@ -54,14 +54,41 @@ func NewSnapshotEncoder(states []StateDesc) *SnapshotEncoder {
 // buffer of an earlier snapshot of the state allocates nothing once it has
 // grown to the snapshot's size.
 func AppendSnapshot(dst []byte, states []StateDesc) *SnapshotEncoder {
-	e := &SnapshotEncoder{buf: append(dst, snapshotMagic...), kinds: make([]Kind, 0, len(states))}
-	e.buf = binary.AppendUvarint(e.buf, uint64(len(states)))
+	e := &SnapshotEncoder{buf: AppendStates(append(dst, snapshotMagic...), states), kinds: make([]Kind, 0, len(states))}
 	for _, s := range states {
-		e.buf = binary.AppendUvarint(e.buf, uint64(s.Kind))
-		e.buf = appendBytes(e.buf, s.Name)
 		e.kinds = append(e.kinds, s.Kind)
 	}
 	return e
+}
+
+// AppendStates appends the state descriptors that head a snapshot:
+//
+//	uvarint nStates | (uvarint kind | bytes name)*
+func AppendStates(dst []byte, states []StateDesc) []byte {
+	dst = binary.AppendUvarint(dst, uint64(len(states)))
+	for _, s := range states {
+		dst = binary.AppendUvarint(dst, uint64(s.Kind))
+		dst = AppendBytes(dst, s.Name)
+	}
+	return dst
+}
+
+// States reads what AppendStates wrote.
+func (d *Decoder) States() []StateDesc {
+	n := d.Uvarint()
+	if d.Err == nil && n > uint64(len(d.B)) {
+		d.Fail()
+	}
+	descs := make([]StateDesc, 0, min(n, 1024))
+	for i := uint64(0); i < n && d.Err == nil; i++ {
+		k := Kind(d.Uvarint())
+		name := d.Bytes()
+		if k != KindValue && k != KindList && k != KindMap {
+			d.Fail()
+		}
+		descs = append(descs, StateDesc{Name: string(name), Kind: k})
+	}
+	return descs
 }
 
 // Add appends one entry.
@@ -78,11 +105,11 @@ func (e *SnapshotEncoder) AddStrings(kg, state int, key, userKey string, value [
 func appendEntry[K string | []byte](dst []byte, kind Kind, kg, state int, key, userKey K, value []byte) []byte {
 	dst = binary.AppendUvarint(dst, uint64(kg)+1)
 	dst = binary.AppendUvarint(dst, uint64(state))
-	dst = appendBytes(dst, key)
+	dst = AppendBytes(dst, key)
 	if kind == KindMap {
-		dst = appendBytes(dst, userKey)
+		dst = AppendBytes(dst, userKey)
 	}
-	return appendBytes(dst, value)
+	return AppendBytes(dst, value)
 }
 
 // Finish returns the encoded snapshot.
@@ -90,7 +117,8 @@ func (e *SnapshotEncoder) Finish() []byte {
 	return binary.AppendUvarint(e.buf, 0)
 }
 
-func appendBytes[B string | []byte](dst []byte, b B) []byte {
+// AppendBytes appends b, length-prefixed.
+func AppendBytes[B string | []byte](dst []byte, b B) []byte {
 	dst = binary.AppendUvarint(dst, uint64(len(b)))
 	return append(dst, b...)
 }
@@ -99,54 +127,42 @@ func appendBytes[B string | []byte](dst []byte, b B) []byte {
 // descriptors and then entry for every entry. The slices of an Entry alias
 // snap.
 func DecodeSnapshot(snap []byte, states func([]StateDesc) error, entry func(Entry) error) error {
-	d := decoder{b: snap}
+	d := Decoder{B: snap}
 	if len(snap) < len(snapshotMagic) || string(snap[:len(snapshotMagic)]) != string(snapshotMagic) {
 		return fmt.Errorf("%w: bad magic", ErrCorruptSnapshot)
 	}
-	d.b = d.b[len(snapshotMagic):]
-	n := d.uvarint()
-	if d.err == nil && n > uint64(len(d.b)) {
-		d.fail()
-	}
-	descs := make([]StateDesc, 0, min(n, 1024))
-	for i := uint64(0); i < n && d.err == nil; i++ {
-		k := Kind(d.uvarint())
-		name := d.bytes()
-		if k != KindValue && k != KindList && k != KindMap {
-			d.fail()
-		}
-		descs = append(descs, StateDesc{Name: string(name), Kind: k})
-	}
-	if d.err != nil {
-		return d.err
+	d.B = d.B[len(snapshotMagic):]
+	descs := d.States()
+	if d.Err != nil {
+		return d.Err
 	}
 	if err := states(descs); err != nil {
 		return err
 	}
 	for {
-		kg1 := d.uvarint()
-		if d.err != nil {
-			return d.err
+		kg1 := d.Uvarint()
+		if d.Err != nil {
+			return d.Err
 		}
 		if kg1 == 0 {
-			if len(d.b) != 0 {
+			if len(d.B) != 0 {
 				return fmt.Errorf("%w: trailing bytes", ErrCorruptSnapshot)
 			}
 			return nil
 		}
 		e := Entry{KeyGroup: int(kg1 - 1)}
-		st := d.uvarint()
-		if d.err == nil && st >= uint64(len(descs)) {
-			d.fail()
+		st := d.Uvarint()
+		if d.Err == nil && st >= uint64(len(descs)) {
+			d.Fail()
 		}
 		e.State = int(st)
-		e.Key = d.bytes()
-		if d.err == nil && descs[e.State].Kind == KindMap {
-			e.UserKey = d.bytes()
+		e.Key = d.Bytes()
+		if d.Err == nil && descs[e.State].Kind == KindMap {
+			e.UserKey = d.Bytes()
 		}
-		e.Value = d.bytes()
-		if d.err != nil {
-			return d.err
+		e.Value = d.Bytes()
+		if d.Err != nil {
+			return d.Err
 		}
 		if err := entry(e); err != nil {
 			return err
@@ -154,41 +170,53 @@ func DecodeSnapshot(snap []byte, states func([]StateDesc) error, entry func(Entr
 	}
 }
 
-type decoder struct {
-	b   []byte
-	err error
+// Decoder reads the uvarints and length-prefixed byte strings of the
+// keyed-state formats: this one, and the backends' own (the heap's
+// deltas). The first failure sticks in Err, wrapping Corrupt; later reads
+// return zero values.
+type Decoder struct {
+	B       []byte // what is left to read
+	Err     error
+	Corrupt error // what a failure wraps; ErrCorruptSnapshot if nil
 }
 
-func (d *decoder) fail() {
-	if d.err == nil {
-		d.err = fmt.Errorf("%w: truncated or malformed", ErrCorruptSnapshot)
+// Fail records that the input is malformed, unless a failure came first.
+func (d *Decoder) Fail() {
+	if d.Err == nil {
+		corrupt := d.Corrupt
+		if corrupt == nil {
+			corrupt = ErrCorruptSnapshot
+		}
+		d.Err = fmt.Errorf("%w: truncated or malformed", corrupt)
 	}
 }
 
-func (d *decoder) uvarint() uint64 {
-	if d.err != nil {
+// Uvarint reads a uvarint.
+func (d *Decoder) Uvarint() uint64 {
+	if d.Err != nil {
 		return 0
 	}
-	v, n := binary.Uvarint(d.b)
+	v, n := binary.Uvarint(d.B)
 	if n <= 0 {
-		d.fail()
+		d.Fail()
 		return 0
 	}
-	d.b = d.b[n:]
+	d.B = d.B[n:]
 	return v
 }
 
-func (d *decoder) bytes() []byte {
-	n := d.uvarint()
-	if d.err != nil {
+// Bytes reads a length-prefixed byte string, aliasing the input.
+func (d *Decoder) Bytes() []byte {
+	n := d.Uvarint()
+	if d.Err != nil {
 		return nil
 	}
-	if n > uint64(len(d.b)) {
-		d.fail()
+	if n > uint64(len(d.B)) {
+		d.Fail()
 		return nil
 	}
-	b := d.b[:n]
-	d.b = d.b[n:]
+	b := d.B[:n]
+	d.B = d.B[n:]
 	return b
 }
 

@@ -430,41 +430,31 @@ func (n *nativeSnapshot) Discard() error {
 //	change = uvarint 0 (deleted) | uvarint 1 | bytes value       (value, list)
 //	       | uvarint n (0: deleted) | (bytes userKey | bytes value)*n (map)
 func (n *nativeSnapshot) appendDelta(dst []byte) []byte {
-	dst = append(dst, deltaMagic...)
-	dst = binary.AppendUvarint(dst, uint64(len(n.states)))
-	for _, s := range n.states {
-		dst = binary.AppendUvarint(dst, uint64(s.Kind))
-		dst = appendBytes(dst, s.Name)
-	}
+	dst = statebackend.AppendStates(append(dst, deltaMagic...), n.states)
 	for i, log := range n.changes[:len(n.states)] {
 		for _, c := range log.values {
 			dst = binary.AppendUvarint(dst, uint64(n.groups.Start+int(c.kg))+1)
 			dst = binary.AppendUvarint(dst, uint64(i))
-			dst = appendBytes(dst, c.e.key)
+			dst = statebackend.AppendBytes(dst, c.e.key)
 			if c.deleted {
 				dst = append(dst, 0)
 				continue
 			}
 			dst = append(dst, 1)
-			dst = appendBytes(dst, c.e.v)
+			dst = statebackend.AppendBytes(dst, c.e.v)
 		}
 		for _, c := range log.maps {
 			dst = binary.AppendUvarint(dst, uint64(n.groups.Start+int(c.kg))+1)
 			dst = binary.AppendUvarint(dst, uint64(i))
-			dst = appendBytes(dst, c.key)
+			dst = statebackend.AppendBytes(dst, c.key)
 			dst = binary.AppendUvarint(dst, uint64(len(c.m)))
 			for uk, e := range c.m {
-				dst = appendBytes(dst, uk)
-				dst = appendBytes(dst, e.v)
+				dst = statebackend.AppendBytes(dst, uk)
+				dst = statebackend.AppendBytes(dst, e.v)
 			}
 		}
 	}
 	return append(dst, 0)
-}
-
-func appendBytes[B string | []byte](dst []byte, b B) []byte {
-	dst = binary.AppendUvarint(dst, uint64(len(b)))
-	return append(dst, b...)
 }
 
 // appendManifest encodes the chain as a native snapshot's keyed bytes:
@@ -473,10 +463,10 @@ func appendBytes[B string | []byte](dst []byte, b B) []byte {
 //	crc32c   = 4 bytes, big endian, of the object
 func (c Chain) appendManifest(dst []byte) []byte {
 	dst = append(dst, nativeMagic...)
-	dst = appendBytes(dst, c.Scope)
+	dst = statebackend.AppendBytes(dst, c.Scope)
 	dst = binary.AppendUvarint(dst, uint64(len(c.Objects)))
 	for _, o := range c.Objects {
-		dst = appendBytes(dst, o.Name)
+		dst = statebackend.AppendBytes(dst, o.Name)
 		dst = binary.AppendUvarint(dst, uint64(o.Size))
 		dst = binary.BigEndian.AppendUint32(dst, o.CRC)
 	}
@@ -498,29 +488,29 @@ func DecodeNative(keyed []byte) (Chain, error) {
 	if !IsNative(keyed) {
 		return Chain{}, fmt.Errorf("%w: bad magic", ErrCorrupt)
 	}
-	d := decoder{b: keyed[len(nativeMagic):]}
-	c := Chain{Scope: string(d.bytes())}
-	n := d.uvarint()
-	if d.err == nil && (n == 0 || n > uint64(len(d.b))) {
+	d := statebackend.Decoder{B: keyed[len(nativeMagic):], Corrupt: ErrCorrupt}
+	c := Chain{Scope: string(d.Bytes())}
+	n := d.Uvarint()
+	if d.Err == nil && (n == 0 || n > uint64(len(d.B))) {
 		return Chain{}, fmt.Errorf("%w: %d objects", ErrCorrupt, n)
 	}
 	for range n {
-		o := Object{Name: string(d.bytes()), Size: int64(d.uvarint())}
-		if d.err == nil && len(d.b) < 4 {
-			d.fail()
+		o := Object{Name: string(d.Bytes()), Size: int64(d.Uvarint())}
+		if d.Err == nil && len(d.B) < 4 {
+			d.Fail()
 		}
-		if d.err != nil {
+		if d.Err != nil {
 			break
 		}
-		o.CRC = binary.BigEndian.Uint32(d.b)
-		d.b = d.b[4:]
+		o.CRC = binary.BigEndian.Uint32(d.B)
+		d.B = d.B[4:]
 		c.Objects = append(c.Objects, o)
 	}
-	if d.err == nil && len(d.b) != 0 {
-		d.err = fmt.Errorf("%w: trailing bytes", ErrCorrupt)
+	if d.Err == nil && len(d.B) != 0 {
+		d.Err = fmt.Errorf("%w: trailing bytes", ErrCorrupt)
 	}
-	if d.err != nil {
-		return Chain{}, d.err
+	if d.Err != nil {
+		return Chain{}, d.Err
 	}
 	return c, nil
 }
@@ -607,47 +597,38 @@ func (b *Backend) applyDelta(delta []byte) error {
 	if !isDelta(delta) {
 		return fmt.Errorf("%w: bad delta magic", ErrCorrupt)
 	}
-	d := decoder{b: delta[len(deltaMagic):]}
-	n := d.uvarint()
-	if d.err == nil && n > uint64(len(d.b)) {
-		d.fail()
+	d := statebackend.Decoder{B: delta[len(deltaMagic):], Corrupt: ErrCorrupt}
+	descs := d.States()
+	if d.Err != nil {
+		return d.Err
 	}
 	var ids []statebackend.StateID
 	var kinds []statebackend.Kind
-	for range n {
-		if d.err != nil {
-			return d.err
-		}
-		k := statebackend.Kind(d.uvarint())
-		name := d.bytes()
-		if k != statebackend.KindValue && k != statebackend.KindList && k != statebackend.KindMap {
-			d.fail()
-			return d.err
-		}
-		id, err := b.Register(string(name), k)
+	for _, desc := range descs {
+		id, err := b.Register(desc.Name, desc.Kind)
 		if err != nil {
 			return fmt.Errorf("%w: %w", ErrCorrupt, err)
 		}
-		ids, kinds = append(ids, id), append(kinds, k)
+		ids, kinds = append(ids, id), append(kinds, desc.Kind)
 	}
 	for {
-		kg1 := d.uvarint()
-		if d.err != nil {
-			return d.err
+		kg1 := d.Uvarint()
+		if d.Err != nil {
+			return d.Err
 		}
 		if kg1 == 0 {
-			if len(d.b) != 0 {
+			if len(d.B) != 0 {
 				return fmt.Errorf("%w: trailing bytes", ErrCorrupt)
 			}
 			return nil
 		}
-		si := d.uvarint()
-		if d.err == nil && si >= uint64(len(ids)) {
-			d.fail()
+		si := d.Uvarint()
+		if d.Err == nil && si >= uint64(len(ids)) {
+			d.Fail()
 		}
-		key := d.bytes()
-		if d.err != nil {
-			return d.err
+		key := d.Bytes()
+		if d.Err != nil {
+			return d.Err
 		}
 		kg := int(kg1 - 1)
 		keep := b.groups.Contains(kg)
@@ -656,14 +637,14 @@ func (b *Backend) applyDelta(delta []byte) error {
 		}
 		id := ids[si]
 		if kinds[si] != statebackend.KindMap {
-			present := d.uvarint()
+			present := d.Uvarint()
 			var v []byte
 			if present == 1 {
-				v = d.bytes()
+				v = d.Bytes()
 			} else if present != 0 {
-				d.fail()
+				d.Fail()
 			}
-			if d.err != nil || !keep {
+			if d.Err != nil || !keep {
 				continue
 			}
 			if present == 1 {
@@ -673,16 +654,16 @@ func (b *Backend) applyDelta(delta []byte) error {
 			}
 			continue
 		}
-		entries := d.uvarint()
-		if d.err == nil && entries > uint64(len(d.b)) {
-			d.fail()
+		entries := d.Uvarint()
+		if d.Err == nil && entries > uint64(len(d.B)) {
+			d.Fail()
 		}
-		if keep && d.err == nil {
+		if keep && d.Err == nil {
 			b.Delete(id)
 		}
 		for range entries {
-			uk, v := d.bytes(), d.bytes()
-			if d.err != nil {
+			uk, v := d.Bytes(), d.Bytes()
+			if d.Err != nil {
 				break
 			}
 			if keep {
@@ -690,42 +671,4 @@ func (b *Backend) applyDelta(delta []byte) error {
 			}
 		}
 	}
-}
-
-type decoder struct {
-	b   []byte
-	err error
-}
-
-func (d *decoder) fail() {
-	if d.err == nil {
-		d.err = fmt.Errorf("%w: truncated or malformed", ErrCorrupt)
-	}
-}
-
-func (d *decoder) uvarint() uint64 {
-	if d.err != nil {
-		return 0
-	}
-	v, n := binary.Uvarint(d.b)
-	if n <= 0 {
-		d.fail()
-		return 0
-	}
-	d.b = d.b[n:]
-	return v
-}
-
-func (d *decoder) bytes() []byte {
-	n := d.uvarint()
-	if d.err != nil {
-		return nil
-	}
-	if n > uint64(len(d.b)) {
-		d.fail()
-		return nil
-	}
-	b := d.b[:n]
-	d.b = d.b[n:]
-	return b
 }

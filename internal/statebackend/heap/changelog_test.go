@@ -275,8 +275,8 @@ func TestIncrementalCanonical(t *testing.T) {
 	}
 }
 
-// A damaged manifest or delta is refused with ErrCorrupt, never applied in
-// part as if it were the state.
+// A damaged manifest or object is refused with ErrCorrupt, never applied
+// in part as if it were the state.
 func TestIncrementalCorrupt(t *testing.T) {
 	tw := newIncrementalTwin(t)
 	st := newMemStore()
@@ -294,6 +294,22 @@ func TestIncrementalCorrupt(t *testing.T) {
 		if !errors.Is(err, ErrCorrupt) {
 			t.Errorf("restoring a chain with a damaged delta (%d bytes) = %v; want ErrCorrupt", len(bad), err)
 		}
+	}
+	// A flipped bit, in a local copy or in storage, fails the CRC-32C.
+	for i := range objs {
+		bad := slices.Clone(objs[i])
+		bad[len(bad)/2] ^= 1
+		if err := c.Verify(i, bad); !errors.Is(err, ErrCorrupt) {
+			t.Errorf("object %d with a flipped bit: Verify = %v; want ErrCorrupt", i, err)
+		}
+		if err := c.Verify(i, objs[i]); err != nil {
+			t.Errorf("object %d as persisted: Verify = %v", i, err)
+		}
+	}
+	bad := slices.Clone(objs[1])
+	bad[len(bad)/2] ^= 1
+	if err := NewIncremental(cowRange).RestoreNative(2, c, [][]byte{objs[0], bad}, nil); !errors.Is(err, ErrCorrupt) {
+		t.Errorf("restoring a chain with a flipped bit = %v; want ErrCorrupt", err)
 	}
 }
 
@@ -393,31 +409,6 @@ func TestIncrementalFirstChainFromEmpty(t *testing.T) {
 	p, want = tw.checkpoint(t, st, 2, 1)
 	if _, got := restored(t, st, 2, p); len(p.Shared) != 2 || !slices.Equal(got, want) {
 		t.Fatalf("checkpoint 2 (%d objects) restores %d entries, not %d", len(p.Shared), len(got), len(want))
-	}
-}
-
-// An object whose bytes are not those persisted (a flipped bit in a local
-// copy or in storage) fails the chain's CRC-32C check.
-func TestIncrementalObjectsVerified(t *testing.T) {
-	tw := newIncrementalTwin(t)
-	st := newMemStore()
-	tw.checkpoint(t, st, 1, 0)
-	p, _ := tw.checkpoint(t, st, 2, 1)
-	c, objs := st.objects(t, p)
-	for i := range objs {
-		bad := slices.Clone(objs[i])
-		bad[len(bad)/2] ^= 1
-		if err := c.Verify(i, bad); !errors.Is(err, ErrCorrupt) {
-			t.Errorf("object %d with a flipped bit: Verify = %v; want ErrCorrupt", i, err)
-		}
-		if err := c.Verify(i, objs[i]); err != nil {
-			t.Errorf("object %d as persisted: Verify = %v", i, err)
-		}
-	}
-	bad := slices.Clone(objs[1])
-	bad[len(bad)/2] ^= 1
-	if err := NewIncremental(cowRange).RestoreNative(2, c, [][]byte{objs[0], bad}, nil); !errors.Is(err, ErrCorrupt) {
-		t.Errorf("restoring a chain with a flipped bit = %v; want ErrCorrupt", err)
 	}
 }
 
