@@ -278,6 +278,7 @@ func (b *Backend) NativeSnapshot(id, base int64) (statebackend.NativeSnapshot, e
 		}
 		n.changes = l.changes
 		n.inflight = &b.inflight
+		n.closed = &b.closed
 		b.captured = b.epoch
 		b.epoch++
 		b.inflight.Add(1)
@@ -304,6 +305,7 @@ type nativeSnapshot struct {
 	parent   *Chain
 	states   []statebackend.StateDesc
 	changes  []stateLog
+	closed   *atomic.Bool
 	inflight *atomic.Int64 // nil once encoded or discarded
 }
 
@@ -324,9 +326,13 @@ func (n *nativeSnapshot) Persist(ctx context.Context, st statebackend.SharedStor
 		if n.inflight == nil {
 			return statebackend.Persisted{}, fmt.Errorf("heap: persisting a snapshot that was already persisted or discarded")
 		}
-		buf = n.appendDelta(buf)
+		var err error
+		buf, err = n.appendDelta(buf)
 		changes := n.changes
 		n.Discard()
+		if err != nil {
+			return statebackend.Persisted{}, err
+		}
 		n.log.recycle(changes)
 	}
 	// Kept for Keep, until it or Discard gives it back.
@@ -429,10 +435,15 @@ func (n *nativeSnapshot) Discard() error {
 //	record = uvarint keyGroup+1 | uvarint stateIndex | bytes key | change
 //	change = uvarint 0 (deleted) | uvarint 1 | bytes value       (value, list)
 //	       | uvarint n (0: deleted) | (bytes userKey | bytes value)*n (map)
-func (n *nativeSnapshot) appendDelta(dst []byte) []byte {
+//
+// It stops with ErrClosed once the backend is closed.
+func (n *nativeSnapshot) appendDelta(dst []byte) ([]byte, error) {
 	dst = statebackend.AppendStates(append(dst, deltaMagic...), n.states)
 	for i, log := range n.changes[:len(n.states)] {
-		for _, c := range log.values {
+		for j, c := range log.values {
+			if j%4096 == 0 && n.closed.Load() {
+				return nil, ErrClosed
+			}
 			dst = binary.AppendUvarint(dst, uint64(n.groups.Start+int(c.kg))+1)
 			dst = binary.AppendUvarint(dst, uint64(i))
 			dst = statebackend.AppendBytes(dst, c.e.key)
@@ -443,7 +454,10 @@ func (n *nativeSnapshot) appendDelta(dst []byte) []byte {
 			dst = append(dst, 1)
 			dst = statebackend.AppendBytes(dst, c.e.v)
 		}
-		for _, c := range log.maps {
+		for j, c := range log.maps {
+			if j%4096 == 0 && n.closed.Load() {
+				return nil, ErrClosed
+			}
 			dst = binary.AppendUvarint(dst, uint64(n.groups.Start+int(c.kg))+1)
 			dst = binary.AppendUvarint(dst, uint64(i))
 			dst = statebackend.AppendBytes(dst, c.key)
@@ -454,7 +468,7 @@ func (n *nativeSnapshot) appendDelta(dst []byte) []byte {
 			}
 		}
 	}
-	return append(dst, 0)
+	return append(dst, 0), nil
 }
 
 // appendManifest encodes the chain as a native snapshot's keyed bytes:

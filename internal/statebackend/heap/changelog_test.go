@@ -578,3 +578,34 @@ func TestDeltaClonesNoKeyGroupMap(t *testing.T) {
 		t.Errorf("the delta holds %d entries, or not k1's values at its capture: %q", len(got), got[:min(len(got), 4)])
 	}
 }
+
+// Closing the backend (its task ended) stops the encode of a snapshot in
+// flight, canonical or delta, so it holds the state no longer.
+func TestCloseStopsEncodes(t *testing.T) {
+	tw := newTwin(t)
+	s := tw.b.SnapshotAsync()
+	if err := tw.b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.AppendEncoded(nil); !errors.Is(err, ErrClosed) {
+		t.Errorf("encoding a snapshot of a closed backend = %v; want ErrClosed", err)
+	}
+
+	b := NewIncremental(cowRange)
+	v, _ := b.Register("v", statebackend.KindValue)
+	b.SetCurrentKey([]byte("k"), cowRange.Start)
+	b.Put(v, []byte("x"))
+	ns, err := b.NativeSnapshot(1, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ns.Persist(context.Background(), newMemStore(), 0); !errors.Is(err, ErrClosed) {
+		t.Errorf("persisting a delta of a closed backend = %v; want ErrClosed", err)
+	}
+	if n := b.inflight.Load(); n != 0 {
+		t.Errorf("%d snapshots in flight after the only one stopped", n)
+	}
+}

@@ -14,6 +14,7 @@
 package heap
 
 import (
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -47,6 +48,10 @@ type Backend struct {
 	inflight       atomic.Int64
 	groupsCaptured uint64
 	groupsInflight atomic.Int64
+
+	// closed is set by Close: an encode in flight stops, so that a
+	// cancelled task's snapshot holds its state no longer.
+	closed atomic.Bool
 
 	// size estimates the bytes of the state's canonical encoding.
 	size int64
@@ -320,7 +325,13 @@ func (b *Backend) MapRange(s statebackend.StateID, fn func(userKey, value []byte
 	}
 }
 
+// ErrClosed is returned by the encoding of a snapshot whose backend was
+// closed meanwhile.
+var ErrClosed = errors.New("heap: the backend was closed while a snapshot of it was encoded")
+
+// Close drops the state and stops the encodes of snapshots in flight.
 func (b *Backend) Close() error {
+	b.closed.Store(true)
 	b.states = nil
 	return nil
 }
@@ -330,7 +341,7 @@ func (b *Backend) Close() error {
 // discarded: a pause proportional to the number of states and key groups,
 // not to the state size.
 func (b *Backend) SnapshotAsync() statebackend.CapturedSnapshot {
-	s := &capture{groups: b.groups, states: make([]capturedState, len(b.states)), inflight: &b.inflight, groupsInflight: &b.groupsInflight}
+	s := &capture{groups: b.groups, states: make([]capturedState, len(b.states)), inflight: &b.inflight, groupsInflight: &b.groupsInflight, closed: &b.closed}
 	for i, st := range b.states {
 		s.states[i] = capturedState{
 			desc:   statebackend.StateDesc{Name: st.name, Kind: st.kind},
@@ -357,6 +368,7 @@ type capture struct {
 	states         []capturedState // nil once encoded or discarded
 	inflight       *atomic.Int64   // the backend's count of snapshots in flight
 	groupsInflight *atomic.Int64   // and of canonical ones
+	closed         *atomic.Bool    // the backend's
 }
 
 type capturedState struct {
@@ -376,6 +388,9 @@ func (s *capture) AppendEncoded(dst []byte) ([]byte, error) {
 	}
 	e := statebackend.AppendSnapshot(dst, descs)
 	for kg := 0; kg < s.groups.Len(); kg++ {
+		if s.closed.Load() {
+			return nil, ErrClosed
+		}
 		for i, st := range s.states {
 			if st.desc.Kind == statebackend.KindMap {
 				for k, um := range st.maps[kg] {
