@@ -385,10 +385,7 @@ func (tm *TaskManager) loadRestore(r *weirv1.RestoreState, id *weirv1.ExecutionI
 				}
 				b, err := fetch(ctx, o.Name)
 				if err == nil {
-					err = c.Verify(i, b)
-				}
-				if errors.Is(err, heap.ErrCorrupt) {
-					err = fmt.Errorf("%w: %w", checkpoint.ErrCorrupt, err)
+					err = corrupt(c.Verify(i, b))
 				}
 				if err != nil {
 					return c, nil, nil, fmt.Errorf("checkpoint %d: %w", r.GetCheckpointId(), err)
@@ -431,10 +428,7 @@ func (tm *TaskManager) loadRestore(r *weirv1.RestoreState, id *weirv1.ExecutionI
 						return nil, err
 					}
 					if p.keyed[i], err = heap.Canonical(own, objs); err != nil {
-						if errors.Is(err, heap.ErrCorrupt) || errors.Is(err, statebackend.ErrCorruptSnapshot) {
-							err = fmt.Errorf("%w: %w", checkpoint.ErrCorrupt, err)
-						}
-						return nil, fmt.Errorf("checkpoint %d, operator %s: converting a native snapshot: %w", r.GetCheckpointId(), uid, err)
+						return nil, fmt.Errorf("checkpoint %d, operator %s: converting a native snapshot: %w", r.GetCheckpointId(), uid, corrupt(err))
 					}
 					continue
 				}
@@ -461,6 +455,15 @@ func (tm *TaskManager) loadRestore(r *weirv1.RestoreState, id *weirv1.ExecutionI
 		}
 		return out, nil
 	}
+}
+
+// corrupt marks an error of state that does not parse as
+// checkpoint.ErrCorrupt, so that the jobmanager gives up the checkpoint.
+func corrupt(err error) error {
+	if errors.Is(err, statebackend.ErrCorruptSnapshot) {
+		return fmt.Errorf("%w: %w", checkpoint.ErrCorrupt, err)
+	}
+	return err
 }
 
 // nativeRestore carries a native snapshot from loadRestore, which

@@ -430,11 +430,8 @@ func (tm *TaskManager) backendOf(g *weirv1.JobGraph, id *weirv1.ExecutionID, sta
 			if nr.objects == nil {
 				return b, nil
 			}
-			err := b.RestoreNative(nr.checkpoint, nr.chain, nr.objects, nr.files)
+			err := corrupt(b.RestoreNative(nr.checkpoint, nr.chain, nr.objects, nr.files))
 			nr.objects = nil
-			if errors.Is(err, heap.ErrCorrupt) || errors.Is(err, statebackend.ErrCorruptSnapshot) {
-				err = fmt.Errorf("%w: %w", checkpoint.ErrCorrupt, err)
-			}
 			if err != nil {
 				return nil, fmt.Errorf("checkpoint %d: %w", nr.checkpoint, err)
 			}

@@ -7,16 +7,16 @@ package heap
 // objects: a full snapshot in the canonical format, then one delta per
 // checkpoint holding the keys written since the one before, each key as it
 // was at the barrier or deleted (a backend that started empty, not
-// restored, begins its first chain with a delta of every write since it was
-// made). A checkpoint uploads only its delta and
-// references the rest of its base's chain, so its cost follows the keys
-// written in an interval, not the size of the state. Once the deltas add
-// up to more than deltaBudget times the state's size (the restore would
-// read that much more; the backend keeps an estimate of the size of its
-// canonical encoding), its chain is maxChain objects long, or the base is not the backend's own previous
-// snapshot (a checkpoint failed, or the job restored), the next checkpoint
-// is full again. Flink's changelog state backend does the same with its
-// periodic materialisation.
+// restored, begins its first chain with a delta of every write since it
+// was made). A checkpoint uploads only its delta and references the rest
+// of its base's chain, so its cost follows the keys written in an
+// interval, not the size of the state. Once the chain holds more than
+// 1+deltaBudget times the state's size (the restore would read that much;
+// the backend keeps an estimate of the size of its canonical encoding), or
+// maxChain objects, or the base is not the backend's own previous snapshot
+// (a checkpoint failed, or the job restored), the next checkpoint is full
+// again. Flink's changelog state backend does the same with its periodic
+// materialisation.
 //
 // The log holds, per state, the entry (or the user map) of each key at its
 // first write in an epoch, and a tombstone for each delete, in order:
@@ -53,8 +53,6 @@ const (
 	// entryOverhead estimates the bytes of an entry's canonical encoding
 	// beyond its key, user key and value.
 	entryOverhead = 4
-	// chainsKept bounds the persisted chains a backend remembers.
-	chainsKept = 4
 )
 
 // maxLogged bounds the changes logged between two native snapshots; past
@@ -98,12 +96,14 @@ type changelog struct {
 	whole    bool  // the log holds every write since the backend was empty
 	last     int64 // the checkpoint of the last native snapshot, 0 if none
 
+	// chains are the persisted ones, by checkpoint.
+	chains statebackend.Lineage[Chain]
+
 	// Shared with the checkpointer goroutine.
-	mu     sync.Mutex
-	chains map[int64]Chain   // persisted, by checkpoint
-	spare  []byte            // the buffer of the last persisted object
-	free   []stateLog        // encoded logs, cleared, for reuse
-	files  map[string]string // the last local copy's files, by object
+	mu    sync.Mutex
+	spare []byte            // the buffer of the last persisted object
+	free  []stateLog        // encoded logs, cleared, for reuse
+	files map[string]string // the last local copy's files, by object
 }
 
 // Chain is the objects of a native heap snapshot.
@@ -122,30 +122,19 @@ type Object struct {
 	CRC  uint32 // CRC-32C (Castagnoli)
 }
 
-func (c *Chain) objects() []Object {
-	if c == nil {
-		return nil
+// bytes returns the bytes of the chain's objects.
+func (c Chain) bytes() (n int64) {
+	for _, o := range c.Objects {
+		n += o.Size
 	}
-	return c.Objects
-}
-
-// sizes returns the bytes of the chain's first object and of the rest.
-func (c Chain) sizes() (full, deltas int64) {
-	for i, o := range c.Objects {
-		if i == 0 {
-			full = o.Size
-		} else {
-			deltas += o.Size
-		}
-	}
-	return full, deltas
+	return n
 }
 
 // NewIncremental returns an empty backend for the key groups in r that
 // also takes native snapshots: incremental checkpoints.
 func NewIncremental(r keygroup.Range) *Backend {
 	b := New(r)
-	b.log = &changelog{chains: map[int64]Chain{}, whole: true}
+	b.log = &changelog{whole: true}
 	return b
 }
 
@@ -196,31 +185,6 @@ func (l *changelog) recycle(changes []stateLog) {
 	l.free = changes
 }
 
-func (l *changelog) chain(id int64) (Chain, bool) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	c, ok := l.chains[id]
-	return c, ok
-}
-
-func (l *changelog) persisted(id int64, c Chain) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.chains[id] = c
-	if len(l.chains) > chainsKept {
-		ids := slices.Sorted(func(yield func(int64) bool) {
-			for id := range l.chains {
-				if !yield(id) {
-					return
-				}
-			}
-		})
-		for _, id := range ids[:len(ids)-chainsKept] {
-			delete(l.chains, id)
-		}
-	}
-}
-
 func (l *changelog) buffer() []byte {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -260,15 +224,14 @@ func (b *Backend) NativeSnapshot(id, base int64) (statebackend.NativeSnapshot, e
 		return nil, errors.New("heap: native snapshots need a backend made by NewIncremental")
 	}
 	n := &nativeSnapshot{id: id, groups: b.groups, log: l}
-	parent, ok := l.chain(base)
-	full, deltas := parent.sizes()
+	parent, _, ok := l.chains.Get(base)
 	switch {
 	case l.overflow:
 	case l.last == 0 && l.whole:
 		// The log holds every write since the backend was empty:
 		// the first chain starts with a delta of nothing.
 		n.base, n.parent = base, &Chain{}
-	case ok && base == l.last && len(parent.Objects) < maxChain && full+deltas < (1+deltaBudget)*max(b.size, 1):
+	case ok && base == l.last && len(parent.Objects) < maxChain && parent.bytes() < (1+deltaBudget)*max(b.size, 1):
 		n.base, n.parent = base, &parent
 	}
 	if n.parent != nil {
@@ -311,7 +274,7 @@ type nativeSnapshot struct {
 
 // Persist encodes the snapshot and uploads it as a shared object.
 func (n *nativeSnapshot) Persist(ctx context.Context, st statebackend.SharedStore, base int64) (statebackend.Persisted, error) {
-	if len(n.parent.objects()) > 0 && (base != n.base || n.parent.Scope != st.Scope()) {
+	if n.parent != nil && len(n.parent.Objects) > 0 && (base != n.base || n.parent.Scope != st.Scope()) {
 		n.Discard()
 		return statebackend.Persisted{}, fmt.Errorf("heap: checkpoint %d is a delta of checkpoint %d in %s, not of %d in %s",
 			n.id, n.base, n.parent.Scope, base, st.Scope())
@@ -347,7 +310,7 @@ func (n *nativeSnapshot) Persist(ctx context.Context, st statebackend.SharedStor
 		c.Objects = slices.Clone(n.parent.Objects)
 	}
 	c.Objects = append(c.Objects, Object{Name: name, Size: size, CRC: crc32.Checksum(buf, castagnoli)})
-	n.log.persisted(n.id, c)
+	n.log.chains.Put(n.id, c.Scope, c)
 	n.chain = c
 	p := statebackend.Persisted{Keyed: c.appendManifest(nil), Uploaded: size}
 	for _, o := range c.Objects {
@@ -495,7 +458,8 @@ func IsNative(keyed []byte) bool {
 
 // ErrCorrupt is returned for a native snapshot or a delta that does not
 // parse.
-var ErrCorrupt = errors.New("heap: corrupt native snapshot")
+// It is a statebackend.ErrCorruptSnapshot.
+var ErrCorrupt = fmt.Errorf("heap: corrupt native snapshot: %w", statebackend.ErrCorruptSnapshot)
 
 // DecodeNative parses a native heap snapshot's manifest.
 func DecodeNative(keyed []byte) (Chain, error) {
@@ -550,7 +514,7 @@ func (b *Backend) RestoreNative(id int64, chain Chain, objects [][]byte, files m
 	}
 	if l := b.log; l != nil {
 		l.last = id
-		l.persisted(id, chain)
+		l.chains.Put(id, chain.Scope, chain)
 		l.kept(files)
 	}
 	return nil

@@ -49,51 +49,6 @@ type Native struct {
 	Shared []SharedFile
 }
 
-// lineage remembers the shared objects a backend's snapshots uploaded (or
-// that it was restored from), by checkpoint, so that the next snapshot
-// references them instead of uploading the same immutable files again.
-// Persist runs off the task goroutine, hence the lock.
-type lineage struct {
-	mu   sync.Mutex
-	sets map[int64]fileSet
-}
-
-type fileSet struct {
-	scope string
-	files map[string]SharedFile // by file name
-}
-
-// lineageKept bounds the checkpoints a lineage remembers.
-const lineageKept = 4
-
-func (l *lineage) get(id int64, scope string) map[string]SharedFile {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if s, ok := l.sets[id]; ok && s.scope == scope {
-		return s.files
-	}
-	return nil
-}
-
-func (l *lineage) put(id int64, scope string, files map[string]SharedFile) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.sets == nil {
-		l.sets = map[int64]fileSet{}
-	}
-	l.sets[id] = fileSet{scope: scope, files: files}
-	if len(l.sets) > lineageKept {
-		ids := make([]int64, 0, len(l.sets))
-		for id := range l.sets {
-			ids = append(ids, id)
-		}
-		slices.Sort(ids)
-		for _, id := range ids[:len(ids)-lineageKept] {
-			delete(l.sets, id)
-		}
-	}
-}
-
 // NativeSnapshot takes a Pebble checkpoint of the database in a directory
 // beside it: hard links to the immutable SSTs, copies of the small files
 // and of the write-ahead log. With Options.WAL the log holds every write
@@ -162,7 +117,7 @@ type nativeSnapshot struct {
 	dir     string
 	groups  keygroup.Range
 	states  []statebackend.StateDesc
-	lineage *lineage
+	lineage *statebackend.Lineage[map[string]SharedFile] // by file name
 }
 
 // persistParallelism bounds the SST uploads of one snapshot in flight.
@@ -176,7 +131,9 @@ func (s *nativeSnapshot) Persist(ctx context.Context, st statebackend.SharedStor
 	slices.Sort(names)
 	var prev map[string]SharedFile
 	if base > 0 {
-		prev = s.lineage.get(base, st.Scope())
+		if files, scope, ok := s.lineage.Get(base); ok && scope == st.Scope() {
+			prev = files
+		}
 	}
 	n := Native{Groups: s.groups, States: s.states, Inline: map[string][]byte{}}
 	var upload []string
@@ -239,7 +196,7 @@ func (s *nativeSnapshot) Persist(ctx context.Context, st statebackend.SharedStor
 		p.Full += int64(len(d))
 	}
 	// Only a snapshot whose every upload succeeded becomes a base.
-	s.lineage.put(s.id, st.Scope(), files)
+	s.lineage.Put(s.id, st.Scope(), files)
 	return p, nil
 }
 
@@ -507,7 +464,7 @@ func OpenNative(dir string, r keygroup.Range, n *Native, id int64, scope string,
 	for _, f := range n.Shared {
 		files[f.Name] = f
 	}
-	b.lineage.put(id, scope, files)
+	b.lineage.Put(id, scope, files)
 	return b, nil
 }
 

@@ -85,7 +85,7 @@ type Backend struct {
 	failure failure
 
 	// lineage holds the shared objects of the backend's native snapshots.
-	lineage lineage
+	lineage statebackend.Lineage[map[string]SharedFile]
 	// wal is Options.WAL.
 	wal bool
 
