@@ -140,24 +140,12 @@ func DecodeSnapshot(snap []byte, states func([]StateDesc) error, entry func(Entr
 		return err
 	}
 	for {
-		kg1 := d.Uvarint()
-		if d.Err != nil {
+		var e Entry
+		var ok bool
+		if e.KeyGroup, e.State, e.Key, ok = d.Record(len(descs)); !ok {
 			return d.Err
 		}
-		if kg1 == 0 {
-			if len(d.B) != 0 {
-				return fmt.Errorf("%w: trailing bytes", ErrCorruptSnapshot)
-			}
-			return nil
-		}
-		e := Entry{KeyGroup: int(kg1 - 1)}
-		st := d.Uvarint()
-		if d.Err == nil && st >= uint64(len(descs)) {
-			d.Fail()
-		}
-		e.State = int(st)
-		e.Key = d.Bytes()
-		if d.Err == nil && descs[e.State].Kind == KindMap {
+		if descs[e.State].Kind == KindMap {
 			e.UserKey = d.Bytes()
 		}
 		e.Value = d.Bytes()
@@ -181,14 +169,43 @@ type Decoder struct {
 }
 
 // Fail records that the input is malformed, unless a failure came first.
-func (d *Decoder) Fail() {
+func (d *Decoder) Fail() { d.fail("truncated or malformed") }
+
+func (d *Decoder) fail(what string) {
 	if d.Err == nil {
 		corrupt := d.Corrupt
 		if corrupt == nil {
 			corrupt = ErrCorruptSnapshot
 		}
-		d.Err = fmt.Errorf("%w: truncated or malformed", corrupt)
+		d.Err = fmt.Errorf("%w: %s", corrupt, what)
 	}
+}
+
+// Record reads the head of a record of the keyed-state formats, or their
+// end:
+//
+//	record = uvarint keyGroup+1 | uvarint stateIndex | bytes key | ...
+//	end    = uvarint 0, the last byte
+//
+// ok is false at the end, with Err nil, and on a failure, with Err set; a
+// state index not below states is a failure.
+func (d *Decoder) Record(states int) (kg, state int, key []byte, ok bool) {
+	kg1 := d.Uvarint()
+	if d.Err != nil {
+		return 0, 0, nil, false
+	}
+	if kg1 == 0 {
+		if len(d.B) != 0 {
+			d.fail("trailing bytes")
+		}
+		return 0, 0, nil, false
+	}
+	st := d.Uvarint()
+	if d.Err == nil && st >= uint64(states) {
+		d.Fail()
+	}
+	key = d.Bytes()
+	return int(kg1 - 1), int(st), key, d.Err == nil
 }
 
 // Uvarint reads a uvarint.

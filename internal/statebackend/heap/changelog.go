@@ -590,25 +590,10 @@ func (b *Backend) applyDelta(delta []byte) error {
 		ids, kinds = append(ids, id), append(kinds, desc.Kind)
 	}
 	for {
-		kg1 := d.Uvarint()
-		if d.Err != nil {
+		kg, si, key, ok := d.Record(len(ids))
+		if !ok {
 			return d.Err
 		}
-		if kg1 == 0 {
-			if len(d.B) != 0 {
-				return fmt.Errorf("%w: trailing bytes", ErrCorrupt)
-			}
-			return nil
-		}
-		si := d.Uvarint()
-		if d.Err == nil && si >= uint64(len(ids)) {
-			d.Fail()
-		}
-		key := d.Bytes()
-		if d.Err != nil {
-			return d.Err
-		}
-		kg := int(kg1 - 1)
 		keep := b.groups.Contains(kg)
 		if keep {
 			b.SetCurrentKey(key, kg)
