@@ -39,7 +39,8 @@ type SharedStore interface {
 	// references an object again only within one scope.
 	Scope() string
 	// PutShared writes a new shared object and returns its name relative
-	// to the job's checkpoint directory ("shared/<random>").
+	// to the job's checkpoint directory ("shared/<random>"). It does not
+	// retain data: the caller may reuse it once PutShared returns.
 	PutShared(ctx context.Context, data []byte) (object string, err error)
 }
 

@@ -165,7 +165,9 @@ func (s *nativeSnapshot) Persist(ctx context.Context, st statebackend.SharedStor
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			data, err := readFile(s.fs, s.fs.PathJoin(s.dir, name))
+			buf := uploadBuffers.Get().(*[]byte)
+			defer uploadBuffers.Put(buf)
+			data, err := readFileInto(s.fs, s.fs.PathJoin(s.dir, name), buf)
 			var obj string
 			if err == nil {
 				obj, err = st.PutShared(ctx, data)
@@ -210,16 +212,44 @@ func (s *nativeSnapshot) Keep(dst string) error {
 func (s *nativeSnapshot) Discard() error { return s.fs.RemoveAll(s.dir) }
 
 func readFile(fs vfs.FS, name string) ([]byte, error) {
+	var buf []byte
+	return readFileInto(fs, name, &buf)
+}
+
+// uploadBuffers hold the SSTs Persist reads and uploads, which are read
+// whole: PutShared does not retain them. An SST is megabytes; a buffer
+// grown by appending, as io.ReadAll grows it, is allocated, zeroed and
+// copied several times over for each one.
+var uploadBuffers = sync.Pool{New: func() any { return new([]byte) }}
+
+// readFileInto reads the file into *buf, grown to the file's size if it
+// is smaller, and returns the bytes read: *buf[:size]. A file that grows
+// while it is read is an error: the captured files are immutable.
+func readFileInto(fs vfs.FS, name string, buf *[]byte) ([]byte, error) {
 	f, err := fs.Open(name)
 	if err != nil {
 		return nil, fmt.Errorf("pebble: reading %s: %w", name, err)
 	}
 	defer func() { _ = f.Close() }()
-	data, err := io.ReadAll(f)
+	info, err := f.Stat()
 	if err != nil {
 		return nil, fmt.Errorf("pebble: reading %s: %w", name, err)
 	}
-	return data, nil
+	size := int(info.Size())
+	if cap(*buf) < size+1 {
+		*buf = make([]byte, size+1)
+	}
+	// One byte more than the size, to see the end of the file.
+	data := (*buf)[:size+1]
+	n, err := io.ReadFull(f, data)
+	switch {
+	case (err == io.ErrUnexpectedEOF || err == io.EOF) && n == size:
+		return data[:n], nil
+	case err == io.ErrUnexpectedEOF || err == io.EOF || err == nil:
+		return nil, fmt.Errorf("pebble: reading %s: read %d bytes of a file of %d: it changed while it was read", name, min(n, size+1), size)
+	default:
+		return nil, fmt.Errorf("pebble: reading %s: %w", name, err)
+	}
 }
 
 // The native manifest (the keyed bytes of a native snapshot's section):

@@ -5,7 +5,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -509,6 +511,61 @@ func BenchmarkNativeCheckpointUpload(b *testing.B) {
 	}
 }
 
+// BenchmarkNativeSnapshotPause measures the synchronous part of an
+// incremental checkpoint, NativeSnapshot, which the task pauses for at a
+// barrier: 1 M counters in a backend with its write-ahead log on, as the
+// taskmanager opens one for incremental checkpoints, and between two
+// checkpoints 100,000 updates of random counters (a second of a busy
+// task). Each checkpoint is persisted and discarded before the next, off
+// the clock. Metrics: the pause's p50 and p99 (ms), and the bytes of the
+// small files the checkpoint copies and inlines (the log and the MANIFEST
+// among them) at the last checkpoint.
+func BenchmarkNativeSnapshotPause(b *testing.B) {
+	c := newCountersWith(b, 1_000_000, Options{WAL: true})
+	st := newMemShared()
+	rng := rand.New(rand.NewPCG(1, 2))
+	var pauses []time.Duration
+	var inline int
+	var id int64
+	for b.Loop() {
+		b.StopTimer()
+		for range 100_000 {
+			c.incValue(rng.IntN(len(c.keys)))
+		}
+		id++
+		b.StartTimer()
+		start := time.Now()
+		ns, err := c.b.NativeSnapshot(id, id-1)
+		pauses = append(pauses, time.Since(start))
+		b.StopTimer()
+		if err != nil {
+			b.Fatal(err)
+		}
+		p, err := ns.Persist(context.Background(), st, id-1)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := ns.Discard(); err != nil {
+			b.Fatal(err)
+		}
+		n, err := DecodeNative(p.Keyed)
+		if err != nil {
+			b.Fatal(err)
+		}
+		inline = 0
+		for _, d := range n.Inline {
+			inline += len(d)
+		}
+		b.StartTimer()
+	}
+	slices.Sort(pauses)
+	ms := func(q int) float64 { return float64(pauses[(len(pauses)*q+99)/100-1].Microseconds()) / 1e3 }
+	b.ReportMetric(ms(50), "pause-p50-ms")
+	b.ReportMetric(ms(99), "pause-p99-ms")
+	b.ReportMetric(float64(inline), "inline-bytes")
+	b.ReportMetric(0, "ns/op")
+}
+
 func persistB(b *testing.B, be *Backend, id, base int64, st *memShared) statebackend.Persisted {
 	ns, err := be.NativeSnapshot(id, 0)
 	if err != nil {
@@ -553,5 +610,52 @@ func TestMaterializeStopsAtTheFirstFailure(t *testing.T) {
 		}
 	case <-time.After(20 * time.Second):
 		t.Fatal("Materialize still waits for downloads after one failed")
+	}
+}
+
+func TestReadFileInto(t *testing.T) {
+	fs := vfs.NewMem()
+	write := func(name string, data []byte) {
+		t.Helper()
+		f, err := fs.Create(name, vfs.WriteCategoryUnspecified)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Pebble's checks (under -race) scribble over a written buffer.
+		if _, err := f.Write(bytes.Clone(data)); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	big := bytes.Repeat([]byte("0123456789abcdef"), 64<<10) // 1 MiB
+	write("empty", nil)
+	write("big", big)
+	write("small", big[:1000])
+
+	var buf []byte
+	for _, c := range []struct {
+		name string
+		want []byte
+	}{{"empty", nil}, {"big", big}, {"small", big[:1000]}, {"big", big}} {
+		got, err := readFileInto(fs, c.name, &buf)
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		if !bytes.Equal(got, c.want) {
+			t.Fatalf("%s: read %d bytes, want %d", c.name, len(got), len(c.want))
+		}
+	}
+	// The buffer grew once, to the big file, and was reused after it.
+	if cap(buf) != len(big)+1 {
+		t.Errorf("buffer capacity %d, want %d", cap(buf), len(big)+1)
+	}
+	first := &buf[0]
+	if _, err := readFileInto(fs, "small", &buf); err != nil || &buf[0] != first {
+		t.Errorf("a smaller file did not reuse the buffer (err %v)", err)
+	}
+	if _, err := readFileInto(fs, "absent", &buf); err == nil || !strings.Contains(err.Error(), "absent") {
+		t.Errorf("reading an absent file: %v, want an error naming it", err)
 	}
 }

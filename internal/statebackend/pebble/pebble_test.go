@@ -278,8 +278,14 @@ type counters struct {
 
 func newCounters(tb testing.TB, n int) *counters {
 	tb.Helper()
+	return newCountersWith(tb, n, Options{})
+}
+
+// newCountersWith is newCounters with a backend opened with opts.
+func newCountersWith(tb testing.TB, n int, opts Options) *counters {
+	tb.Helper()
 	r := keygroup.Range{Start: 0, End: keygroup.DefaultMaxParallelism}
-	c := &counters{b: open(tb, nil, r, Options{}), keys: make([][]byte, n), kgs: make([]int, n)}
+	c := &counters{b: open(tb, nil, r, opts), keys: make([][]byte, n), kgs: make([]int, n)}
 	tb.Cleanup(func() {
 		if err := c.b.Close(); err != nil {
 			tb.Error(err)
