@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -517,10 +518,19 @@ func BenchmarkNativeCheckpointUpload(b *testing.B) {
 // taskmanager opens one for incremental checkpoints, and between two
 // checkpoints 100,000 updates of random counters (a second of a busy
 // task). Each checkpoint is persisted and discarded before the next, off
-// the clock. Metrics: the pause's p50 and p99 (ms), and the bytes of the
-// small files the checkpoint copies and inlines (the log and the MANIFEST
-// among them) at the last checkpoint.
+// the clock. In "busy", as many goroutines as there are Ps spin while the
+// snapshot is taken, as a job's other tasks and Pebble's compactions keep
+// a loaded taskmanager's CPUs busy: the pause then also holds the time
+// the task's goroutine waits for a P, after each system call whose P the
+// runtime handed to another goroutine. Metrics: the pause's p50 and p99
+// (ms), and the bytes of the small files the checkpoint copies and
+// inlines (the log and the MANIFEST among them) at the last checkpoint.
 func BenchmarkNativeSnapshotPause(b *testing.B) {
+	b.Run("idle", func(b *testing.B) { benchmarkNativeSnapshotPause(b, 0) })
+	b.Run("busy", func(b *testing.B) { benchmarkNativeSnapshotPause(b, runtime.GOMAXPROCS(0)) })
+}
+
+func benchmarkNativeSnapshotPause(b *testing.B, spinners int) {
 	c := newCountersWith(b, 1_000_000, Options{WAL: true})
 	st := newMemShared()
 	rng := rand.New(rand.NewPCG(1, 2))
@@ -533,11 +543,13 @@ func BenchmarkNativeSnapshotPause(b *testing.B) {
 			c.incValue(rng.IntN(len(c.keys)))
 		}
 		id++
+		stop := spin(spinners)
 		b.StartTimer()
 		start := time.Now()
 		ns, err := c.b.NativeSnapshot(id, id-1)
 		pauses = append(pauses, time.Since(start))
 		b.StopTimer()
+		stop()
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -564,6 +576,28 @@ func BenchmarkNativeSnapshotPause(b *testing.B) {
 	b.ReportMetric(ms(99), "pause-p99-ms")
 	b.ReportMetric(float64(inline), "inline-bytes")
 	b.ReportMetric(0, "ns/op")
+}
+
+// spin starts n goroutines that keep a P busy until the returned stop is
+// called, and waits until they all run.
+func spin(n int) (stop func()) {
+	var done atomic.Bool
+	var started, wg sync.WaitGroup
+	started.Add(n)
+	for range n {
+		wg.Go(func() {
+			started.Done()
+			x := uint64(1)
+			for !done.Load() {
+				for range 1000 {
+					x = x*6364136223846793005 + 1442695040888963407
+				}
+			}
+			_ = x
+		})
+	}
+	started.Wait()
+	return func() { done.Store(true); wg.Wait() }
 }
 
 func persistB(b *testing.B, be *Backend, id, base int64, st *memShared) statebackend.Persisted {
