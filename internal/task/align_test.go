@@ -2,6 +2,7 @@ package task
 
 import (
 	"testing"
+	"time"
 
 	weirv1 "github.com/weirstream/weir/api/proto/weir/v1"
 	"github.com/weirstream/weir/internal/clock"
@@ -11,10 +12,12 @@ import (
 
 type recorder struct {
 	acks, declines []int64
+	metrics        []*weirv1.CheckpointMetrics // of each acknowledgement
 }
 
-func (r *recorder) Acknowledge(b *weirv1.Barrier, _ []stream.OperatorSnapshot, _ *weirv1.CheckpointMetrics) {
+func (r *recorder) Acknowledge(b *weirv1.Barrier, _ []stream.OperatorSnapshot, m *weirv1.CheckpointMetrics) {
 	r.acks = append(r.acks, b.GetCheckpointId())
+	r.metrics = append(r.metrics, m)
 }
 func (r *recorder) Decline(b *weirv1.Barrier, _ error) {
 	r.declines = append(r.declines, b.GetCheckpointId())
@@ -90,5 +93,42 @@ func TestEndedChannelCountsAsAligned(t *testing.T) {
 	mustBarrier(t, l, 1, 7, false)
 	if len(rec.acks) != 1 {
 		t.Fatalf("acks %v, want [7]", rec.acks)
+	}
+}
+
+// blockedChannel is a consumer under backpressure: each Send takes wait
+// on the task's clock.
+type blockedChannel struct {
+	clock *clock.Manual
+	wait  time.Duration
+	sent  int
+}
+
+func (c *blockedChannel) Send([]byte) error { c.sent++; c.clock.Advance(c.wait); return nil }
+func (c *blockedChannel) Close() error      { return nil }
+func (c *blockedChannel) Abort(error)       {}
+
+// The synchronous duration of an acknowledgement is the snapshot's, as in
+// Flink; the time the barrier then waits for a backpressured consumer is
+// the output's backpressure, not a pause the checkpoint made.
+func TestSyncDurationLeavesOutBackpressure(t *testing.T) {
+	l, rec := alignLoop(1, true)
+	c := clock.NewManual(time.Unix(0, 0))
+	l.t.cfg.Clock = c
+	ch := &blockedChannel{clock: c, wait: 300 * time.Millisecond}
+	out := network.NewOutput(weirv1.Partitioning_PARTITIONING_FORWARD, 128, []network.ChannelWriter{ch}, c, 0)
+	l.t.outputs = []*network.Output{out}
+	mustBarrier(t, l, 0, 7, false)
+	if ch.sent != 1 {
+		t.Fatalf("the barrier was sent %d times, want once", ch.sent)
+	}
+	if len(rec.metrics) != 1 {
+		t.Fatalf("acks %v, want [7]", rec.acks)
+	}
+	if got := rec.metrics[0].GetSyncDurationMillis(); got != 0 {
+		t.Errorf("sync duration %d ms, want 0: the snapshot took no time, the send to the blocked consumer 300 ms", got)
+	}
+	if out.Backpressured != 300*time.Millisecond {
+		t.Errorf("backpressure %v, want the barrier's 300ms", out.Backpressured)
 	}
 }

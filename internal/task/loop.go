@@ -273,10 +273,17 @@ func (l *loop) handleMail() error {
 // checkpoint takes the task's part of checkpoint b: it snapshots the chain,
 // sends the barrier downstream after every record written before it, and
 // hands the snapshot to the checkpointer for upload.
+//
+// The acknowledgement's synchronous duration is the snapshot's, as in
+// Flink: the time the task stops processing records for the checkpoint.
+// The time the barrier's send then waits for a backpressured consumer is
+// backpressure, counted with every other send's: a task feeding a slower
+// consumer waits as long for each of its buffers of records.
 func (l *loop) checkpoint(b *weirv1.Barrier, alignment time.Duration) error {
 	start := l.t.cfg.Clock.Now()
 	incremental := l.cp.Incremental && b.GetKind() == weirv1.SnapshotKind_SNAPSHOT_KIND_CHECKPOINT
 	snap, serr := l.chain.SnapshotAsync(b.GetCheckpointId(), b.GetBaseCheckpointId(), incremental)
+	paused := l.t.cfg.Clock.Now().Sub(start)
 	if err := l.broadcastBarrier(b); err != nil {
 		for i := range snap {
 			_ = snap[i].Discard()
@@ -298,7 +305,7 @@ func (l *loop) checkpoint(b *weirv1.Barrier, alignment time.Duration) error {
 		}
 	}
 	l.cp.Checkpointer.Acknowledge(b, snap, &weirv1.CheckpointMetrics{
-		SyncDurationMillis:      l.t.cfg.Clock.Now().Sub(start).Milliseconds(),
+		SyncDurationMillis:      paused.Milliseconds(),
 		AlignmentDurationMillis: alignment.Milliseconds(),
 		StateSize:               size,
 	})
