@@ -289,6 +289,54 @@ func TestNativeSnapshotCopiesTheLog(t *testing.T) {
 	}
 }
 
+// The MANIFEST a native snapshot copies and inlines does not grow with
+// every flush and compaction the database has run: Pebble starts a new
+// one past maxManifestBytes.
+func TestNativeSnapshotManifestStaysSmall(t *testing.T) {
+	defer func(n int64) { maxManifestBytes = n }(maxManifestBytes)
+	const limit = 8 << 10
+	maxManifestBytes = limit
+	r := keygroup.Range{Start: 0, End: keygroup.DefaultMaxParallelism}
+	b := open(t, nil, r, Options{MemoryBytes: MinMemoryBytes, WAL: true})
+	defer func() { _ = b.Close() }()
+	// 400 flushes, each an edit of the MANIFEST, and the compactions they
+	// bring on: some 40 KB of edits, more with the compactions'.
+	for i := range 400 {
+		fill(b, i*20, 20)
+		if err := b.flush(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ns, err := b.NativeSnapshot(1, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = ns.Discard() }()
+	p, err := ns.Persist(context.Background(), newMemShared(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := DecodeNative(p.Keyed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var manifests int
+	for name, data := range n.Inline {
+		if strings.HasPrefix(name, "MANIFEST-") {
+			manifests++
+			// The limit, plus the edits until they name more files than
+			// the database holds, plus the live files a new MANIFEST
+			// starts with (without a limit, 40 KB).
+			if len(data) > 3*limit {
+				t.Errorf("%s: %d bytes, want a new MANIFEST past %d", name, len(data), limit)
+			}
+		}
+	}
+	if manifests != 1 {
+		t.Errorf("the snapshot holds %d MANIFESTs, want 1", manifests)
+	}
+}
+
 // A damaged shared object is refused, and a restore at other key groups
 // is refused.
 func TestNativeRestoreRefusesDamage(t *testing.T) {
