@@ -223,8 +223,8 @@ func readFile(fs vfs.FS, name string) ([]byte, error) {
 var uploadBuffers = sync.Pool{New: func() any { return new([]byte) }}
 
 // readFileInto reads the file into *buf, grown to the file's size if it
-// is smaller, and returns the bytes read: *buf[:size]. A file that grows
-// while it is read is an error: the captured files are immutable.
+// is smaller, and returns the bytes read: *buf[:size]. A file whose size
+// changes while it is read is an error: the captured files are immutable.
 func readFileInto(fs vfs.FS, name string, buf *[]byte) ([]byte, error) {
 	f, err := fs.Open(name)
 	if err != nil {
@@ -242,14 +242,13 @@ func readFileInto(fs vfs.FS, name string, buf *[]byte) ([]byte, error) {
 	// One byte more than the size, to see the end of the file.
 	data := (*buf)[:size+1]
 	n, err := io.ReadFull(f, data)
-	switch {
-	case (err == io.ErrUnexpectedEOF || err == io.EOF) && n == size:
-		return data[:n], nil
-	case err == io.ErrUnexpectedEOF || err == io.EOF || err == nil:
-		return nil, fmt.Errorf("pebble: reading %s: read %d bytes of a file of %d: it changed while it was read", name, min(n, size+1), size)
-	default:
+	if err != nil && err != io.EOF && err != io.ErrUnexpectedEOF {
 		return nil, fmt.Errorf("pebble: reading %s: %w", name, err)
 	}
+	if n != size {
+		return nil, fmt.Errorf("pebble: reading %s: read %d bytes of a file of %d: it changed while it was read", name, n, size)
+	}
+	return data[:n], nil
 }
 
 // The native manifest (the keyed bytes of a native snapshot's section):
