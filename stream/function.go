@@ -71,6 +71,26 @@ type Checkpointed interface {
 	RestoreState(elements [][]byte) error
 }
 
+// SnapshotSyncer is implemented by Checkpointed objects whose snapshot
+// becomes durable only after slow I/O: an exactly-once file sink's
+// pre-commit is only safe once the part files it closed and the
+// directory they were renamed in are synced. SnapshotState then does the
+// quick part at the barrier, and the task runs SyncSnapshot off its
+// goroutine before it acknowledges the checkpoint, so that the task does
+// not stop processing records for a disk's sync. A checkpoint completes
+// only if its SyncSnapshot succeeded.
+type SnapshotSyncer interface {
+	Checkpointed
+	// SyncSnapshot makes durable what SnapshotState(checkpointID), and
+	// every SnapshotState before it, returned. It runs on another
+	// goroutine than the task's, at the same time as the object's other
+	// methods, and may run for a checkpoint that is abandoned
+	// meanwhile. An error declines the checkpoint; the object should
+	// also fail its next call on the task goroutine when the error means
+	// that what it wrote can no longer be trusted.
+	SyncSnapshot(checkpointID int64) error
+}
+
 // UnionRedistributed is implemented by Checkpointed objects that must see
 // the elements of every old subtask when a job resumes at another
 // parallelism, and keep what they own (Flink's union list state): a Kafka

@@ -72,6 +72,10 @@ type OperatorSnapshot struct {
 	Captured statebackend.CapturedSnapshot
 	// Elements is the operator's list state (Checkpointed).
 	Elements [][]byte
+	// Sync, when the operator is a SnapshotSyncer, is the part of its
+	// snapshot that runs off the task goroutine: the checkpointer runs it
+	// before acknowledging the checkpoint, and declines on its error.
+	Sync func() error
 	// Rescaled marks state saved at another parallelism: Keyed holds the
 	// subtask's key groups gathered from every old subtask, and Elements
 	// is the union of every old subtask's elements, in old subtask order,
@@ -343,8 +347,8 @@ func EvenShare(elements [][]byte, subtask, parallelism int) [][]byte {
 
 // Snapshot captures the state of every operator of the chain for
 // checkpoint id, with its keyed state in the canonical format: a snapshot
-// taken wholly on the calling goroutine. A task takes only the synchronous
-// part (SnapshotAsync) at a barrier.
+// taken wholly on the calling goroutine, its SnapshotSyncers synced. A
+// task takes only the synchronous part (SnapshotAsync) at a barrier.
 func (c *Chain) Snapshot(id int64) ([]OperatorSnapshot, error) {
 	out, err := c.SnapshotAsync(id, 0, false)
 	if err != nil {
@@ -353,6 +357,11 @@ func (c *Chain) Snapshot(id int64) ([]OperatorSnapshot, error) {
 	for i := range out {
 		if err := out[i].EncodeKeyed(); err != nil {
 			return nil, err
+		}
+		if out[i].Sync != nil {
+			if err := out[i].Sync(); err != nil {
+				return nil, fmt.Errorf("syncing %q: %w", out[i].UID, err)
+			}
 		}
 	}
 	return out, nil
@@ -367,7 +376,8 @@ func (c *Chain) Snapshot(id int64) ([]OperatorSnapshot, error) {
 // its files, to be persisted; another backend encodes its state into Keyed
 // at once. Expired TTL values are left out of canonical snapshots, as
 // expired at the barrier, but stay in a native snapshot (reads drop them),
-// as in Flink's incremental checkpoints.
+// as in Flink's incremental checkpoints. The operators' list state is
+// taken at once, and a SnapshotSyncer's sync left in Sync.
 //
 // base is the checkpoint's base (weirv1.Barrier.base_checkpoint_id), which
 // a native snapshot may build on.
@@ -427,11 +437,15 @@ func (c *Chain) snapshotOperators(id int64, out []OperatorSnapshot) (_ []Operato
 		if err != nil {
 			return nil, fmt.Errorf("snapshotting %q: %w", s.uid, err)
 		}
+		var sync func() error
+		if sy, ok := s.cp.(SnapshotSyncer); ok {
+			sync = func() error { return sy.SyncSnapshot(id) }
+		}
 		if len(out) > 0 && out[0].UID == s.uid {
-			out[0].Elements = elems
+			out[0].Elements, out[0].Sync = elems, sync
 			continue
 		}
-		out = append(out, OperatorSnapshot{UID: s.uid, Elements: elems})
+		out = append(out, OperatorSnapshot{UID: s.uid, Elements: elems, Sync: sync})
 	}
 	return out, c.fail.err
 }

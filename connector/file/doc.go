@@ -47,15 +47,23 @@
 // two-phase commit, like Flink's FileSink (DESIGN invariant 6):
 //
 //   - Pre-commit, at every checkpoint barrier (SnapshotState): the open
-//     part file is flushed, synced, closed and renamed to
-//     .part-<i>-<n>.pending, still invisible, and the directory is synced.
-//     A part file that rolls over is renamed to pending at once and belongs
-//     to the next barrier. The state saved is one element per pending file
-//     not yet published, with the checkpoint that pre-committed it, and one
-//     with the next part number n.
+//     part file is flushed and renamed to .part-<i>-<n>.pending, still
+//     invisible. A part file that rolls over is renamed to pending at once
+//     and belongs to the next barrier. The state saved is one element per
+//     pending file not yet published, with the checkpoint that
+//     pre-committed it, and one with the next part number n.
+//   - Sync, off the task goroutine before the subtask acknowledges the
+//     checkpoint (SyncSnapshot, stream.SnapshotSyncer): the pending files
+//     are synced and closed, then the directory. The task goes on
+//     processing records meanwhile instead of waiting for the disk at the
+//     barrier; the checkpoint cannot complete before its files are
+//     durable, and a failed sync declines it and fails the writer.
 //   - Commit, when a checkpoint completes (NotifyCheckpointComplete): the
 //     pending files of that and earlier checkpoints are renamed to their
-//     visible names and the directory is synced. Repeating it is harmless.
+//     visible names. Repeating it is harmless. The next checkpoint's sync
+//     makes the new names durable before it can complete; until then the
+//     state of the completed checkpoint still lists the files, so a
+//     restore from it publishes them again.
 //   - Restore (RestoreState, when the job resumes from a checkpoint or
 //     savepoint): the pending files in the state are published (their
 //     checkpoint completed, since the job resumes from it; one published
@@ -68,7 +76,8 @@
 //   - Close without Finish (failure, cancellation) removes the open part
 //     file and the rolled ones no barrier has pre-committed, and keeps the
 //     pre-committed ones for a restore to publish or delete.
-//   - Finish publishes nothing: the runtime takes a final checkpoint at the
+//   - Finish publishes nothing (it syncs the directory, for the final
+//     commit's renames): the runtime takes a final checkpoint at the
 //     end of input and commits it before Finish. Records no checkpoint
 //     covers, or pending files whose checkpoint has not completed, make
 //     Finish fail, so "exactly-once" needs a job that checkpoints.

@@ -116,16 +116,19 @@ type part struct {
 	// checkpoint is, in exactly-once mode, the checkpoint whose barrier
 	// pre-committed the file; 0 until the next barrier.
 	checkpoint int64
+	seq        int64 // in exactly-once mode, the file's number in syncs
 }
 
-// writer writes one subtask's part files. Only the task goroutine uses it.
+// writer writes one subtask's part files. Only the task goroutine uses it,
+// but for SyncSnapshot.
 //
 // The part files of subtask s are numbered n = 0, 1, ... and named
 //
 //	.part-<s>-<n>.inprogress  being written (the open part file), or closed
 //	                          and waiting for Finish (without exactly-once)
-//	.part-<s>-<n>.pending     closed, synced and waiting for a checkpoint to
-//	                          complete (exactly-once)
+//	.part-<s>-<n>.pending     closed and waiting for a checkpoint to
+//	                          complete (exactly-once); synced before the
+//	                          checkpoint is acknowledged
 //	part-<s>-<n>              published
 type writer struct {
 	dir         string
@@ -145,6 +148,9 @@ type writer struct {
 	closed []part
 	done   bool  // Finish ran
 	err    error // a failed write, pre-commit or commit; sticky
+	// syncs makes the pre-commits durable, in exactly-once mode; it is
+	// the writer's only part used off the task goroutine.
+	syncs syncer
 }
 
 func (w *writer) inProgressPath(subtask, n int) string {
@@ -224,9 +230,11 @@ func (w *writer) openPart() error {
 	return nil
 }
 
-// closePart flushes, syncs and closes the open part file and appends it to
-// closed; in exactly-once mode it renames it to its pending name, for the
-// next checkpoint barrier to pre-commit.
+// closePart flushes the open part file and appends it to closed. Without
+// exactly-once it syncs and closes it. In exactly-once mode it renames it
+// to its pending name, for the next checkpoint barrier to pre-commit, and
+// hands it over, still open, to be synced off the task goroutine
+// (SyncSnapshot) before that checkpoint is acknowledged.
 func (w *writer) closePart() error {
 	if w.f == nil {
 		return nil
@@ -234,6 +242,15 @@ func (w *writer) closePart() error {
 	f := w.f
 	w.f = nil
 	err := w.bw.Flush()
+	if err == nil && w.exactlyOnce {
+		if err := os.Rename(f.Name(), w.pendingPath(w.subtask, w.cur)); err != nil {
+			f.Close()
+			return w.fail(fmt.Errorf("file sink: %w", err))
+		}
+		w.inprog = false
+		w.closed = append(w.closed, part{n: w.cur, seq: w.syncs.add(f)})
+		return nil
+	}
 	if err == nil {
 		err = f.Sync()
 	}
@@ -242,11 +259,6 @@ func (w *writer) closePart() error {
 	}
 	if err != nil {
 		return w.fail(fmt.Errorf("file sink: writing %q: %w", f.Name(), err))
-	}
-	if w.exactlyOnce {
-		if err := os.Rename(f.Name(), w.pendingPath(w.subtask, w.cur)); err != nil {
-			return w.fail(fmt.Errorf("file sink: %w", err))
-		}
 	}
 	w.inprog = false
 	w.closed = append(w.closed, part{n: w.cur})
@@ -278,10 +290,13 @@ func (w *writer) Finish() error {
 		w.closed = w.closed[1:]
 	}
 	w.done = true
-	return w.syncDir()
+	return syncDir(w.dir)
 }
 
 func (w *writer) finishExactlyOnce() error {
+	if err := w.check(); err != nil {
+		return err
+	}
 	if w.f != nil {
 		return fmt.Errorf("file sink: finishing with records in %q that no checkpoint covers; "+
 			"mode %q needs a job that checkpoints and takes a final checkpoint at the end of input",
@@ -295,6 +310,11 @@ func (w *writer) finishExactlyOnce() error {
 		return fmt.Errorf("file sink: finishing with part files %s whose checkpoints have not completed",
 			strings.Join(names, ", "))
 	}
+	// The final checkpoint's files were published after its sync; no
+	// checkpoint follows to make their names durable.
+	if err := w.syncs.sync(w.dir); err != nil {
+		return w.fail(err)
+	}
 	w.done = true
 	return nil
 }
@@ -304,7 +324,7 @@ func (w *writer) finishExactlyOnce() error {
 // that no checkpoint barrier has pre-committed (exactly-once). Pre-committed
 // files stay for a restore to publish or delete.
 func (w *writer) Close() error {
-	var errs []error
+	errs := []error{w.syncs.close()}
 	if w.f != nil {
 		errs = append(errs, w.f.Close())
 		w.f = nil
@@ -330,35 +350,28 @@ func removeIfExists(name string) error {
 }
 
 // SnapshotState pre-commits at the barrier of checkpoint id, in
-// exactly-once mode: it closes the open part file, renames it to its
-// pending name and syncs the directory, and returns as state every pending
-// file not published yet, with its checkpoint, and the next part number.
-// Without exactly-once the writer keeps no state.
+// exactly-once mode: it closes the open part file and renames it to its
+// pending name, and returns as state every pending file not published yet,
+// with its checkpoint, and the next part number. SyncSnapshot then makes
+// the files and their names durable, off the task goroutine: a completed
+// checkpoint must find its files after a machine crash. Without
+// exactly-once the writer keeps no state.
 func (w *writer) SnapshotState(id int64) ([][]byte, error) {
 	if !w.exactlyOnce {
 		return nil, nil
 	}
-	if w.err != nil {
-		return nil, w.err
+	if err := w.check(); err != nil {
+		return nil, err
 	}
 	if err := w.closePart(); err != nil {
 		return nil, err
 	}
-	renamed := false
 	for i := range w.closed {
 		switch c := w.closed[i].checkpoint; {
 		case c == 0:
 			w.closed[i].checkpoint = id
-			renamed = true
 		case c >= id:
 			return nil, w.fail(invariant.Failf("file sink: checkpoint %d after checkpoint %d", id, c))
-		}
-	}
-	if renamed {
-		// Make the pending names durable: a completed checkpoint must
-		// find its files after a machine crash.
-		if err := w.syncDir(); err != nil {
-			return nil, w.fail(err)
 		}
 	}
 	elems := make([][]byte, 0, len(w.closed)+1)
@@ -368,28 +381,62 @@ func (w *writer) SnapshotState(id int64) ([][]byte, error) {
 	return append(elems, appendCounterElement(nil, w.subtask, w.next)), nil
 }
 
+// SyncSnapshot makes durable, off the task goroutine, the part files that
+// SnapshotState(id) and the barriers before it pre-committed, with their
+// pending names, and the names of the files published since the last
+// sync. A failed sync fails the writer: its next call on the task
+// goroutine returns the error, and nothing is published after it.
+func (w *writer) SyncSnapshot(id int64) error {
+	if !w.exactlyOnce {
+		return nil
+	}
+	return w.syncs.sync(w.dir)
+}
+
+var _ stream.SnapshotSyncer = (*writer)(nil)
+
+// check returns the writer's sticky error, or a failed sync's.
+func (w *writer) check() error {
+	if w.err != nil {
+		return w.err
+	}
+	if err := w.syncs.failed(); err != nil {
+		return w.fail(err)
+	}
+	return nil
+}
+
 // NotifyCheckpointComplete publishes the pending files of checkpoint id and
-// earlier checkpoints, and syncs the directory.
+// earlier checkpoints. The renames are made durable by the next
+// checkpoint's SyncSnapshot, before that checkpoint, whose state no longer
+// lists them, can complete; until then a restore publishes them again from
+// the state of checkpoint id.
 func (w *writer) NotifyCheckpointComplete(id int64) error {
 	if !w.exactlyOnce {
 		return nil
 	}
-	if w.err != nil {
-		return w.err
+	if err := w.check(); err != nil {
+		return err
 	}
 	published := false
 	for len(w.closed) > 0 && w.closed[0].checkpoint != 0 && w.closed[0].checkpoint <= id {
 		p := w.closed[0]
-		if err := w.publish(w.subtask, p.n, p.checkpoint); err != nil {
+		ok, err := w.syncs.durable(p.seq)
+		if err == nil && !ok {
+			err = invariant.Failf("file sink: checkpoint %d completed before its part file %q was synced",
+				p.checkpoint, filepath.Base(w.pendingPath(w.subtask, p.n)))
+		}
+		if err == nil {
+			err = w.publish(w.subtask, p.n, p.checkpoint)
+		}
+		if err != nil {
 			return w.fail(err)
 		}
 		w.closed = w.closed[1:]
 		published = true
 	}
 	if published {
-		if err := w.syncDir(); err != nil {
-			return w.fail(err)
-		}
+		w.syncs.renamed()
 	}
 	return nil
 }
@@ -462,7 +509,7 @@ func (w *writer) RestoreState(elems [][]byte) error {
 		}
 	}
 	if len(pending) > 0 {
-		if err := w.syncDir(); err != nil {
+		if err := syncDir(w.dir); err != nil {
 			return err
 		}
 	}
@@ -492,18 +539,6 @@ func (w *writer) RestoreState(elems [][]byte) error {
 	if !w.exactlyOnce {
 		w.logger.Warn("file sink: resuming from a checkpoint without mode " + ModeExactlyOnce +
 			": the records the failed attempt wrote before the checkpoint are not in the output")
-	}
-	return nil
-}
-
-func (w *writer) syncDir() error {
-	d, err := os.Open(w.dir)
-	if err != nil {
-		return fmt.Errorf("file sink: %w", err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("file sink: syncing %q: %w", w.dir, err)
 	}
 	return nil
 }

@@ -2,7 +2,9 @@ package file
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
+	"io/fs"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -28,10 +30,15 @@ func restored(t *testing.T, dir string, maxPartBytes int64, i, p int, state [][]
 	return w
 }
 
+// snapshot takes w's part of checkpoint id as a task does: SnapshotState
+// at the barrier, then SyncSnapshot before the acknowledgement.
 func snapshot(t *testing.T, w *writer, id int64) [][]byte {
 	t.Helper()
 	state, err := w.SnapshotState(id)
 	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.SyncSnapshot(id); err != nil {
 		t.Fatal(err)
 	}
 	return state
@@ -50,6 +57,7 @@ func crash(w *writer) {
 		w.f.Close()
 		w.f = nil
 	}
+	w.syncs.close()
 }
 
 // visibleLines returns the lines of subtask's visible part files in part
@@ -586,5 +594,104 @@ func (m *model) check() {
 	m.t.Helper()
 	if got, want := visibleLines(m.t, m.dir, m.subtask), m.committed(); !slices.Equal(got, want) {
 		m.t.Fatalf("subtask %d: visible %q, want %q", m.subtask, got, want)
+	}
+}
+
+// The barrier's pre-commit leaves the syncs to SyncSnapshot, which runs off
+// the task goroutine before the checkpoint is acknowledged: SnapshotState
+// hands over the part files it closes, and a checkpoint that completes
+// without its sync is refused rather than published unsynced.
+func TestExactlyOnceSyncsAfterTheBarrier(t *testing.T) {
+	dir := t.TempDir()
+	w := eoWriter(t, dir, 2, 0, 1)
+	write(t, w, "a", "b", "c") // a file each
+	if _, err := w.SnapshotState(1); err != nil {
+		t.Fatal(err)
+	}
+	checkHidden(t, dir, ".part-0-0.pending", ".part-0-1.pending", ".part-0-2.pending")
+	if n, synced := len(w.syncs.files), w.syncs.synced; n != 3 || synced != 0 || !w.syncs.dirty {
+		t.Fatalf("after the barrier %d files to sync, %d synced, directory to sync %v; want 3, 0, true",
+			n, synced, w.syncs.dirty)
+	}
+	func() {
+		defer func() {
+			if r := recover(); r != nil && !strings.Contains(fmt.Sprint(r), "before its part file") {
+				panic(r)
+			}
+		}()
+		err := w.NotifyCheckpointComplete(1)
+		if err == nil || !strings.Contains(err.Error(), `checkpoint 1 completed before its part file ".part-0-0.pending" was synced`) {
+			t.Fatalf("notify before the sync: %v", err)
+		}
+	}()
+}
+
+// SyncSnapshot syncs what every barrier before it closed, while the task
+// goes on writing and rolling files: each checkpoint's files are published
+// once its sync has returned, and all of them in the end.
+func TestExactlyOnceSyncsConcurrentlyWithWrites(t *testing.T) {
+	dir := t.TempDir()
+	w := eoWriter(t, dir, 16, 0, 1)
+	var want []string
+	synced := make(chan error, 1)
+	for id := int64(1); id <= 20; id++ {
+		for i := range 10 {
+			v := fmt.Sprintf("record %d.%d", id, i)
+			write(t, w, v)
+			want = append(want, v)
+		}
+		if _, err := w.SnapshotState(id); err != nil {
+			t.Fatal(err)
+		}
+		go func() { synced <- w.SyncSnapshot(id) }()
+		write(t, w, fmt.Sprintf("record %d.after", id)) // written while syncing
+		want = append(want, fmt.Sprintf("record %d.after", id))
+		if err := <-synced; err != nil {
+			t.Fatal(err)
+		}
+		notify(t, w, id)
+	}
+	snapshot(t, w, 21)
+	notify(t, w, 21)
+	if err := w.Finish(); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	checkVisible(t, dir, want...)
+	checkHidden(t, dir)
+}
+
+// A failed sync declines its checkpoint and fails the writer: nothing is
+// published after it, and the next call on the task goroutine says why.
+func TestExactlyOnceFailedSyncFailsTheWriter(t *testing.T) {
+	parent := t.TempDir()
+	dir := filepath.Join(parent, "out")
+	w := eoWriter(t, dir, 0, 0, 1)
+	write(t, w, "a")
+	if _, err := w.SnapshotState(1); err != nil {
+		t.Fatal(err)
+	}
+	// The directory goes before the sync: the files still sync through
+	// their open descriptors, the directory does not.
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	err := w.SyncSnapshot(1)
+	if err == nil || !strings.Contains(err.Error(), "file sink") {
+		t.Fatalf("sync without its directory: %v, want the file sink's error", err)
+	}
+	if err2 := w.SyncSnapshot(1); err2 == nil || err2.Error() != err.Error() {
+		t.Fatalf("a second sync: %v, want the first failure again", err2)
+	}
+	if nerr := w.NotifyCheckpointComplete(1); nerr == nil || nerr.Error() != err.Error() {
+		t.Fatalf("notify after a failed sync: %v, want %v", nerr, err)
+	}
+	if _, serr := w.SnapshotState(2); serr == nil || serr.Error() != err.Error() {
+		t.Fatalf("the next barrier after a failed sync: %v, want %v", serr, err)
+	}
+	if err := w.Close(); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		t.Fatal(err)
 	}
 }

@@ -128,6 +128,17 @@ func (c *checkpointer) Acknowledge(b *weirv1.Barrier, snap []stream.OperatorSnap
 				}
 			}
 		}()
+		// The operators' syncs first: the state they make durable is
+		// what the checkpoint's object describes.
+		for _, s := range snap {
+			if s.Sync == nil {
+				continue
+			}
+			if err := s.Sync(); err != nil {
+				c.decline(ctx, b, fmt.Errorf("syncing the state of %q: %w", s.UID, err))
+				return
+			}
+		}
 		var st objstore.Store
 		if len(snap) > 0 {
 			var err error

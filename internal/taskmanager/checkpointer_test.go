@@ -66,21 +66,24 @@ func (c *captured) AppendEncoded(dst []byte) ([]byte, error) {
 
 func (c *captured) Discard() { c.discarded++ }
 
-// The checkpointer encodes the keyed state a task captured at the barrier
-// and counts it in the checkpoint's state size; when the checkpoint is
-// declined before or while encoding, every captured snapshot not encoded
-// is discarded, so that the backend stops copying on write.
+// The checkpointer runs the operators' syncs, then encodes the keyed state
+// a task captured at the barrier and counts it in the checkpoint's state
+// size; when the checkpoint is declined before or while encoding, every
+// captured snapshot not encoded is discarded, so that the backend stops
+// copying on write.
 func TestCheckpointerEncodesOrDiscardsCapturedState(t *testing.T) {
 	const job = "0123456789abcdef0123456789abcdef"
 	for _, c := range []struct {
 		name     string
 		storage  string
 		errs     []error // of each operator's Encode
+		syncErr  error   // of the second operator's Sync
 		declined bool
 	}{
 		{name: "encoded", storage: "memory://checkpointer-captured", errs: []error{nil, nil}},
 		{name: "storage fails", storage: "nosuch://bucket", errs: []error{nil, nil}, declined: true},
 		{name: "encoding fails", storage: "memory://checkpointer-captured", errs: []error{errors.New("bad state"), nil}, declined: true},
+		{name: "sync fails", storage: "memory://checkpointer-captured", errs: []error{nil, nil}, syncErr: errors.New("disk gone"), declined: true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			rm := &reports{}
@@ -96,6 +99,14 @@ func TestCheckpointerEncodesOrDiscardsCapturedState(t *testing.T) {
 				caps = append(caps, cs)
 				snap = append(snap, stream.OperatorSnapshot{UID: string(rune('a' + i)), Captured: cs})
 			}
+			syncs := 0
+			snap[1].Sync = func() error {
+				syncs++
+				if caps[0].encoded > 0 {
+					t.Error("synced after encoding: the syncs come first")
+				}
+				return c.syncErr
+			}
 			b := &weirv1.Barrier{CheckpointId: 3, Storage: c.storage, Directory: checkpoint.CheckpointDir(job, 3),
 				Kind: weirv1.SnapshotKind_SNAPSHOT_KIND_CHECKPOINT}
 			cp.Acknowledge(b, snap, &weirv1.CheckpointMetrics{StateSize: 10})
@@ -107,6 +118,17 @@ func TestCheckpointerEncodesOrDiscardsCapturedState(t *testing.T) {
 			for i, cs := range caps {
 				if cs.encoded+cs.discarded != 1 {
 					t.Errorf("operator %d's captured state: encoded %d times, discarded %d; want either once", i, cs.encoded, cs.discarded)
+				}
+			}
+			if syncs != 1 {
+				t.Errorf("synced %d times, want once", syncs)
+			}
+			if c.syncErr != nil {
+				if r := rm.declines[0].GetReason(); r != `syncing the state of "b": disk gone` {
+					t.Errorf("declined with %q, want the failed sync named", r)
+				}
+				if caps[0].encoded+caps[1].encoded != 0 {
+					t.Error("state encoded after a failed sync")
 				}
 			}
 			if c.declined {
