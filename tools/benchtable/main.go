@@ -46,12 +46,17 @@ type step struct {
 	env  []string
 	// full marks steps that only the default run has: -short skips them.
 	full bool
+	// runs is how many times the invocation runs, one after another (1
+	// if 0). Each run measures every benchmark of the step again, so
+	// repeated ratios are of neighbouring runs.
+	runs int
 }
 
 // config is a run's settings.
 type config struct {
 	short      bool
 	stateMB    int
+	stateRuns  int
 	recoveryMB int
 	goBin      string
 	// only, if not empty, names the steps to run; the others are recorded
@@ -68,7 +73,7 @@ func steps(c config) []step {
 		return "-benchtime=" + full
 	}
 	var wcLines, nexEvents, heapKeys, recoveryEnv []string
-	stateMB, recoveryMB := c.stateMB, c.recoveryMB
+	stateMB, stateRuns, recoveryMB := c.stateMB, c.stateRuns, c.recoveryMB
 	if c.short {
 		recoveryMB = 2
 		// A small job ends soon after its first pass: checkpoints every
@@ -77,7 +82,7 @@ func steps(c config) []step {
 		wcLines = []string{"WEIRBENCH_WORDCOUNT_LINES=20000"}
 		nexEvents = []string{"WEIRBENCH_NEXMARK_EVENTS=20000"}
 		heapKeys = []string{"WEIRBENCH_HEAP_KEYS=20000", "WEIRBENCH_CHECKPOINT_INTERVAL=100ms"}
-		stateMB = 1
+		stateMB, stateRuns = 1, 1
 	}
 	return []step{
 		{name: stepWordCount, env: wcLines,
@@ -86,7 +91,7 @@ func steps(c config) []step {
 			args: []string{"-run", "^$", "-bench", "^BenchmarkGenerator$", bt("5x", "1x"), "./examples/nexmark/"}},
 		{name: stepNexmark, env: nexEvents,
 			args: []string{"-run", "^$", "-bench", "^BenchmarkQuery$/^(q0|q1|q2|q4|q5|q7|q8)$", "-benchtime=1x", "-timeout", "60m", "./examples/nexmark/"}},
-		{name: stepState, env: append(heapKeys, fmt.Sprintf("WEIRBENCH_STATE_MB=%d", stateMB)),
+		{name: stepState, env: append(heapKeys, fmt.Sprintf("WEIRBENCH_STATE_MB=%d", stateMB)), runs: stateRuns,
 			args: []string{"-run", "^$", "-bench", "^(BenchmarkHeapStateBytesPerKey|BenchmarkCheckpointing)$", "-benchtime=1x", "-timeout", "60m", "./internal/bench/"}},
 		{name: stepRecovery, env: append(recoveryEnv, fmt.Sprintf("WEIRBENCH_RECOVERY_MB=%d", recoveryMB)),
 			args: []string{"-run", "^$", "-bench", "^BenchmarkRecovery$", "-benchtime=1x", "-timeout", "90m", "./internal/bench/"}},
@@ -114,6 +119,7 @@ func run() error {
 	var c config
 	flag.BoolVar(&c.short, "short", false, "tiny inputs, no integration tests: a smoke test of the suite, not figures to read")
 	flag.IntVar(&c.stateMB, "state-mb", 128, "approximate keyed state of the checkpointing benchmark, in MiB")
+	flag.IntVar(&c.stateRuns, "state-runs", 3, "how many times the checkpointing benchmark runs; its ratios are of the means, its pauses the worst run's")
 	flag.IntVar(&c.recoveryMB, "recovery-mb", 1024, "approximate keyed state of the recovery benchmark, in MiB")
 	flag.StringVar(&c.goBin, "go", "go", "the go command")
 	raw := flag.String("raw", "out/bench-raw.txt", "where to save the suite's output")
@@ -135,6 +141,9 @@ func run() error {
 	}
 	if c.stateMB <= 0 {
 		return fmt.Errorf("-state-mb %d: want a positive size", c.stateMB)
+	}
+	if c.stateRuns <= 0 {
+		return fmt.Errorf("-state-runs %d: want at least one run", c.stateRuns)
 	}
 	if c.recoveryMB <= 0 {
 		return fmt.Errorf("-recovery-mb %d: want a positive size", c.recoveryMB)
@@ -179,7 +188,7 @@ func run() error {
 // lines to out and progress to progress. A failing step is recorded and
 // the suite goes on; only an interrupt or a broken output stops it.
 func runSuite(ctx context.Context, c config, out, progress io.Writer) error {
-	mode := fmt.Sprintf("full, checkpointing state %d MiB, recovery state %d MiB", c.stateMB, c.recoveryMB)
+	mode := fmt.Sprintf("full, checkpointing state %d MiB (%d runs), recovery state %d MiB", c.stateMB, c.stateRuns, c.recoveryMB)
 	if c.short {
 		mode = "short (tiny inputs: a smoke test, not figures)"
 	}
@@ -214,27 +223,41 @@ func runSuite(ctx context.Context, c config, out, progress io.Writer) error {
 			fmt.Fprintf(out, "%s%s: not run in -short mode\n", failMarker, s.name)
 			continue
 		}
-		cmd := exec.CommandContext(ctx, c.goBin, append([]string{"test"}, s.args...)...)
-		cmd.Env = append(os.Environ(), s.env...)
-		fmt.Fprintf(out, "%s%s: %s %s\n", stepMarker, s.name, strings.Join(s.env, " "), strings.Join(cmd.Args, " "))
-		fmt.Fprintf(progress, "benchtable: %s: %s %s\n", s.name, strings.Join(s.env, " "), strings.Join(cmd.Args, " "))
-		cmd.Stdout, cmd.Stderr = out, out
-		t0 := time.Now()
-		err := cmd.Run()
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		if err != nil {
-			var exit *exec.ExitError
-			if !errors.As(err, &exit) {
-				return fmt.Errorf("step %s: %w", s.name, err)
+		for run := 1; run <= max(s.runs, 1); run++ {
+			if err := runStep(ctx, c, s, run, out, progress); err != nil {
+				return err
 			}
-			fmt.Fprintf(out, "%s%s: go test failed (%v); its output is in the raw log\n", failMarker, s.name, err)
 		}
-		fmt.Fprintf(progress, "benchtable: %s took %s\n", s.name, time.Since(t0).Round(time.Second))
 	}
 	_, err := fmt.Fprintf(out, "%sload average at end: %s\n%ssuite time: %s\n", headerMarker, loadAverage(), headerMarker, time.Since(start).Round(time.Second))
 	return err
+}
+
+// runStep runs step s once, its run-th run.
+func runStep(ctx context.Context, c config, s step, run int, out, progress io.Writer) error {
+	cmd := exec.CommandContext(ctx, c.goBin, append([]string{"test"}, s.args...)...)
+	cmd.Env = append(os.Environ(), s.env...)
+	name := s.name
+	if s.runs > 1 {
+		name = fmt.Sprintf("%s (run %d of %d)", s.name, run, s.runs)
+	}
+	fmt.Fprintf(out, "%s%s: %s %s\n", stepMarker, name, strings.Join(s.env, " "), strings.Join(cmd.Args, " "))
+	fmt.Fprintf(progress, "benchtable: %s: %s %s\n", name, strings.Join(s.env, " "), strings.Join(cmd.Args, " "))
+	cmd.Stdout, cmd.Stderr = out, out
+	t0 := time.Now()
+	err := cmd.Run()
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	if err != nil {
+		var exit *exec.ExitError
+		if !errors.As(err, &exit) {
+			return fmt.Errorf("step %s: %w", name, err)
+		}
+		fmt.Fprintf(out, "%s%s: go test failed (%v); its output is in the raw log\n", failMarker, s.name, err)
+	}
+	fmt.Fprintf(progress, "benchtable: %s took %s\n", name, time.Since(t0).Round(time.Second))
+	return nil
 }
 
 func gitCommit() string {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -38,6 +39,16 @@ func (r *Results) Mean(bench, unit string) (float64, bool) {
 		sum += v
 	}
 	return sum / float64(len(vs)), true
+}
+
+// Max is the largest value of a benchmark's metric over its runs, and
+// false if the benchmark or metric is absent.
+func (r *Results) Max(bench, unit string) (float64, bool) {
+	vs := r.Bench[bench][unit]
+	if len(vs) == 0 {
+		return 0, false
+	}
+	return slices.Max(vs), true
 }
 
 // Log is a figure logged by a test, and false if absent.

@@ -105,7 +105,7 @@ func Rows(r *Results) []Row {
 	for _, c := range checkpointed {
 		row := t.limit("Synchronous pause per barrier p99, "+c.name, stepState, cp+c.run, "sync-p99-ms", "ms", syncP99MaxMillis)
 		t.checkpointNote(row, cp+c.run)
-		if max, ok := r.Mean(cp+c.run, "sync-max-ms"); ok && row.Result != notMeasured {
+		if max, ok := r.Max(cp+c.run, "sync-max-ms"); ok && row.Result != notMeasured {
 			row.Note = joinNotes(fmt.Sprintf("max %.0f ms", max), row.Note)
 		}
 	}
@@ -136,7 +136,9 @@ func (t *table) missing(figure, step, target string) *Row {
 	return t.add(Row{Figure: figure, Measured: "—", Reference: "—", Ratio: "—", Target: target, Result: notMeasured, Note: why})
 }
 
-// ratio is the row of num ÷ den in unit, meeting its target at min or above.
+// ratio is the row of num ÷ den in unit, meeting its target at min or
+// above: the ratio of their means over their runs, with each run's ratio
+// in the note when they ran more than once.
 func (t *table) ratio(figure, step, num, den, unit string, min float64) *Row {
 	target := fmt.Sprintf("≥ %.2g", min)
 	n, ok1 := t.r.Mean(num, unit)
@@ -145,7 +147,25 @@ func (t *table) ratio(figure, step, num, den, unit string, min float64) *Row {
 		return t.missing(figure, step, target)
 	}
 	return t.add(Row{Figure: figure, Measured: num3(n) + " " + unit, Reference: num3(d) + " " + unit,
-		Ratio: fmt.Sprintf("%.2f", n/d), Target: target, Result: atLeast(n/d, min), Note: t.load(num, den)})
+		Ratio: fmt.Sprintf("%.2f", n/d), Target: target, Result: atLeast(n/d, min),
+		Note: joinNotes(t.perRun(num, den, unit), t.load(num, den))})
+}
+
+// perRun lists the ratio of num ÷ den in each run, when both ran the same
+// number of times, more than once: "runs 0.87, 0.93, 0.95".
+func (t *table) perRun(num, den, unit string) string {
+	ns, ds := t.r.Bench[num][unit], t.r.Bench[den][unit]
+	if len(ns) < 2 || len(ns) != len(ds) {
+		return ""
+	}
+	rs := make([]string, len(ns))
+	for i := range ns {
+		if ds[i] == 0 {
+			return ""
+		}
+		rs[i] = fmt.Sprintf("%.2f", ns[i]/ds[i])
+	}
+	return "runs " + strings.Join(rs, ", ")
 }
 
 // vsConst is the row of bench's unit against a published reference.
@@ -166,10 +186,11 @@ func (t *table) vsConst(figure, step, bench, unit string, ref, min float64) *Row
 		Ratio: fmt.Sprintf("%.2f", v/ref), Target: target, Result: res, Note: t.load(bench)})
 }
 
-// limit is the row of an absolute figure that must not exceed max.
+// limit is the row of an absolute figure that must not exceed max: its
+// largest value over the bench's runs.
 func (t *table) limit(figure, step, bench, unit, suffix string, max float64) *Row {
 	target := fmt.Sprintf("≤ %g %s", max, suffix)
-	v, ok := t.r.Mean(bench, unit)
+	v, ok := t.r.Max(bench, unit)
 	if !ok {
 		return t.missing(figure, step, target)
 	}

@@ -232,3 +232,48 @@ func TestStepsSelected(t *testing.T) {
 		}
 	}
 }
+
+// TestRepeatedRuns checks that the state step runs -state-runs times, one
+// run after another, and that its rows read every run: the ratios of the
+// means with each run's ratio in the note, and the worst run's pause.
+func TestRepeatedRuns(t *testing.T) {
+	// A go command that prints one run of the checkpointing benchmark,
+	// numbered by how many times it ran before.
+	dir := t.TempDir()
+	script := `#!/bin/sh
+n=$(cat "` + dir + `/n" 2>/dev/null || echo 0)
+n=$((n + 1))
+echo $n > "` + dir + `/n"
+echo "BenchmarkCheckpointing/heap/none-2 1 100 words/s"
+echo "BenchmarkCheckpointing/heap/checkpoints-2 1 $((80 + 5 * n)) words/s 1 interval-s $((10 * n)) sync-p99-ms $((20 * n)) sync-max-ms"
+`
+	goBin := filepath.Join(dir, "go")
+	if err := os.WriteFile(goBin, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	c := config{only: map[string]bool{stepState: true}, stateMB: 1, stateRuns: 3, recoveryMB: 1, goBin: goBin}
+	if err := runSuite(context.Background(), c, &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(out.String(), stepMarker+stepState+" (run "); n != 3 {
+		t.Fatalf("the state step ran %d times, want 3:\n%s", n, out.String())
+	}
+	r, err := Parse(&out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := map[string]Row{}
+	for _, row := range Rows(r) {
+		rows[row.Figure] = row
+	}
+	// mean(85, 90, 95) ÷ 100
+	ratio := rows["Checkpoints every 1 s ÷ none, heap full, words/s"]
+	if ratio.Ratio != "0.90" || ratio.Result != pass || !strings.Contains(ratio.Note, "runs 0.85, 0.90, 0.95") {
+		t.Errorf("ratio row %+v: want 0.90, pass, with each run's ratio", ratio)
+	}
+	pause := rows["Synchronous pause per barrier p99, heap full"]
+	if pause.Measured != "30 ms" || !strings.Contains(pause.Note, "max 60 ms") {
+		t.Errorf("pause row %+v: want the worst run's p99, 30 ms, and max, 60 ms", pause)
+	}
+}
