@@ -240,15 +240,20 @@ func (b *Backend) NativeSnapshot(id, base int64) (statebackend.NativeSnapshot, e
 			n.states[i] = statebackend.StateDesc{Name: st.name, Kind: st.kind}
 		}
 		n.changes = l.changes
-		n.inflight = &b.inflight
+		n.inflight, n.deltas = &b.inflight, &b.deltasInflight
 		n.closed = &b.closed
-		b.captured = b.epoch
+		if b.deltasInflight.Load() == 0 {
+			b.deltaLow = b.logStart
+		}
+		b.captured, b.deltaCaptured = b.epoch, b.epoch
 		b.epoch++
 		b.inflight.Add(1)
+		b.deltasInflight.Add(1)
 	} else {
 		n.full = b.SnapshotAsync().(*capture)
 	}
 	l.reset()
+	b.logStart = b.epoch
 	l.last = id
 	return n, nil
 }
@@ -270,6 +275,7 @@ type nativeSnapshot struct {
 	changes  []stateLog
 	closed   *atomic.Bool
 	inflight *atomic.Int64 // nil once encoded or discarded
+	deltas   *atomic.Int64 // the backend's deltas in flight
 }
 
 // Persist encodes the snapshot and uploads it as a shared object.
@@ -386,6 +392,7 @@ func (n *nativeSnapshot) Discard() error {
 	}
 	if n.inflight != nil {
 		n.inflight.Add(-1)
+		n.deltas.Add(-1)
 		n.inflight, n.changes = nil, nil
 	}
 	return nil
@@ -535,6 +542,7 @@ func (b *Backend) restored() {
 		l.reset()
 		l.last = 0
 	}
+	b.logStart = b.epoch
 }
 
 func (b *Backend) restoreChain(objects [][]byte) error {

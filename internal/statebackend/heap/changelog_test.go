@@ -609,3 +609,65 @@ func TestCloseStopsEncodes(t *testing.T) {
 		t.Errorf("%d snapshots in flight after the only one stopped", n)
 	}
 }
+
+// While a delta is encoded, a write copies only the entries it logged:
+// an entry it does not read is written in place.
+func TestDeltaCopiesOnlyItsEntries(t *testing.T) {
+	b := NewIncremental(cowRange)
+	v, _ := b.Register("v", statebackend.KindValue)
+	l, _ := b.Register("l", statebackend.KindList)
+	at := func(i int) { b.SetCurrentKey(fmt.Appendf(nil, "k%d", i), cowRange.Start+i%cowRange.Len()) }
+	entries := func() (es []*entry) {
+		for i := range 100 {
+			at(i)
+			es = append(es, b.states[v].values[b.kg][string(b.key)], b.states[l].values[b.kg][string(b.key)])
+		}
+		return es
+	}
+	for i := range 100 {
+		at(i)
+		b.Put(v, []byte("x"))
+		b.Append(l, []byte("x"))
+	}
+	st := newMemStore()
+	ns, err := b.NativeSnapshot(1, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ns.Persist(context.Background(), st, 0); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 10 { // the next delta logs k0 to k9
+		at(i)
+		b.Put(v, []byte("y"))
+		b.Append(l, []byte("y"))
+	}
+	ns, err = b.NativeSnapshot(2, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ns.(*nativeSnapshot).full != nil {
+		t.Fatal("checkpoint 2 is not a delta")
+	}
+	before := entries()
+	for i := range 100 {
+		at(i)
+		b.Put(v, []byte("z"))
+		b.Append(l, []byte("z"))
+	}
+	after := entries()
+	for i := range before {
+		logged := i/2 < 10
+		if copied := before[i] != after[i]; copied != logged {
+			t.Errorf("k%d (state %d): copied %v; the delta in flight logged it: %v", i/2, i%2, copied, logged)
+		}
+	}
+	p2, err := ns.Persist(context.Background(), st, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, got := restored(t, st, 2, p2)
+	if !slices.Contains(got, `kg=4 state=0 key="k0" uk="" value="y"`) || !slices.Contains(got, `kg=4 state=0 key="k16" uk="" value="x"`) {
+		t.Errorf("checkpoint 2 restores %q, not the values at its barrier", got[:min(len(got), 6)])
+	}
+}

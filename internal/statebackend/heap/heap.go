@@ -41,13 +41,22 @@ type Backend struct {
 	// while inflight, the number of snapshots neither encoded nor
 	// discarded, is not zero. Only canonical snapshots (SnapshotAsync)
 	// read the key groups' maps: groupsCaptured and groupsInflight count
-	// those alone, so that a delta (changelog.go) clones none. Only the
-	// two inflight counts are shared with other goroutines.
+	// those alone, so that a delta (changelog.go) clones none. A delta
+	// reads only the entries it logged, whose epochs run from the log's
+	// start to its capture: deltaLow is the oldest such epoch of the
+	// deltas in flight, deltaCaptured the newest, and deltasInflight
+	// counts them, so that a write to an entry no delta logged copies
+	// nothing. Only the inflight counts are shared with other goroutines.
 	epoch          uint64
 	captured       uint64
 	inflight       atomic.Int64
 	groupsCaptured uint64
 	groupsInflight atomic.Int64
+	deltaLow       uint64
+	deltaCaptured  uint64
+	deltasInflight atomic.Int64
+	// logStart is the epoch the log (changelog.go) began in.
+	logStart uint64
 
 	// closed is set by Close: an encode in flight stops, so that a
 	// cancelled task's snapshot holds its state no longer.
@@ -139,6 +148,16 @@ func (b *Backend) shared(epoch uint64) bool {
 	return epoch <= b.captured && b.inflight.Load() > 0
 }
 
+// entryShared reports whether an entry of KindValue or KindList state
+// stamped with epoch may be read by a snapshot being encoded: a canonical
+// one reads every entry of its epoch or older, a delta only the entries it
+// logged. (A delta reads the whole of each user map it logged, whatever
+// its entries' epochs, so the entries of KindMap state use shared.)
+func (b *Backend) entryShared(epoch uint64) bool {
+	return b.groupShared(epoch) ||
+		(epoch >= b.deltaLow && epoch <= b.deltaCaptured && b.deltasInflight.Load() > 0)
+}
+
 // groupShared reports whether a key group's map made in epoch may be read
 // by a canonical snapshot being encoded.
 func (b *Backend) groupShared(epoch uint64) bool {
@@ -186,7 +205,7 @@ func (b *Backend) Get(s statebackend.StateID) ([]byte, bool) {
 func (b *Backend) Put(s statebackend.StateID, value []byte) {
 	m := b.writableValues(s)
 	e, ok := m[string(b.key)]
-	if ok && !b.shared(e.epoch) {
+	if ok && !b.entryShared(e.epoch) {
 		b.size += int64(len(value) - len(e.v))
 		e.v = append(e.v[:0], value...)
 		b.written(s, e)
@@ -198,7 +217,7 @@ func (b *Backend) Put(s statebackend.StateID, value []byte) {
 func (b *Backend) Append(s statebackend.StateID, elem []byte) {
 	m := b.writableValues(s)
 	e, ok := m[string(b.key)]
-	if ok && !b.shared(e.epoch) {
+	if ok && !b.entryShared(e.epoch) {
 		n := len(e.v)
 		e.v = statebackend.AppendListElement(e.v, elem)
 		b.size += int64(len(e.v) - n)
