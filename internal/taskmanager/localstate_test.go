@@ -2,8 +2,10 @@ package taskmanager
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"testing"
@@ -22,7 +24,10 @@ func TestLocalRecovery(t *testing.T) {
 	tm := &TaskManager{opts: Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))},
 		stores: checkpoint.NewStores(objstore.Options{}, clock.Real{}), local: localState{root: t.TempDir()}}
 	defer tm.stores.Close()
-	const job, storage = "0123456789abcdef0123456789abcdef", "memory://local-recovery-test"
+	const job = "0123456789abcdef0123456789abcdef"
+	// memory:// buckets live as long as the process: a bucket of its own
+	// for each run (-count), which must find no object in storage.
+	storage := fmt.Sprintf("memory://local-recovery-test-%d", rand.Uint64())
 	st, err := tm.stores.Open(ctx, storage)
 	if err != nil {
 		t.Fatal(err)
