@@ -242,26 +242,25 @@ func (w *writer) closePart() error {
 	f := w.f
 	w.f = nil
 	err := w.bw.Flush()
-	if err == nil && w.exactlyOnce {
+	if err == nil && !w.exactlyOnce {
+		err = f.Sync()
+	}
+	if err != nil {
+		f.Close()
+		return w.fail(fmt.Errorf("file sink: writing %q: %w", f.Name(), err))
+	}
+	seq := int64(0)
+	if w.exactlyOnce {
 		if err := os.Rename(f.Name(), w.pendingPath(w.subtask, w.cur)); err != nil {
 			f.Close()
 			return w.fail(fmt.Errorf("file sink: %w", err))
 		}
-		w.inprog = false
-		w.closed = append(w.closed, part{n: w.cur, seq: w.syncs.add(f)})
-		return nil
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
+		seq = w.syncs.add(f)
+	} else if err := f.Close(); err != nil {
 		return w.fail(fmt.Errorf("file sink: writing %q: %w", f.Name(), err))
 	}
 	w.inprog = false
-	w.closed = append(w.closed, part{n: w.cur})
+	w.closed = append(w.closed, part{n: w.cur, seq: seq})
 	return nil
 }
 
