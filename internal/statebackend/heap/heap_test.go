@@ -3,6 +3,7 @@ package heap
 import (
 	"encoding/binary"
 	"fmt"
+	"runtime"
 	"testing"
 
 	"github.com/weirstream/weir/internal/keygroup"
@@ -102,4 +103,70 @@ func BenchmarkMapUpdate(b *testing.B) {
 	for i := 0; b.Loop(); i++ {
 		c.incMapped(i % numKeys)
 	}
+}
+
+// wordCounts is a backend holding the state of a WordCount over n distinct
+// 16-byte words, inserted in order: a 24-byte value (the word and its
+// count) under each word, as the checkpointing benchmark's job keeps it.
+func wordCounts(tb testing.TB, n int) *Backend {
+	tb.Helper()
+	r := keygroup.Range{Start: 0, End: keygroup.DefaultMaxParallelism}
+	b := New(r)
+	s, err := b.Register("count", statebackend.KindValue)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var key [16]byte
+	var value [24]byte
+	for i := range n {
+		k := fmt.Appendf(key[:0], "w%015d", i)
+		copy(value[:], k)
+		binary.LittleEndian.PutUint64(value[16:], 1)
+		b.SetCurrentKey(k, keygroup.Of(keygroup.Hash(k), r.End))
+		b.Put(s, value[:])
+	}
+	return b
+}
+
+// BenchmarkSnapshotEncode encodes a canonical snapshot of 2M words' counts
+// into a buffer reused from the one before: the asynchronous part of a
+// full checkpoint, per key. The state is far larger than the CPU's caches,
+// so what it measures is mostly the reads of each entry's memory.
+func BenchmarkSnapshotEncode(b *testing.B) {
+	const n = 2_000_000
+	be := wordCounts(b, n)
+	buf, err := be.SnapshotAsync().AppendEncoded(nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if buf, err = be.SnapshotAsync().AppendEncoded(buf[:0]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/n, "ns/key")
+	b.SetBytes(int64(len(buf)))
+}
+
+// BenchmarkInsert inserts 2M words' counts into an empty backend, and
+// reports the heap objects and bytes the state holds per key: what the
+// garbage collector marks, and what the state costs in memory.
+func BenchmarkInsert(b *testing.B) {
+	const n = 2_000_000
+	var objects, bytes float64
+	for b.Loop() {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		be := wordCounts(b, n)
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		objects = float64(after.HeapObjects-before.HeapObjects) / n
+		bytes = float64(after.HeapAlloc-before.HeapAlloc) / n
+		runtime.KeepAlive(be)
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/n, "ns/key")
+	b.ReportMetric(objects, "objects/key")
+	b.ReportMetric(bytes, "B/key")
 }
