@@ -198,6 +198,10 @@ func TaskManager(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	mem, err := setMemoryLimit(p.cfg)
+	if err != nil {
+		return err
+	}
 	if *jmAddr == "" {
 		*jmAddr, _ = p.cfg.Get(config.JobManagerRPCAddress)
 	}
@@ -263,7 +267,8 @@ func TaskManager(ctx context.Context, args []string) error {
 	if metricsLis != nil {
 		metricsAt = metricsLis.Addr().String()
 	}
-	p.log.Info("taskmanager started", "id", *id, "rpc", addr, "jobmanager", *jmAddr, "slots", *slots, "data-dir", *dataDir, "metrics", metricsAt, "tls", p.sec != nil)
+	p.log.Info("taskmanager started", "id", *id, "rpc", addr, "jobmanager", *jmAddr, "slots", *slots, "data-dir", *dataDir, "metrics", metricsAt, "tls", p.sec != nil,
+		"memory-limit", mem, "memory-limit-source", mem.Source)
 	return tm.Serve(ctx, lis, p.maxMessageSize)
 }
 

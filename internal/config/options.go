@@ -13,6 +13,7 @@ const (
 	HeartbeatTimeout       = "heartbeat.timeout"
 	SlotRequestTimeout     = "slot.request.timeout"
 	TaskManagerSlots       = "taskmanager.numberOfTaskSlots"
+	TaskManagerProcessSize = "taskmanager.memory.process.size"
 	RPCMaxMessageSize      = "rpc.max-message-size"
 	JobManagerRPCAddress   = "jobmanager.rpc.address"
 	RESTAddress            = "rest.address"
@@ -217,6 +218,8 @@ var options = []Option{
 		Description: "HTTP address of a taskmanager's /metrics, /healthz and /readyz; empty serves none. The jobmanager serves them on rest.address."},
 	{Key: TaskManagerSlots, Type: TypeInt, Default: "1", Min: 1,
 		Description: "Number of task slots a taskmanager offers."},
+	{Key: TaskManagerProcessSize, Type: TypeBytes, Default: "0",
+		Description: "Memory of the whole taskmanager process; the Go runtime's soft memory limit is set to 90% of it, so the garbage collector collects harder near it rather than letting the heap grow to twice the live data. 0 uses the container's memory limit (cgroup) if there is one. A GOMEMLIMIT environment variable sets the limit itself instead; setting both is an error."},
 	{Key: SSLEnabled, Type: TypeBool, Default: "false",
 		Description: "TLS on every gRPC and HTTP connection: client to jobmanager, jobmanager and taskmanagers, taskmanagers to each other, the HTTP API."},
 	{Key: SSLCert, Type: TypeString, Default: "",
