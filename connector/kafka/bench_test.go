@@ -75,25 +75,44 @@ func BenchmarkSink(b *testing.B) {
 			for i := range vs {
 				vs[i] = benchValue(i)
 			}
-			var total time.Duration
+			var total, pause time.Duration
 			id := int64(0)
 			for b.Loop() {
 				w := newWriter(b, Sink{Brokers: tc.brokers, Topic: "t", Semantic: semantic}, 0, 1, "EXACTLY_ONCE")
+				// As in a task: the checkpointer syncs a checkpoint while
+				// the task writes on, and the task commits it when it
+				// completes, here at the next barrier.
+				var synced chan error
+				complete := func() {
+					if synced == nil {
+						return
+					}
+					if err := <-synced; err != nil {
+						b.Fatal(err)
+					}
+					if err := w.NotifyCheckpointComplete(id); err != nil {
+						b.Fatal(err)
+					}
+					synced = nil
+				}
 				start := time.Now()
 				for i, v := range vs {
 					if err := w.Write(v); err != nil {
 						b.Fatal(err)
 					}
 					if semantic == ExactlyOnce && (i+1)%100_000 == 0 {
+						complete()
 						id++
+						barrier := time.Now()
 						if _, err := w.SnapshotState(id); err != nil {
 							b.Fatal(err)
 						}
-						if err := w.NotifyCheckpointComplete(id); err != nil {
-							b.Fatal(err)
-						}
+						pause = max(pause, time.Since(barrier))
+						synced = make(chan error, 1)
+						go func(id int64) { synced <- w.SyncSnapshot(id) }(id)
 					}
 				}
+				complete()
 				if err := w.Finish(); err != nil {
 					b.Fatal(err)
 				}
@@ -101,6 +120,9 @@ func BenchmarkSink(b *testing.B) {
 				w.Close()
 			}
 			reportThroughput(b, b.N*benchRecords, total)
+			if semantic == ExactlyOnce {
+				b.ReportMetric(float64(pause.Microseconds())/1000, "barrier-max-ms")
+			}
 		})
 	}
 }

@@ -105,8 +105,11 @@
 // payloads never appear in errors or logs.
 //
 // Semantic "at-least-once" (the default unless the job checkpoints
-// EXACTLY_ONCE) waits at every checkpoint barrier and at Finish until every
-// record sent is acknowledged: a checkpoint completes only with its
+// EXACTLY_ONCE) sends every open batch at a checkpoint barrier, and the
+// checkpoint's asynchronous part waits until the brokers have acknowledged
+// every record before the barrier (SyncSnapshot, stream.SnapshotSyncer)
+// before it acknowledges the checkpoint, while the task goes on writing;
+// Finish waits for every record. A checkpoint completes only with its
 // records in Kafka, and a restore may write again what a failed attempt
 // wrote after the checkpoint.
 //
@@ -124,8 +127,11 @@
 //     sequence numbers and the transactional attribute, so the broker
 //     drops retried duplicates.
 //   - Pre-commit, at the barrier of checkpoint c (SnapshotState): every
-//     batch is flushed and acknowledged, and the transaction becomes
-//     pending for c; the next record opens the next transaction at once. A
+//     open batch is sent, and the transaction becomes pending for c; the
+//     next record opens the next transaction at once. The checkpoint is
+//     acknowledged only once the brokers have acknowledged every batch of
+//     the transaction (SyncSnapshot, off the task goroutine), so a
+//     completed checkpoint's transactions hold all their records. A
 //     Kafka producer runs one transaction at a time, so one ID per
 //     checkpoint interval, as in Flink, lets the next checkpoint's records
 //     flow while the last one completes. The state is the pending

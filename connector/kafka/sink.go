@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"slices"
 	"sync"
 	"time"
@@ -76,6 +77,7 @@ var (
 	_ stream.SinkWriter[string] = (*writer)(nil)
 	_ stream.Flusher            = (*writer)(nil)
 	_ stream.Checkpointed       = (*writer)(nil)
+	_ stream.SnapshotSyncer     = (*writer)(nil)
 	_ stream.CheckpointListener = (*writer)(nil)
 )
 
@@ -207,13 +209,29 @@ type writer struct {
 	slots  chan struct{}      // maxInFlight tokens; a batch holds one until acknowledged
 	cancel context.CancelFunc // stops the senders; nil before they start
 	wg     sync.WaitGroup     // the senders
-	acks   sync.WaitGroup     // batches handed to senders, not yet acknowledged or failed
 	free   sync.Pool          // of *[]byte, batch buffers
 
 	mu struct {
 		sync.Mutex
 		err error // the first failed produce; sticky
+		// The batches handed to senders and not yet acknowledged or
+		// failed, by epoch: the number of barriers before they were
+		// dispatched. barriers are the epochs checkpoint barriers ended
+		// that may still have batches out, oldest first. acked is
+		// signalled when a batch is done or the senders stop (closed).
+		epoch    int64
+		inflight map[int64]int
+		barriers []barrier
+		acked    sync.Cond
+		closed   bool
 	}
+}
+
+// barrier is the epoch a checkpoint's barrier ended: the batches of that
+// epoch and earlier ones hold the records before the barrier.
+type barrier struct {
+	checkpoint int64
+	epoch      int64
 }
 
 // partitionWriter is one partition's open batch and its sender's queue.
@@ -232,6 +250,7 @@ type produceBatch struct {
 	records       int
 	valueBytes    int    // of the records' values
 	transactional string // the transactional ID, or ""
+	epoch         int64  // barriers before it was dispatched
 }
 
 func (w *writer) failure() error {
@@ -264,6 +283,10 @@ func (w *writer) start() error {
 	ctx, cancel := context.WithCancel(context.Background())
 	w.cancel = cancel
 	w.slots = make(chan struct{}, maxInFlight)
+	w.mu.Lock()
+	w.mu.inflight = map[int64]int{}
+	w.mu.acked.L = &w.mu.Mutex
+	w.mu.Unlock()
 	for _, id := range parts {
 		pw := &partitionWriter{id: id, queue: make(chan *produceBatch, maxInFlight)}
 		w.parts = append(w.parts, pw)
@@ -382,7 +405,10 @@ func (w *writer) dispatch(parts []*partitionWriter) error {
 		b.buf = &buf
 		pw.batch.buf = nil
 		w.slots <- struct{}{} // blocks while maxInFlight batches are out
-		w.acks.Add(1)
+		w.mu.Lock()
+		b.epoch = w.mu.epoch
+		w.mu.inflight[b.epoch]++
+		w.mu.Unlock()
 		pw.queue <- b // never blocks: the queue holds maxInFlight
 	}
 	return nil
@@ -403,7 +429,7 @@ func (w *writer) send(ctx context.Context, pw *partitionWriter) {
 			*b.buf = b.data[:0]
 			w.free.Put(b.buf)
 			<-w.slots
-			w.acks.Done()
+			w.done(b)
 		}
 	}
 }
@@ -441,14 +467,53 @@ func (w *writer) produce(ctx context.Context, pw *partitionWriter, b *produceBat
 	}
 }
 
+// done records that batch b was acknowledged or failed.
+func (w *writer) done(b *produceBatch) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.mu.inflight[b.epoch]--; w.mu.inflight[b.epoch] == 0 {
+		delete(w.mu.inflight, b.epoch)
+	}
+	w.mu.acked.Broadcast()
+}
+
+// waitAcked waits until no batch of an epoch up to last is out, a batch
+// has failed, or the senders have stopped, and returns the failure.
+// w.mu is held.
+func (w *writer) waitAcked(last int64) error {
+	for {
+		switch {
+		case w.mu.err != nil:
+			return w.mu.err
+		case !w.outUpTo(last):
+			return nil
+		case w.mu.closed:
+			return errors.New("kafka sink: the writer was closed before its records were acknowledged")
+		}
+		w.mu.acked.Wait()
+	}
+}
+
+// outUpTo reports whether a batch of an epoch up to last is out. w.mu is
+// held.
+func (w *writer) outUpTo(last int64) bool {
+	for e := range w.mu.inflight {
+		if e <= last {
+			return true
+		}
+	}
+	return false
+}
+
 // flush hands every open batch to the senders and waits until all
 // batches are acknowledged or one has failed.
 func (w *writer) flush() error {
 	if err := w.dispatch(w.parts); err != nil {
 		return err
 	}
-	w.acks.Wait()
-	return w.failure()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.waitAcked(math.MaxInt64)
 }
 
 // Flush hands the open batches to the senders without waiting: the task
@@ -488,19 +553,22 @@ func (w *writer) Finish() error {
 	return nil
 }
 
-// SnapshotState flushes and waits for every record to be acknowledged:
-// after the barrier, the records before it are in Kafka. At least once,
-// the writer keeps no state. Exactly once, the open transaction is
-// pre-committed: it becomes pending for checkpoint id, and the next
-// record opens a new transaction under the next transactional ID. The
-// state is the pending transactions and the next sequence number.
+// SnapshotState hands every open batch to the senders, without waiting
+// for them: SyncSnapshot, off the task goroutine, waits until the records
+// before the barrier are acknowledged, so that the checkpoint completes
+// only with them in Kafka. At least once, the writer keeps no state.
+// Exactly once, the open transaction is pre-committed: it becomes pending
+// for checkpoint id, and the next record opens a new transaction under
+// the next transactional ID. The state is the pending transactions and
+// the next sequence number.
 func (w *writer) SnapshotState(id int64) ([][]byte, error) {
 	if err := w.failure(); err != nil {
 		return nil, err
 	}
-	if err := w.flush(); err != nil {
+	if err := w.dispatch(w.parts); err != nil {
 		return nil, err
 	}
+	w.barrier(id)
 	if !w.exactlyOnce {
 		return nil, nil
 	}
@@ -517,6 +585,36 @@ func (w *writer) SnapshotState(id int64) ([][]byte, error) {
 	}
 	seq := sequenceElement{prefix: w.prefix, subtask: w.subtask, parallelism: w.parallelism, next: w.nextSeq}
 	return append(elems, seq.encode()), nil
+}
+
+// barrier ends the epoch of checkpoint id's records, and forgets the
+// barriers whose records are all acknowledged.
+func (w *writer) barrier(id int64) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	oldest := w.mu.epoch
+	for e := range w.mu.inflight {
+		oldest = min(oldest, e)
+	}
+	w.mu.barriers = slices.DeleteFunc(w.mu.barriers, func(b barrier) bool { return b.epoch < oldest })
+	w.mu.barriers = append(w.mu.barriers, barrier{checkpoint: id, epoch: w.mu.epoch})
+	w.mu.epoch++
+}
+
+// SyncSnapshot waits until the records written before the barrier of
+// checkpoint id, and of every checkpoint before it, are acknowledged by
+// the brokers, and returns the sticky failure if one was not: the
+// checkpoint is then declined, and the task fails at its next call.
+func (w *writer) SyncSnapshot(id int64) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	last := int64(-1)
+	for _, b := range w.mu.barriers {
+		if b.checkpoint <= id {
+			last = b.epoch
+		}
+	}
+	return w.waitAcked(last)
 }
 
 // NotifyCheckpointComplete commits the pending transactions of checkpoint
@@ -636,6 +734,10 @@ func (w *writer) Close() error {
 		w.cancel()
 	}
 	w.wg.Wait()
+	w.mu.Lock()
+	w.mu.closed = true
+	w.mu.acked.Broadcast()
+	w.mu.Unlock()
 	if t := w.txn; t != nil {
 		w.txn = nil
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -1,13 +1,17 @@
 package kafka
 
 import (
+	"errors"
 	"fmt"
 	"runtime"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	kafka "github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/weirstream/weir/internal/clock"
 	"github.com/weirstream/weir/stream"
@@ -64,13 +68,23 @@ func write(t testing.TB, w *writer, vs ...string) {
 	}
 }
 
+// snapshot takes w's part of checkpoint id as a task does: SnapshotState
+// at the barrier, then SyncSnapshot before the checkpoint is acknowledged.
 func snapshot(t testing.TB, w *writer, id int64) [][]byte {
 	t.Helper()
-	state, err := w.SnapshotState(id)
+	state, err := checkpoint(w, id)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return state
+}
+
+func checkpoint(w *writer, id int64) ([][]byte, error) {
+	state, err := w.SnapshotState(id)
+	if err != nil {
+		return nil, err
+	}
+	return state, w.SyncSnapshot(id)
 }
 
 func notify(t testing.TB, w *writer, id int64) {
@@ -281,7 +295,7 @@ func TestSinkRecordTooLarge(t *testing.T) {
 		w := newWriter(t, Sink{Brokers: tc.brokers, Topic: "t", Semantic: semantic}, 0, 1, "EXACTLY_ONCE")
 		huge := strings.Repeat("secret!", 300_000)
 		write(t, w, "small", huge)
-		_, err := w.SnapshotState(1)
+		_, err := checkpoint(w, 1)
 		if err == nil {
 			t.Fatalf("%s: no error", semantic)
 		}
@@ -335,5 +349,85 @@ func TestSinkElements(t *testing.T) {
 		if _, err := decodeSinkElement(b); err == nil {
 			t.Errorf("%x: decoded", b)
 		}
+	}
+}
+
+// TestSinkSnapshotDoesNotWaitForBrokers holds the brokers' answers to
+// produce requests: SnapshotState returns at once and the task goes on
+// writing, while SyncSnapshot, which the checkpoint waits for, returns
+// only once the records before the barrier are acknowledged.
+func TestSinkSnapshotDoesNotWaitForBrokers(t *testing.T) {
+	for _, semantic := range []string{AtLeastOnce, ExactlyOnce} {
+		t.Run(semantic, func(t *testing.T) {
+			const partitions = 2
+			tc := newTestCluster(t, partitions, "t")
+			w := newWriter(t, Sink{Brokers: tc.brokers, Topic: "t", Semantic: semantic}, 0, 1, "EXACTLY_ONCE")
+			write(t, w, values("before", 100)...)
+
+			held := make(chan struct{}, 1)
+			release := make(chan struct{})
+			var released atomic.Bool
+			tc.c.ControlKey(int16(kmsg.Produce), func(kmsg.Request) (kmsg.Response, error, bool) {
+				select {
+				case held <- struct{}{}:
+				default:
+				}
+				tc.c.SleepControl(func() { <-release })
+				return nil, nil, false
+			})
+
+			snapshotted := make(chan error, 1)
+			go func() {
+				_, err := w.SnapshotState(1)
+				snapshotted <- err
+			}()
+			select {
+			case err := <-snapshotted:
+				if err != nil {
+					t.Fatal(err)
+				}
+			case <-time.After(waitTimeout):
+				t.Fatal("SnapshotState waits for the brokers to acknowledge the records")
+			}
+			select {
+			case <-held:
+			case <-time.After(waitTimeout):
+				t.Fatal("no produce request after the barrier")
+			}
+			write(t, w, values("after", 10)...)
+
+			synced := make(chan error, 1)
+			go func() {
+				err := w.SyncSnapshot(1)
+				if err == nil && !released.Load() {
+					err = errors.New("SyncSnapshot returned before the brokers acknowledged the records")
+				}
+				synced <- err
+			}()
+			released.Store(true)
+			close(release)
+			select {
+			case err := <-synced:
+				if err != nil {
+					t.Fatal(err)
+				}
+			case <-time.After(waitTimeout):
+				t.Fatal("SyncSnapshot did not return after the brokers acknowledged the records")
+			}
+			var sent int64
+			for _, off := range tc.offsets(t, "t", partitions, kafka.ReadUncommitted) {
+				sent += off
+			}
+			if sent < 100 {
+				t.Errorf("%d records in the topic after SyncSnapshot, want the 100 before the barrier", sent)
+			}
+			notify(t, w, 1)
+			snapshot(t, w, 2)
+			notify(t, w, 2)
+			if err := w.Finish(); err != nil {
+				t.Fatal(err)
+			}
+			equalSets(t, "records in the topic", tc.readCommitted(t, "t", partitions), append(values("before", 100), values("after", 10)...))
+		})
 	}
 }
