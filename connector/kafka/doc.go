@@ -56,10 +56,11 @@
 //     DeadLetterTopic with headers weir.source.topic, weir.source.partition,
 //     weir.source.offset and weir.error, and counted
 //     (kafka_records_dead_lettered). Dead letters are written at least
-//     once: the checkpoint barrier waits until the dead letters before it
-//     are acknowledged, so none is lost, but one whose checkpoint did not
-//     complete is written again after a restore; the origin headers
-//     identify duplicates.
+//     once: they are sent at the checkpoint barrier, and the checkpoint is
+//     acknowledged only once the dead letters before it are (SyncSnapshot,
+//     off the task goroutine), so none is lost, but one whose checkpoint
+//     did not complete is written again after a restore; the origin
+//     headers identify duplicates.
 //
 // The first ten bad records of a subtask are logged one by one, then one
 // in every thousand, with the running count: offsets and reasons, never

@@ -117,6 +117,7 @@ var (
 	_ stream.Validator            = Source{}
 	_ stream.SourceReader[string] = (*reader)(nil)
 	_ stream.Checkpointed         = (*reader)(nil)
+	_ stream.SnapshotSyncer       = (*reader)(nil)
 	_ stream.CheckpointListener   = (*reader)(nil)
 )
 
@@ -570,8 +571,9 @@ func (r *reader) dlqError(err error) error {
 // discovery has finished it adds a sourceUnassigned element.
 func (r *reader) SnapshotState(id int64) ([][]byte, error) {
 	if r.dlq != nil {
-		// The dead letters before the offsets are in Kafka.
-		if err := r.dlq.flush(); err != nil {
+		// The dead letters before the offsets go to Kafka; SyncSnapshot
+		// waits for them.
+		if _, err := r.dlq.SnapshotState(id); err != nil {
 			return nil, r.dlqError(err)
 		}
 	}
@@ -592,6 +594,19 @@ func (r *reader) SnapshotState(id int64) ([][]byte, error) {
 		r.toCommit = append(r.toCommit, commitPoint{checkpoint: id, offsets: maps.Clone(r.offsets)})
 	}
 	return elems, nil
+}
+
+// SyncSnapshot waits until the dead letters written before the barrier of
+// checkpoint id are acknowledged: a checkpoint whose offsets are past a
+// bad record completes only with its dead letter in Kafka.
+func (r *reader) SyncSnapshot(id int64) error {
+	if r.dlq == nil {
+		return nil
+	}
+	if err := r.dlq.SyncSnapshot(id); err != nil {
+		return r.dlqError(err)
+	}
+	return nil
 }
 
 // UnionRedistribution marks the source's state as union-redistributed when
