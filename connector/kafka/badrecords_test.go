@@ -2,19 +2,16 @@ package kafka
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	kafka "github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/kmsg"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
@@ -377,53 +374,7 @@ func TestDeadLettersSyncedOffTheTask(t *testing.T) {
 	var out collector
 	readN(t, r, &out, 2)
 
-	held := make(chan struct{}, 1)
-	release := make(chan struct{})
-	var released atomic.Bool
-	tc.c.ControlKey(int16(kmsg.Produce), func(kmsg.Request) (kmsg.Response, error, bool) {
-		select {
-		case held <- struct{}{}:
-		default:
-		}
-		tc.c.SleepControl(func() { <-release })
-		return nil, nil, false
-	})
-	snapshotted := make(chan error, 1)
-	go func() {
-		_, err := r.SnapshotState(1)
-		snapshotted <- err
-	}()
-	select {
-	case err := <-snapshotted:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(waitTimeout):
-		t.Fatal("SnapshotState waits for the brokers to acknowledge the dead letters")
-	}
-	select {
-	case <-held:
-	case <-time.After(waitTimeout):
-		t.Fatal("no produce request for the dead letter after the barrier")
-	}
-	synced := make(chan error, 1)
-	go func() {
-		err := r.SyncSnapshot(1)
-		if err == nil && !released.Load() {
-			err = errors.New("SyncSnapshot returned before the brokers acknowledged the dead letter")
-		}
-		synced <- err
-	}()
-	released.Store(true)
-	close(release)
-	select {
-	case err := <-synced:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(waitTimeout):
-		t.Fatal("SyncSnapshot did not return after the brokers acknowledged the dead letter")
-	}
+	tc.syncedOffTheTask(t, r, nil, "dead letter")
 	if n := tc.offsets(t, "dlq", 1, kafka.ReadUncommitted)[0]; n != 1 {
 		t.Errorf("the dead-letter topic holds %d records after SyncSnapshot, want 1", n)
 	}

@@ -14,6 +14,7 @@ import (
 	kafka "github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/weirstream/weir/internal/clock"
 	"github.com/weirstream/weir/stream"
@@ -268,4 +269,63 @@ func abbrev(s []string) string {
 		return fmt.Sprintf("%q ... (%d more)", s[:20], len(s)-20)
 	}
 	return fmt.Sprintf("%q", s)
+}
+
+// syncedOffTheTask takes checkpoint 1 of cp as a task does while the
+// cluster holds its answers to produce requests: SnapshotState must
+// return with a produce request held, then during runs (the task going
+// on, if not nil), and SyncSnapshot must return only once the answers are
+// released. what names the records being produced in failures.
+func (tc *testCluster) syncedOffTheTask(t *testing.T, cp stream.SnapshotSyncer, during func(), what string) {
+	t.Helper()
+	held := make(chan struct{}, 1)
+	release := make(chan struct{})
+	var released atomic.Bool
+	tc.c.ControlKey(int16(kmsg.Produce), func(kmsg.Request) (kmsg.Response, error, bool) {
+		select {
+		case held <- struct{}{}:
+		default:
+		}
+		tc.c.SleepControl(func() { <-release })
+		return nil, nil, false
+	})
+	snapshotted := make(chan error, 1)
+	go func() {
+		_, err := cp.SnapshotState(1)
+		snapshotted <- err
+	}()
+	select {
+	case err := <-snapshotted:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(waitTimeout):
+		t.Fatalf("SnapshotState waits for the brokers to acknowledge the %s", what)
+	}
+	select {
+	case <-held:
+	case <-time.After(waitTimeout):
+		t.Fatalf("no produce request for the %s after the barrier", what)
+	}
+	if during != nil {
+		during()
+	}
+	synced := make(chan error, 1)
+	go func() {
+		err := cp.SyncSnapshot(1)
+		if err == nil && !released.Load() {
+			err = fmt.Errorf("SyncSnapshot returned before the brokers acknowledged the %s", what)
+		}
+		synced <- err
+	}()
+	released.Store(true)
+	close(release)
+	select {
+	case err := <-synced:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(waitTimeout):
+		t.Fatalf("SyncSnapshot did not return after the brokers acknowledged the %s", what)
+	}
 }

@@ -1,17 +1,13 @@
 package kafka
 
 import (
-	"errors"
 	"fmt"
 	"runtime"
 	"slices"
 	"strings"
-	"sync/atomic"
 	"testing"
-	"time"
 
 	kafka "github.com/segmentio/kafka-go"
-	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/weirstream/weir/internal/clock"
 	"github.com/weirstream/weir/stream"
@@ -364,56 +360,7 @@ func TestSinkSnapshotDoesNotWaitForBrokers(t *testing.T) {
 			w := newWriter(t, Sink{Brokers: tc.brokers, Topic: "t", Semantic: semantic}, 0, 1, "EXACTLY_ONCE")
 			write(t, w, values("before", 100)...)
 
-			held := make(chan struct{}, 1)
-			release := make(chan struct{})
-			var released atomic.Bool
-			tc.c.ControlKey(int16(kmsg.Produce), func(kmsg.Request) (kmsg.Response, error, bool) {
-				select {
-				case held <- struct{}{}:
-				default:
-				}
-				tc.c.SleepControl(func() { <-release })
-				return nil, nil, false
-			})
-
-			snapshotted := make(chan error, 1)
-			go func() {
-				_, err := w.SnapshotState(1)
-				snapshotted <- err
-			}()
-			select {
-			case err := <-snapshotted:
-				if err != nil {
-					t.Fatal(err)
-				}
-			case <-time.After(waitTimeout):
-				t.Fatal("SnapshotState waits for the brokers to acknowledge the records")
-			}
-			select {
-			case <-held:
-			case <-time.After(waitTimeout):
-				t.Fatal("no produce request after the barrier")
-			}
-			write(t, w, values("after", 10)...)
-
-			synced := make(chan error, 1)
-			go func() {
-				err := w.SyncSnapshot(1)
-				if err == nil && !released.Load() {
-					err = errors.New("SyncSnapshot returned before the brokers acknowledged the records")
-				}
-				synced <- err
-			}()
-			released.Store(true)
-			close(release)
-			select {
-			case err := <-synced:
-				if err != nil {
-					t.Fatal(err)
-				}
-			case <-time.After(waitTimeout):
-				t.Fatal("SyncSnapshot did not return after the brokers acknowledged the records")
-			}
+			tc.syncedOffTheTask(t, w, func() { write(t, w, values("after", 10)...) }, "records")
 			var sent int64
 			for _, off := range tc.offsets(t, "t", partitions, kafka.ReadUncommitted) {
 				sent += off
