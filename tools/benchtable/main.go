@@ -54,11 +54,14 @@ type step struct {
 
 // config is a run's settings.
 type config struct {
-	short      bool
-	stateMB    int
-	stateRuns  int
-	recoveryMB int
-	goBin      string
+	short     bool
+	stateMB   int
+	stateRuns int
+	// incrementalOnly leaves the full snapshots out of the state step
+	// (-state-snapshots incremental).
+	incrementalOnly bool
+	recoveryMB      int
+	goBin           string
 	// only, if not empty, names the steps to run; the others are recorded
 	// as not selected.
 	only map[string]bool
@@ -72,8 +75,11 @@ func steps(c config) []step {
 		}
 		return "-benchtime=" + full
 	}
-	var wcLines, nexEvents, heapKeys, recoveryEnv []string
+	var wcLines, nexEvents, heapKeys, recoveryEnv, stateEnv []string
 	stateMB, stateRuns, recoveryMB := c.stateMB, c.stateRuns, c.recoveryMB
+	if c.incrementalOnly {
+		stateEnv = []string{"WEIRBENCH_CHECKPOINT_SNAPSHOTS=incremental"}
+	}
 	if c.short {
 		recoveryMB = 2
 		// A small job ends soon after its first pass: checkpoints every
@@ -91,7 +97,7 @@ func steps(c config) []step {
 			args: []string{"-run", "^$", "-bench", "^BenchmarkGenerator$", bt("5x", "1x"), "./examples/nexmark/"}},
 		{name: stepNexmark, env: nexEvents,
 			args: []string{"-run", "^$", "-bench", "^BenchmarkQuery$/^(q0|q1|q2|q4|q5|q7|q8)$", "-benchtime=1x", "-timeout", "60m", "./examples/nexmark/"}},
-		{name: stepState, env: append(heapKeys, fmt.Sprintf("WEIRBENCH_STATE_MB=%d", stateMB)), runs: stateRuns,
+		{name: stepState, env: append(append(heapKeys, stateEnv...), fmt.Sprintf("WEIRBENCH_STATE_MB=%d", stateMB)), runs: stateRuns,
 			args: []string{"-run", "^$", "-bench", "^(BenchmarkHeapStateBytesPerKey|BenchmarkCheckpointing)$", "-benchtime=1x", "-timeout", "60m", "./internal/bench/"}},
 		{name: stepRecovery, env: append(recoveryEnv, fmt.Sprintf("WEIRBENCH_RECOVERY_MB=%d", recoveryMB)),
 			args: []string{"-run", "^$", "-bench", "^BenchmarkRecovery$", "-benchtime=1x", "-timeout", "90m", "./internal/bench/"}},
@@ -120,6 +126,7 @@ func run() error {
 	flag.BoolVar(&c.short, "short", false, "tiny inputs, no integration tests: a smoke test of the suite, not figures to read")
 	flag.IntVar(&c.stateMB, "state-mb", 128, "approximate keyed state of the checkpointing benchmark, in MiB")
 	flag.IntVar(&c.stateRuns, "state-runs", 3, "how many times the checkpointing benchmark runs; its ratios are of the means, its pauses the worst run's")
+	snapshots := flag.String("state-snapshots", "all", "the checkpointing benchmark's snapshots: all, or incremental (without the full ones, for -state-mb 1024)")
 	flag.IntVar(&c.recoveryMB, "recovery-mb", 1024, "approximate keyed state of the recovery benchmark, in MiB")
 	flag.StringVar(&c.goBin, "go", "go", "the go command")
 	raw := flag.String("raw", "out/bench-raw.txt", "where to save the suite's output")
@@ -144,6 +151,13 @@ func run() error {
 	}
 	if c.stateRuns <= 0 {
 		return fmt.Errorf("-state-runs %d: want at least one run", c.stateRuns)
+	}
+	switch *snapshots {
+	case "all":
+	case "incremental":
+		c.incrementalOnly = true
+	default:
+		return fmt.Errorf("-state-snapshots %q: want all or incremental", *snapshots)
 	}
 	if c.recoveryMB <= 0 {
 		return fmt.Errorf("-recovery-mb %d: want a positive size", c.recoveryMB)
@@ -188,7 +202,11 @@ func run() error {
 // lines to out and progress to progress. A failing step is recorded and
 // the suite goes on; only an interrupt or a broken output stops it.
 func runSuite(ctx context.Context, c config, out, progress io.Writer) error {
-	mode := fmt.Sprintf("full, checkpointing state %d MiB (%d runs), recovery state %d MiB", c.stateMB, c.stateRuns, c.recoveryMB)
+	snapshots := "full and incremental snapshots"
+	if c.incrementalOnly {
+		snapshots = "incremental snapshots only"
+	}
+	mode := fmt.Sprintf("full, checkpointing state %d MiB (%d runs, %s), recovery state %d MiB", c.stateMB, c.stateRuns, snapshots, c.recoveryMB)
 	if c.short {
 		mode = "short (tiny inputs: a smoke test, not figures)"
 	}
@@ -218,6 +236,9 @@ func runSuite(ctx context.Context, c config, out, progress io.Writer) error {
 		if c.only != nil && !c.only[s.name] {
 			fmt.Fprintf(out, "%s%s: not selected by -steps\n", failMarker, s.name)
 			continue
+		}
+		if s.name == stepState && c.incrementalOnly {
+			fmt.Fprintf(out, "%s%s: not selected by -state-snapshots incremental\n", failMarker, stepStateFull)
 		}
 		if s.full && c.short {
 			fmt.Fprintf(out, "%s%s: not run in -short mode\n", failMarker, s.name)

@@ -30,8 +30,11 @@ const (
 // Step names: each row says which step measures it, so that a row whose
 // step failed or was skipped says why it has no figure.
 const (
-	stepWordCount  = "wordcount"
-	stepState      = "state"
+	stepWordCount = "wordcount"
+	stepState     = "state"
+	// stepStateFull is the state step's full snapshots, which
+	// -state-snapshots incremental leaves out.
+	stepStateFull  = "state-full"
 	stepNexmark    = "nexmark"
 	stepGenerator  = "nexmark-ceiling"
 	stepRecovery   = "recovery"
@@ -89,21 +92,21 @@ func Rows(r *Results) []Row {
 	// Full snapshots on the heap and on Pebble (the default), and
 	// incremental ones (state.backend.incremental: true): the heap's
 	// deltas, and Pebble's new files, as Flink's RocksDB figures are.
-	checkpointed := []struct{ name, run string }{
-		{"heap full", "heap/checkpoints"},
-		{"heap incremental (state.backend.incremental)", "heap/incremental-checkpoints"},
-		{"Pebble full", "pebble/checkpoints"},
-		{"Pebble incremental (state.backend.incremental)", "pebble/incremental-checkpoints"},
+	checkpointed := []struct{ name, run, step string }{
+		{"heap full", "heap/checkpoints", stepStateFull},
+		{"heap incremental (state.backend.incremental)", "heap/incremental-checkpoints", stepState},
+		{"Pebble full", "pebble/checkpoints", stepStateFull},
+		{"Pebble incremental (state.backend.incremental)", "pebble/incremental-checkpoints", stepState},
 	}
 	for _, c := range checkpointed {
 		be, _, _ := strings.Cut(c.run, "/")
 		for _, unit := range []string{"words/s", "words/cpu-s"} {
-			row := t.ratio("Checkpoints "+t.every(cp+c.run)+" ÷ none, "+c.name+", "+unit, stepState, cp+c.run, cp+be+"/none", unit, checkpointMin)
+			row := t.ratio("Checkpoints "+t.every(cp+c.run)+" ÷ none, "+c.name+", "+unit, c.step, cp+c.run, cp+be+"/none", unit, checkpointMin)
 			t.checkpointNote(row, cp+c.run)
 		}
 	}
 	for _, c := range checkpointed {
-		row := t.limit("Synchronous pause per barrier p99, "+c.name, stepState, cp+c.run, "sync-p99-ms", "ms", syncP99MaxMillis)
+		row := t.limit("Synchronous pause per barrier p99, "+c.name, c.step, cp+c.run, "sync-p99-ms", "ms", syncP99MaxMillis)
 		t.checkpointNote(row, cp+c.run)
 		if max, ok := r.Max(cp+c.run, "sync-max-ms"); ok && row.Result != notMeasured {
 			row.Note = joinNotes(fmt.Sprintf("max %.0f ms", max), row.Note)
@@ -130,6 +133,10 @@ func (t *table) add(row Row) *Row {
 // missing is the row of a figure that has no value.
 func (t *table) missing(figure, step, target string) *Row {
 	why := t.r.Failed[step]
+	if why == "" && step == stepStateFull {
+		// The full snapshots run in the state step unless left out.
+		why = t.r.Failed[stepState]
+	}
 	if why == "" {
 		why = "no result in the output"
 	}

@@ -277,3 +277,59 @@ echo "BenchmarkCheckpointing/heap/checkpoints-2 1 $((80 + 5 * n)) words/s 1 inte
 		t.Errorf("pause row %+v: want the worst run's p99, 30 ms, and max, 60 ms", pause)
 	}
 }
+
+// TestIncrementalOnly checks that -state-snapshots incremental runs the
+// state step without the full snapshots, and that their rows say why they
+// have no figure while the incremental rows are made as before.
+func TestIncrementalOnly(t *testing.T) {
+	// A go command that prints what the checkpointing benchmark prints
+	// when WEIRBENCH_CHECKPOINT_SNAPSHOTS=incremental leaves out the full
+	// snapshots, and fails without it.
+	dir := t.TempDir()
+	script := `#!/bin/sh
+[ "$WEIRBENCH_CHECKPOINT_SNAPSHOTS" = incremental ] || exit 1
+echo "BenchmarkCheckpointing/pebble/none-2 1 100 words/s"
+echo "BenchmarkCheckpointing/pebble/incremental-checkpoints-2 1 95 words/s 1 interval-s 20 sync-p99-ms 30 sync-max-ms"
+`
+	goBin := filepath.Join(dir, "go")
+	if err := os.WriteFile(goBin, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	c := config{only: map[string]bool{stepState: true}, stateMB: 1024, stateRuns: 1, incrementalOnly: true, recoveryMB: 1, goBin: goBin}
+	if err := runSuite(context.Background(), c, &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	r, err := Parse(&out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if why, ok := r.Failed[stepState]; ok {
+		t.Fatalf("the state step failed (%s): it did not run with WEIRBENCH_CHECKPOINT_SNAPSHOTS=incremental", why)
+	}
+	rows := map[string]Row{}
+	for _, row := range Rows(r) {
+		rows[row.Figure] = row
+	}
+	for _, figure := range []string{
+		"Checkpoints every interval ÷ none, Pebble full, words/s",
+		"Synchronous pause per barrier p99, heap full",
+	} {
+		if row := rows[figure]; row.Result != notMeasured || row.Note != "not selected by -state-snapshots incremental" {
+			t.Errorf("%s: %+v, want not measured, not selected", figure, row)
+		}
+	}
+	if row := rows["Checkpoints every 1 s ÷ none, Pebble incremental (state.backend.incremental), words/s"]; row.Ratio != "0.95" || row.Result != pass {
+		t.Errorf("incremental ratio row %+v: want 0.95, pass", row)
+	}
+	// A failed state step is the reason of the full snapshots' rows too.
+	r.Failed = map[string]string{stepState: "go test failed (exit status 1)"}
+	r.Bench = nil
+	for _, row := range Rows(r) {
+		full := strings.HasSuffix(row.Figure, ", heap full") || strings.HasSuffix(row.Figure, ", Pebble full") ||
+			strings.Contains(row.Figure, " full, ")
+		if full && row.Note != r.Failed[stepState] {
+			t.Errorf("%s: note %q, want the state step's failure", row.Figure, row.Note)
+		}
+	}
+}
