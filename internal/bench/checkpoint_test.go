@@ -91,8 +91,10 @@ func keyedInput(b *testing.B, stateMB, passes int) *keyedCorpus {
 // state.backend.incremental: true: Pebble's new files, as Flink's RocksDB
 // figures are, or the heap's deltas). Metrics: words/s of wall time
 // and words/cpu-s as in the WordCount benchmarks; for "checkpoints" also
-// interval-s, checkpoints (completed, per job), ckpt-MB (the largest
-// completed checkpoint) and sync-p99-ms /
+// interval-s, checkpoints (completed, per job, of the jobmanager's last
+// 100), ckpt-MB (the largest completed checkpoint), upload-MB (what a
+// checkpoint wrote to storage, on average: an incremental one writes only
+// its new files or delta) and sync-p99-ms /
 // sync-max-ms, the synchronous part of the snapshot in every stateful
 // subtask's acknowledgement (the time the task stops processing for a
 // barrier), read from the jobmanager's checkpoint details API.
@@ -150,7 +152,7 @@ func benchmarkCheckpointing(b *testing.B, stateMB int, backend string, interval 
 	cl := startCluster(b, s)
 	var m meter
 	var syncs []int64
-	var checkpoints, ckptBytes int64
+	var checkpoints, ckptBytes, uploaded int64
 	for i := range b.N {
 		out := filepath.Join(root, fmt.Sprintf("out-ckpt-%s-%v-%d", backend, interval, i))
 		env, err := stream.BuildProgram("wordcount", []string{"--input", in.path, "--output", out}, 1)
@@ -187,6 +189,7 @@ func benchmarkCheckpointing(b *testing.B, stateMB int, backend string, interval 
 		}
 		syncs = append(syncs, st.syncMillis...)
 		checkpoints += st.completed
+		uploaded += st.uploaded
 		ckptBytes = max(ckptBytes, st.maxBytes)
 	}
 	m.Report(b, float64(in.words)*float64(b.N), "words")
@@ -195,6 +198,9 @@ func benchmarkCheckpointing(b *testing.B, stateMB int, backend string, interval 
 		b.ReportMetric(interval.Seconds(), "interval-s")
 		b.ReportMetric(float64(checkpoints)/float64(b.N), "checkpoints")
 		b.ReportMetric(float64(ckptBytes)/(1<<20), "ckpt-MB")
+		if checkpoints > 0 {
+			b.ReportMetric(float64(uploaded)/float64(checkpoints)/(1<<20), "upload-MB")
+		}
 		if len(syncs) > 0 {
 			slices.Sort(syncs)
 			b.ReportMetric(float64(syncs[(len(syncs)*99+99)/100-1]), "sync-p99-ms")
@@ -228,6 +234,7 @@ func checkLineCount(dir string, want int64) error {
 type ckptStats struct {
 	completed  int64
 	maxBytes   int64
+	uploaded   int64   // bytes written to storage, summed over the completed checkpoints
 	syncMillis []int64 // one per acknowledgement of a stateful subtask
 }
 
@@ -247,6 +254,7 @@ func checkpointStats(httpAddr, jobID string) (ckptStats, error) {
 		}
 		st.completed++
 		st.maxBytes = max(st.maxBytes, c.StateSize)
+		st.uploaded += c.UploadedSize
 		var d jobmanager.CheckpointDetailJSON
 		if err := getJSON(fmt.Sprintf("http://%s/api/v1/jobs/%s/checkpoints/details/%d", httpAddr, jobID, c.ID), &d); err != nil {
 			return st, err

@@ -217,7 +217,8 @@ func (t *table) every(bench string) string {
 	return "every interval"
 }
 
-// checkpointNote adds the state size and checkpoint count of bench to row.
+// checkpointNote adds the checkpoint size, what a checkpoint uploaded on
+// average and the checkpoint count of bench to row.
 func (t *table) checkpointNote(row *Row, bench string) {
 	if row.Result == notMeasured {
 		return
@@ -225,6 +226,9 @@ func (t *table) checkpointNote(row *Row, bench string) {
 	var parts []string
 	if v, ok := t.r.Mean(bench, "ckpt-MB"); ok {
 		parts = append(parts, fmt.Sprintf("checkpoint %.0f MB", v))
+	}
+	if v, ok := t.r.Mean(bench, "upload-MB"); ok {
+		parts = append(parts, fmt.Sprintf("uploaded %.0f MB per checkpoint", v))
 	}
 	if v, ok := t.r.Mean(bench, "checkpoints"); ok {
 		parts = append(parts, fmt.Sprintf("checkpoints per job: %.0f", v))

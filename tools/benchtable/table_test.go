@@ -289,7 +289,7 @@ func TestIncrementalOnly(t *testing.T) {
 	script := `#!/bin/sh
 [ "$WEIRBENCH_CHECKPOINT_SNAPSHOTS" = incremental ] || exit 1
 echo "BenchmarkCheckpointing/pebble/none-2 1 100 words/s"
-echo "BenchmarkCheckpointing/pebble/incremental-checkpoints-2 1 95 words/s 1 interval-s 20 sync-p99-ms 30 sync-max-ms"
+echo "BenchmarkCheckpointing/pebble/incremental-checkpoints-2 1 95 words/s 1 interval-s 20 sync-p99-ms 30 sync-max-ms 48.6 upload-MB"
 `
 	goBin := filepath.Join(dir, "go")
 	if err := os.WriteFile(goBin, []byte(script), 0o755); err != nil {
@@ -319,8 +319,9 @@ echo "BenchmarkCheckpointing/pebble/incremental-checkpoints-2 1 95 words/s 1 int
 			t.Errorf("%s: %+v, want not measured, not selected", figure, row)
 		}
 	}
-	if row := rows["Checkpoints every 1 s ÷ none, Pebble incremental (state.backend.incremental), words/s"]; row.Ratio != "0.95" || row.Result != pass {
-		t.Errorf("incremental ratio row %+v: want 0.95, pass", row)
+	if row := rows["Checkpoints every 1 s ÷ none, Pebble incremental (state.backend.incremental), words/s"]; row.Ratio != "0.95" || row.Result != pass ||
+		!strings.Contains(row.Note, "uploaded 49 MB per checkpoint") {
+		t.Errorf("incremental ratio row %+v: want 0.95, pass, and the upload per checkpoint", row)
 	}
 	// A failed state step is the reason of the full snapshots' rows too.
 	r.Failed = map[string]string{stepState: "go test failed (exit status 1)"}
