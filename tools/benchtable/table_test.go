@@ -247,21 +247,10 @@ echo $n > "` + dir + `/n"
 echo "BenchmarkCheckpointing/heap/none-2 1 100 words/s"
 echo "BenchmarkCheckpointing/heap/checkpoints-2 1 $((80 + 5 * n)) words/s 1 interval-s $((10 * n)) sync-p99-ms $((20 * n)) sync-max-ms"
 `
-	goBin := filepath.Join(dir, "go")
-	if err := os.WriteFile(goBin, []byte(script), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	var out bytes.Buffer
-	c := config{only: map[string]bool{stepState: true}, stateMB: 1, stateRuns: 3, recoveryMB: 1, goBin: goBin}
-	if err := runSuite(context.Background(), c, &out, io.Discard); err != nil {
-		t.Fatal(err)
-	}
-	if n := strings.Count(out.String(), stepMarker+stepState+" (run "); n != 3 {
-		t.Fatalf("the state step ran %d times, want 3:\n%s", n, out.String())
-	}
-	r, err := Parse(&out)
-	if err != nil {
-		t.Fatal(err)
+	c := config{only: map[string]bool{stepState: true}, stateMB: 1, stateRuns: 3, recoveryMB: 1, goBin: fakeGo(t, dir, script)}
+	r, out := runFakeSuite(t, c)
+	if n := strings.Count(out, stepMarker+stepState+" (run "); n != 3 {
+		t.Fatalf("the state step ran %d times, want 3:\n%s", n, out)
 	}
 	rows := map[string]Row{}
 	for _, row := range Rows(r) {
@@ -291,19 +280,8 @@ func TestIncrementalOnly(t *testing.T) {
 echo "BenchmarkCheckpointing/pebble/none-2 1 100 words/s"
 echo "BenchmarkCheckpointing/pebble/incremental-checkpoints-2 1 95 words/s 1 interval-s 20 sync-p99-ms 30 sync-max-ms 48.6 upload-MB"
 `
-	goBin := filepath.Join(dir, "go")
-	if err := os.WriteFile(goBin, []byte(script), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	var out bytes.Buffer
-	c := config{only: map[string]bool{stepState: true}, stateMB: 1024, stateRuns: 1, incrementalOnly: true, recoveryMB: 1, goBin: goBin}
-	if err := runSuite(context.Background(), c, &out, io.Discard); err != nil {
-		t.Fatal(err)
-	}
-	r, err := Parse(&out)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := config{only: map[string]bool{stepState: true}, stateMB: 1024, stateRuns: 1, incrementalOnly: true, recoveryMB: 1, goBin: fakeGo(t, dir, script)}
+	r, _ := runFakeSuite(t, c)
 	if why, ok := r.Failed[stepState]; ok {
 		t.Fatalf("the state step failed (%s): it did not run with WEIRBENCH_CHECKPOINT_SNAPSHOTS=incremental", why)
 	}
@@ -333,4 +311,31 @@ echo "BenchmarkCheckpointing/pebble/incremental-checkpoints-2 1 95 words/s 1 int
 			t.Errorf("%s: note %q, want the state step's failure", row.Figure, row.Note)
 		}
 	}
+}
+
+// fakeGo writes script into dir as a go command for runSuite and returns
+// its path.
+func fakeGo(t *testing.T, dir, script string) string {
+	t.Helper()
+	goBin := filepath.Join(dir, "go")
+	if err := os.WriteFile(goBin, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return goBin
+}
+
+// runFakeSuite runs the suite of c and returns what it measured and its
+// output.
+func runFakeSuite(t *testing.T, c config) (*Results, string) {
+	t.Helper()
+	var out bytes.Buffer
+	if err := runSuite(context.Background(), c, &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	text := out.String()
+	r, err := Parse(&out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r, text
 }
