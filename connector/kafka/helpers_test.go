@@ -294,14 +294,7 @@ func (tc *testCluster) syncedOffTheTask(t *testing.T, cp stream.SnapshotSyncer, 
 		_, err := cp.SnapshotState(1)
 		snapshotted <- err
 	}()
-	select {
-	case err := <-snapshotted:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(waitTimeout):
-		t.Fatalf("SnapshotState waits for the brokers to acknowledge the %s", what)
-	}
+	returned(t, snapshotted, "SnapshotState waits for the brokers to acknowledge the "+what)
 	select {
 	case <-held:
 	case <-time.After(waitTimeout):
@@ -318,14 +311,33 @@ func (tc *testCluster) syncedOffTheTask(t *testing.T, cp stream.SnapshotSyncer, 
 		}
 		synced <- err
 	}()
-	released.Store(true)
-	close(release)
+	// A SyncSnapshot that does not wait returns at once; one that waits
+	// is still waiting after heldWindow, while the answers are held.
 	select {
 	case err := <-synced:
+		t.Fatalf("SyncSnapshot returned (%v) while the brokers held their acknowledgement of the %s", err, what)
+	case <-time.After(heldWindow):
+	}
+	released.Store(true)
+	close(release)
+	returned(t, synced, "SyncSnapshot did not return after the brokers acknowledged the "+what)
+}
+
+// heldWindow is how long syncedOffTheTask watches SyncSnapshot not return
+// while the brokers' answers are held: a bound on the observation, not a
+// synchronisation (a slow machine can only make the check weaker).
+const heldWindow = 100 * time.Millisecond
+
+// returned waits for a call's result on done, failing with it, or with
+// stuck if it does not come within waitTimeout.
+func returned(t *testing.T, done <-chan error, stuck string) {
+	t.Helper()
+	select {
+	case err := <-done:
 		if err != nil {
 			t.Fatal(err)
 		}
 	case <-time.After(waitTimeout):
-		t.Fatalf("SyncSnapshot did not return after the brokers acknowledged the %s", what)
+		t.Fatal(stuck)
 	}
 }
