@@ -121,18 +121,28 @@
 // the copy of the live logs, stored inline in its manifest: the current
 // log as far as it is written (noSyncFS empties a recycled log), and the
 // log of a memtable being flushed — up to about two memtables
-// (MemoryBytes/6).
+// (MemoryBytes/3).
 //
 // # Memory
 //
-// MemoryBytes (default 64 MiB) is split a quarter to memtables — each
-// MemoryBytes/12, with Pebble stalling writes at three memtables' worth —
-// and three quarters to the block cache, which also holds index and Bloom
+// MemoryBytes (default 64 MiB) is split half to memtables — each
+// MemoryBytes/6, with Pebble stalling writes at three memtables' worth —
+// and half to the block cache, which also holds index and Bloom
 // filter blocks (10 bits a key on every level, so a Get of an absent key
 // rarely reads a data block). Before Pebble's stall, the backend holds
 // writes back itself (see Backend.admit) at two memtables' worth, waiting
 // for a flush or compaction to end or for the backend to fail, so that a
 // flush that keeps failing cannot block the task forever.
+//
+// The half follows Flink's RocksDB backend, whose write buffers take half
+// of a slot's managed memory. Keyed state is spread evenly over its key
+// groups, so every flush into L0 spans the whole key space, and
+// compactions from L0 rewrite the whole base level every few flushes:
+// the larger the flushes, the fewer the rewrites. With incremental
+// checkpoints every file a compaction writes that is live at the next
+// checkpoint is uploaded by it. At the default budget, half instead of
+// a quarter cut what a checkpoint uploads by a quarter
+// (docs/benchmarks.md).
 //
 // Values returned by Get, MapGet and MapRange are copied out of Pebble into
 // an arena owned by the backend, so they stay valid until the next mutating

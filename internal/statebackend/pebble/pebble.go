@@ -26,8 +26,8 @@ const MinMemoryBytes = 256 << 10
 
 // Options configure a backend. The zero value is usable.
 type Options struct {
-	// MemoryBytes bounds the memory Pebble holds for this backend: a quarter
-	// goes to memtables (at most three memtables' worth, of MemoryBytes/12
+	// MemoryBytes bounds the memory Pebble holds for this backend: half
+	// goes to memtables (at most three memtables' worth, of MemoryBytes/6
 	// each: usually one taking writes and one being flushed), the rest to
 	// the block cache. Zero means DefaultMemoryBytes; less than
 	// MinMemoryBytes means MinMemoryBytes. Iterators, Snapshot's output and
@@ -134,7 +134,7 @@ func openDB(dir string, r keygroup.Range, opts Options, existing bool) (*Backend
 	}
 	logger = logger.With("dir", dir)
 
-	memtable := mem / 12
+	memtable := mem / 6
 	b := &Backend{
 		fs:           fs,
 		dir:          dir,
