@@ -142,7 +142,8 @@
 // checkpoints every file a compaction writes that is live at the next
 // checkpoint is uploaded by it. At the default budget, half instead of
 // a quarter cut what a checkpoint uploads by a quarter with 256 MiB of
-// state, and made the job faster with 1 GB (docs/benchmarks.md).
+// state, and in one pair of runs with 1 GB made the job faster, with
+// checkpoints and without (docs/benchmarks.md).
 //
 // Values returned by Get, MapGet and MapRange are copied out of Pebble into
 // an arena owned by the backend, so they stay valid until the next mutating
