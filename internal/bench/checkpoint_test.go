@@ -25,8 +25,8 @@ import (
 // WEIRBENCH_STATE_MB (default 256): the state a checkpoint holds at the end
 // of the first pass is about stateBytesPerWord per word.
 // WEIRBENCH_CHECKPOINT_INTERVAL (default 1s) is the checkpoint interval.
-// WEIRBENCH_PEBBLE_MEMORY, if set, is the job's state.backend.pebble.memory
-// (default 64 MiB per subtask).
+// WEIRBENCH_PEBBLE_MEMORY, if set, is the job's state.backend.pebble.memory;
+// unset, the key keeps its own default.
 // WEIRBENCH_CHECKPOINT_SNAPSHOTS=incremental leaves out the full snapshots
 // (the targets' 1 GB is the incremental ones' size: a full heap snapshot of
 // a GB every second grows the process past the memory of the machines the
