@@ -547,8 +547,9 @@ func parallelismOf(g *weirv1.JobGraph, uid string) int32 {
 	return 0
 }
 
-// call runs an RPC to a task's taskmanager in the background; failures are
-// logged (a lost taskmanager is noticed by heartbeats).
+// call runs an RPC to a task's taskmanager in the background, after the
+// RPCs called before it to the same task; failures are logged (a lost
+// taskmanager is noticed by heartbeats).
 func (c *checkpointing) call(ctx context.Context, m *jobMaster, t *taskState, f func(context.Context, weirv1.TaskManagerServiceClient) error) {
 	if t == nil {
 		return
@@ -557,15 +558,59 @@ func (c *checkpointing) call(ctx context.Context, m *jobMaster, t *taskState, f 
 	if err != nil {
 		return
 	}
-	c.wg.Add(1)
-	go func() {
-		defer c.wg.Done()
+	t.rpcs.run(&c.wg, func() {
 		cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		if err := f(cctx, client); err != nil {
 			m.log.Debug("checkpoint RPC failed", "task", t.name, "subtask", t.id.GetSubtaskIndex(), "err", err)
 		}
+	})
+}
+
+// inOrder runs functions one at a time in the order they were given, on a
+// goroutine that lives while any wait. A task's checkpoint RPCs go through
+// one, as Flink keeps the RPCs to a task executor in order: a source that
+// has started a checkpoint declines an older one as subsumed, so a
+// savepoint's trigger overtaken by the next periodic checkpoint's would
+// fail the savepoint. The taskmanager only queues each trigger for its
+// task, so waiting for one before sending the next costs a round trip.
+type inOrder struct {
+	mu      sync.Mutex
+	queue   []func()
+	running bool
+}
+
+// run queues f, counting the goroutine that runs the queue in wg.
+func (q *inOrder) run(wg *sync.WaitGroup, f func()) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.queue = append(q.queue, f)
+	if q.running {
+		return
+	}
+	q.running = true
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for f := q.next(); f != nil; f = q.next() {
+			f()
+		}
 	}()
+}
+
+// next takes the first queued function, or returns nil and marks the
+// queue idle if none is queued.
+func (q *inOrder) next() func() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(q.queue) == 0 {
+		q.queue, q.running = nil, false
+		return nil
+	}
+	f := q.queue[0]
+	q.queue[0] = nil
+	q.queue = q.queue[1:]
+	return f
 }
 
 // async runs storage work in the background, logging failures.

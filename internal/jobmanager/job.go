@@ -94,6 +94,7 @@ type taskState struct {
 	state   weirv1.ExecutionState
 	failure string
 	metrics *weirv1.TaskMetrics
+	rpcs    inOrder // checkpoint RPCs to this attempt, in the order issued
 }
 
 func (t *taskState) terminal() bool {
