@@ -258,7 +258,19 @@ func readFileInto(fs vfs.FS, name string, buf *[]byte) ([]byte, error) {
 //	         | uvarint nShared | (bytes name | bytes object | uvarint size | crc32c (4 bytes, big endian))*
 //	state  = uvarint kind | bytes name      (in StateID order)
 func (n *Native) encode() []byte {
-	b := slices.Clone(nativeMagic)
+	// Sized up front: the inlined write-ahead log can be megabytes, and
+	// growing by appends would copy it several times.
+	size := len(nativeMagic) + 4*binary.MaxVarintLen64
+	for _, d := range n.States {
+		size += 2*binary.MaxVarintLen64 + len(d.Name)
+	}
+	for name, data := range n.Inline {
+		size += 2*binary.MaxVarintLen64 + len(name) + len(data)
+	}
+	for _, f := range n.Shared {
+		size += 3*binary.MaxVarintLen64 + 4 + len(f.Name) + len(f.Object)
+	}
+	b := append(make([]byte, 0, size), nativeMagic...)
 	b = binary.AppendUvarint(b, uint64(n.Groups.Start))
 	b = binary.AppendUvarint(b, uint64(n.Groups.End))
 	b = binary.AppendUvarint(b, uint64(len(n.States)))
