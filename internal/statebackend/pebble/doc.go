@@ -111,6 +111,18 @@
 // reads, and at a barrier Pebble's checkpoint syncs each file and
 // directory it writes.
 //
+// The task's point writes (Put, Append, Delete of a value or list,
+// MapPut, MapDelete) go first into a write buffer of the backend's (a
+// quarter memtable, at most 256 KiB; see writeBuffer) that holds the
+// newest write of each key; reads look in it before Pebble. It is
+// committed to Pebble as one batch when full, and before a snapshot, a
+// MapRange or a Delete of a map (a range deletion). One commit per buffer
+// saves Pebble's commit pipeline per write, and with the write-ahead log
+// almost all the log's cost per write: in BenchmarkValueUpdate an update
+// took 2.12 µs without the log and 2.35 µs with it, and 1.91 µs either
+// way with the buffer. A counter updated many times between commits
+// reaches the memtable once.
+//
 // The write-ahead log is disabled unless the backend takes native
 // snapshots (Options.WAL, set for incremental checkpoints). There it is a
 // copy of the memtables' writes that a checkpoint can take without the

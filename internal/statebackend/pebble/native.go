@@ -59,6 +59,7 @@ type Native struct {
 // while the database keeps changing. An error stops the backend, as any
 // Pebble failure does: the checkpoint is declined and the task restarts.
 func (b *Backend) NativeSnapshot(id, _ int64) (statebackend.NativeSnapshot, error) {
+	b.commit()
 	if err := b.Err(); err != nil {
 		return nil, err
 	}
@@ -91,9 +92,11 @@ func (b *Backend) NativeSnapshot(id, _ int64) (statebackend.NativeSnapshot, erro
 		states: slices.Clone(b.states), lineage: &b.lineage}, nil
 }
 
-// flush flushes the memtables and waits for it. Pebble retries a failed
-// flush for ever; the wait ends with the backend's failure instead.
+// flush commits the write buffer, flushes the memtables and waits for it.
+// Pebble retries a failed flush for ever; the wait ends with the backend's
+// failure instead.
 func (b *Backend) flush() error {
+	b.commit()
 	flushed, err := b.db.AsyncFlush()
 	if err != nil {
 		b.fail("native snapshot: flush", err)

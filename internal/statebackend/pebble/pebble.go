@@ -30,8 +30,9 @@ type Options struct {
 	// goes to memtables (at most three memtables' worth, of MemoryBytes/6
 	// each: usually one taking writes and one being flushed), the rest to
 	// the block cache. Zero means DefaultMemoryBytes; less than
-	// MinMemoryBytes means MinMemoryBytes. Iterators, Snapshot's output and
-	// Go's own overhead come on top.
+	// MinMemoryBytes means MinMemoryBytes. The write buffer (at most 256
+	// KiB), iterators, Snapshot's output and Go's own overhead come on
+	// top.
 	MemoryBytes int64
 	// FS is the file system the database lives on; nil means vfs.Default,
 	// the operating system's. Tests pass vfs.NewMem() or an errorfs.
@@ -92,6 +93,11 @@ type Backend struct {
 	// captures hold the Pebble snapshots of SnapshotAsync's captures in
 	// flight.
 	captures captures
+
+	// buf holds the point writes Pebble has not seen yet; batch is the
+	// batch commit writes them with, reused.
+	buf   writeBuffer
+	batch *pebbledb.Batch
 }
 
 var _ statebackend.AsyncSnapshotter = (*Backend)(nil)
@@ -145,6 +151,7 @@ func openDB(dir string, r keygroup.Range, opts Options, existing bool) (*Backend
 		memTableSize: uint64(memtable),
 		progress:     make(chan struct{}, 1),
 		wal:          opts.WAL,
+		buf:          newWriteBuffer(int(min(memtable/4, maxWriteBufferBytes))),
 	}
 	b.failure.done = make(chan struct{})
 	cache := pebbledb.NewCache(mem - 3*memtable)
@@ -272,13 +279,19 @@ func (b *Backend) ready() bool {
 	return true
 }
 
-// keep copies v into the arena and returns the copy.
-func (b *Backend) keep(v []byte) []byte {
-	if cap(b.out)-len(b.out) < len(v) {
-		b.out = make([]byte, 0, max(arenaSize, len(v)))
+// keep copies the concatenation of v into the arena and returns the copy.
+func (b *Backend) keep(v ...[]byte) []byte {
+	size := 0
+	for _, p := range v {
+		size += len(p)
+	}
+	if cap(b.out)-len(b.out) < size {
+		b.out = make([]byte, 0, max(arenaSize, size))
 	}
 	n := len(b.out)
-	b.out = append(b.out, v...)
+	for _, p := range v {
+		b.out = append(b.out, p...)
+	}
 	return b.out[n:len(b.out):len(b.out)]
 }
 
@@ -304,22 +317,23 @@ var maxManifestBytes int64 = 128 << 10
 // and value.
 const entryOverhead = 32
 
-// admit lets a write of n bytes of key and value proceed, or reports that
-// the backend has failed. It keeps the task out of Pebble's write stall,
-// which waits for flushes and would never end if they keep failing (a
-// full disk, a failed MANIFEST write): every quarter memtable of writes it
-// looks at the memtables and L0, and while Pebble is behind it waits for a
-// flush or compaction to end — or for the failure, which a failing flush
-// reports before it is retried.
+// admit lets a write of n bytes (keys, values and entryOverhead per
+// entry) proceed, or reports that the backend has failed. It keeps the
+// task out of Pebble's write stall, which waits for flushes and would
+// never end if they keep failing (a full disk, a failed MANIFEST write):
+// every quarter memtable of writes it looks at the memtables and L0, and
+// while Pebble is behind it waits for a flush or compaction to end — or
+// for the failure, which a failing flush reports before it is retried.
 //
 // Pebble stalls a write that fills the memtable when the memtables hold
 // three memtables' worth (MemTableStopWritesThreshold); admit waits from
 // two. The gap covers the writes between two looks (a quarter memtable,
-// plus one write: a larger batch is queued on its own), and at two a
-// flush is sure to be running — Pebble flushes once the immutable
-// memtables hold half a memtable — so the wait ends.
+// plus one write or one commit of the write buffer, at most another
+// quarter: a larger batch is queued on its own), and at two a flush is
+// sure to be running — Pebble flushes once the immutable memtables hold
+// half a memtable — so the wait ends.
 func (b *Backend) admit(n int) bool {
-	b.sinceCheck += n + entryOverhead
+	b.sinceCheck += n
 	if b.sinceCheck < b.checkEvery {
 		return true
 	}
@@ -340,21 +354,125 @@ func (b *Backend) admit(n int) bool {
 	}
 }
 
+// get returns the value of Pebble key k: the buffer's write of k over
+// Pebble's.
 func (b *Backend) get(k []byte) ([]byte, bool) {
+	var elems []byte // with merge, list elements to append to Pebble's list
+	merge := false
+	if e := b.buf.lookup(k); e != nil {
+		switch e.op {
+		case opSet:
+			return b.keep(e.value), true
+		case opDelete:
+			return nil, false
+		}
+		elems, merge = e.value, true
+	}
 	v, closer, err := b.db.Get(k)
 	if errors.Is(err, pebbledb.ErrNotFound) {
+		if merge {
+			return b.keep(elems), true
+		}
 		return nil, false
 	}
 	if err != nil {
 		b.fail("get", err)
 		return nil, false
 	}
-	v = b.keep(v)
+	v = b.keep(v, elems)
 	if err := closer.Close(); err != nil {
 		b.fail("get", err)
 		return nil, false
 	}
 	return v, true
+}
+
+// write buffers a write of Pebble key k: op with value v, or for opMerge
+// list elements v to append. A full buffer is committed first; a write
+// larger than the whole buffer goes to Pebble on its own.
+func (b *Backend) write(op bufOp, k, v []byte) {
+	e := b.buf.lookup(k)
+	need := len(k) + len(v)
+	if e != nil {
+		need = len(e.value) + len(v)
+	}
+	if !b.buf.fits(need) {
+		b.commit()
+		if b.failed() {
+			return
+		}
+		e, need = nil, len(k)+len(v)
+		if !b.buf.fits(need) {
+			b.writeThrough(op, k, v)
+			return
+		}
+	}
+	switch {
+	case e == nil:
+		b.buf.add(op, k, v)
+	case op != opMerge:
+		b.buf.set(e, op, v)
+	case e.op == opDelete:
+		b.buf.set(e, opSet, v) // appended to an empty list
+	default:
+		b.buf.extend(e, e.op, v) // appended to a list or to elements
+	}
+}
+
+// writeThrough writes k to Pebble at once; the buffer holds no write of k.
+func (b *Backend) writeThrough(op bufOp, k, v []byte) {
+	if !b.admit(len(k) + len(v) + entryOverhead) {
+		return
+	}
+	var err error
+	switch op {
+	case opSet:
+		err = b.db.Set(k, v, writeOpts)
+	case opDelete:
+		err = b.db.Delete(k, writeOpts)
+	case opMerge:
+		err = b.db.Merge(k, v, writeOpts)
+	}
+	if err != nil {
+		b.fail("write", err)
+	}
+}
+
+// commit writes the buffer to Pebble in one batch and empties it.
+func (b *Backend) commit() {
+	if b.buf.empty() {
+		return
+	}
+	if b.failed() {
+		b.buf.reset()
+		return
+	}
+	n := len(b.buf.entries)
+	if b.batch == nil {
+		b.batch = b.db.NewBatch()
+	}
+	defer b.batch.Reset()
+	var err error
+	for _, e := range b.buf.entries {
+		switch e.op {
+		case opSet:
+			err = b.batch.Set(e.key, e.value, nil)
+		case opDelete:
+			err = b.batch.Delete(e.key, nil)
+		case opMerge:
+			err = b.batch.Merge(e.key, e.value, nil)
+		}
+		if err != nil {
+			break
+		}
+	}
+	b.buf.reset()
+	if err == nil && b.admit(len(b.batch.Repr())+n*entryOverhead) {
+		err = b.batch.Commit(writeOpts)
+	}
+	if err != nil {
+		b.fail("commit", err)
+	}
 }
 
 func (b *Backend) Get(s statebackend.StateID) ([]byte, bool) {
@@ -369,13 +487,7 @@ func (b *Backend) Put(s statebackend.StateID, value []byte) {
 		return
 	}
 	b.mutated()
-	k := b.key(s)
-	if !b.admit(len(k) + len(value)) {
-		return
-	}
-	if err := b.db.Set(k, value, writeOpts); err != nil {
-		b.fail("put", err)
-	}
+	b.write(opSet, b.key(s), value)
 }
 
 func (b *Backend) Append(s statebackend.StateID, elem []byte) {
@@ -383,14 +495,8 @@ func (b *Backend) Append(s statebackend.StateID, elem []byte) {
 		return
 	}
 	b.mutated()
-	k := b.key(s)
 	b.scratch = statebackend.AppendListElement(b.scratch[:0], elem)
-	if !b.admit(len(k) + len(b.scratch)) {
-		return
-	}
-	if err := b.db.Merge(k, b.scratch, writeOpts); err != nil {
-		b.fail("append", err)
-	}
+	b.write(opMerge, b.key(s), b.scratch)
 }
 
 func (b *Backend) Delete(s statebackend.StateID) {
@@ -399,17 +505,17 @@ func (b *Backend) Delete(s statebackend.StateID) {
 	}
 	b.mutated()
 	k := b.key(s)
-	if !b.admit(2 * len(k)) {
+	if b.states[s].Kind != statebackend.KindMap {
+		b.write(opDelete, k, nil)
 		return
 	}
-	var err error
-	if b.states[s].Kind == statebackend.KindMap {
-		b.scratch = appendPrefixEnd(b.scratch[:0], k)
-		err = b.db.DeleteRange(k, b.scratch, writeOpts)
-	} else {
-		err = b.db.Delete(k, writeOpts)
+	// A range deletion: after the buffered writes of the map's entries.
+	b.commit()
+	if !b.admit(2*len(k) + entryOverhead) {
+		return
 	}
-	if err != nil {
+	b.scratch = appendPrefixEnd(b.scratch[:0], k)
+	if err := b.db.DeleteRange(k, b.scratch, writeOpts); err != nil {
 		b.fail("delete", err)
 	}
 }
@@ -426,13 +532,7 @@ func (b *Backend) MapPut(s statebackend.StateID, userKey, value []byte) {
 		return
 	}
 	b.mutated()
-	k := b.mapKey(s, userKey)
-	if !b.admit(len(k) + len(value)) {
-		return
-	}
-	if err := b.db.Set(k, value, writeOpts); err != nil {
-		b.fail("map put", err)
-	}
+	b.write(opSet, b.mapKey(s, userKey), value)
 }
 
 func (b *Backend) MapDelete(s statebackend.StateID, userKey []byte) {
@@ -440,13 +540,7 @@ func (b *Backend) MapDelete(s statebackend.StateID, userKey []byte) {
 		return
 	}
 	b.mutated()
-	k := b.mapKey(s, userKey)
-	if !b.admit(len(k)) {
-		return
-	}
-	if err := b.db.Delete(k, writeOpts); err != nil {
-		b.fail("map delete", err)
-	}
+	b.write(opDelete, b.mapKey(s, userKey), nil)
 }
 
 // MapRange iterates the entries of map state s in user-key order (the
@@ -456,6 +550,8 @@ func (b *Backend) MapRange(s statebackend.StateID, fn func(userKey, value []byte
 	if !b.ready() {
 		return
 	}
+	// Pebble's iterator sees what the buffer holds once it is committed.
+	b.commit()
 	// The bounds get their own buffer: fn may call MapGet, or MapRange
 	// again, which reuse scratch.
 	prefix := b.key(s)
@@ -491,6 +587,7 @@ func (b *Backend) MapRange(s statebackend.StateID, fn func(userKey, value []byte
 // goroutine while the task goes on writing; until the capture is encoded or
 // discarded, Pebble keeps what it reads from being compacted away.
 func (b *Backend) SnapshotAsync() statebackend.CapturedSnapshot {
+	b.commit()
 	s := &capture{b: b, groups: b.groups, states: slices.Clone(b.states), err: b.Err()}
 	if s.err == nil {
 		b.captures.hold(s, b.db.NewSnapshot())
@@ -671,6 +768,7 @@ func (b *Backend) Restore(snapshot []byte) error {
 		return err
 	}
 	b.mutated()
+	b.commit()
 	var ids []statebackend.StateID
 	batch := b.db.NewBatch()
 	defer func() { _ = batch.Close() }()
@@ -728,7 +826,13 @@ func (b *Backend) Close() error {
 	if b.db == nil {
 		return nil
 	}
-	err := errors.Join(b.captures.close(), b.db.Close())
+	b.buf.reset() // the directory goes, and the writes with it
+	err := b.captures.close()
+	if b.batch != nil {
+		err = errors.Join(err, b.batch.Close())
+		b.batch = nil
+	}
+	err = errors.Join(err, b.db.Close())
 	b.db = nil
 	if rmErr := b.fs.RemoveAll(b.dir); rmErr != nil {
 		err = errors.Join(err, fmt.Errorf("pebble: removing %s: %w", b.dir, rmErr))

@@ -316,15 +316,24 @@ func (c *counters) incValue(i int) {
 
 // BenchmarkValueUpdate is heap's benchmark of the same name on Pebble: for
 // one of 100k keys, get an 8-byte counter and put it back incremented.
+// With the write-ahead log (wal) as incremental checkpoints keep it.
 func BenchmarkValueUpdate(b *testing.B) {
-	const numKeys = 100_000
-	c := newCounters(b, numKeys)
-	b.ReportAllocs()
-	for i := 0; b.Loop(); i++ {
-		c.incValue(i % numKeys)
-	}
-	if err := c.b.Err(); err != nil {
-		b.Fatal(err)
+	for _, wal := range []bool{false, true} {
+		name := "no-wal"
+		if wal {
+			name = "wal"
+		}
+		b.Run(name, func(b *testing.B) {
+			const numKeys = 100_000
+			c := newCountersWith(b, numKeys, Options{WAL: wal})
+			b.ReportAllocs()
+			for i := 0; b.Loop(); i++ {
+				c.incValue(i % numKeys)
+			}
+			if err := c.b.Err(); err != nil {
+				b.Fatal(err)
+			}
+		})
 	}
 }
 
