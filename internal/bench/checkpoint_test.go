@@ -5,14 +5,18 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/weirstream/weir/internal/jobmanager"
+	"github.com/weirstream/weir/internal/metrics"
 	"github.com/weirstream/weir/stream"
 )
 
@@ -99,7 +103,9 @@ func keyedInput(b *testing.B, stateMB, passes int) *keyedCorpus {
 // its new files or delta) and sync-p99-ms /
 // sync-max-ms, the synchronous part of the snapshot in every stateful
 // subtask's acknowledgement (the time the task stops processing for a
-// barrier), read from the jobmanager's checkpoint details API.
+// barrier), read from the jobmanager's checkpoint details API. On Pebble,
+// read-amp and read-amp-max: Pebble's read amplification, sampled every
+// second from the taskmanager's metrics.
 func BenchmarkCheckpointing(b *testing.B) {
 	stateMB := envInt(b, "WEIRBENCH_STATE_MB", 256)
 	interval := checkpointInterval(b)
@@ -151,7 +157,9 @@ func benchmarkCheckpointing(b *testing.B, stateMB int, backend string, interval 
 	in := keyedInput(b, stateMB, checkpointPasses)
 	s := oneSlot
 	s.config = map[string]string{"state.checkpoints.dir": "file://" + filepath.Join(b.TempDir(), "checkpoints")}
+	s.metrics = backend == "pebble"
 	cl := startCluster(b, s)
+	var amp readAmp
 	var m meter
 	var syncs []int64
 	var checkpoints, ckptBytes, uploaded int64
@@ -175,7 +183,12 @@ func benchmarkCheckpointing(b *testing.B, stateMB int, backend string, interval 
 		if err != nil {
 			b.Fatal(err)
 		}
+		stopSampling := func() {}
+		if s.metrics {
+			stopSampling = amp.sample(cl.c.MetricsAddress(0))
+		}
 		job := cl.timedRun(b, &m, g)
+		stopSampling()
 		if err := cl.checkJob(job, s); err != nil {
 			b.Fatal(err)
 		}
@@ -199,6 +212,10 @@ func benchmarkCheckpointing(b *testing.B, stateMB int, backend string, interval 
 	}
 	m.Report(b, float64(in.words)*float64(b.N), "words")
 	b.ReportMetric(float64(in.rawStateSize)/(1<<20), "raw-state-MB")
+	if amp.n > 0 {
+		b.ReportMetric(amp.sum/float64(amp.n), "read-amp")
+		b.ReportMetric(amp.max, "read-amp-max")
+	}
 	if interval > 0 {
 		b.ReportMetric(interval.Seconds(), "interval-s")
 		b.ReportMetric(float64(checkpoints)/float64(b.N), "checkpoints")
@@ -213,6 +230,62 @@ func benchmarkCheckpointing(b *testing.B, stateMB int, backend string, interval 
 		}
 	}
 	b.ReportMetric(0, "ns/op")
+}
+
+// readAmp is Pebble's read amplification (sublevels of L0 and the
+// non-empty levels below) as the taskmanager's metrics report it, sampled
+// every second while a job runs: how many places a point read of an
+// absent or cold key may look.
+type readAmp struct {
+	sum, max float64
+	n        int
+}
+
+// sample reads the read amplification of every Pebble database at the
+// taskmanager serving /metrics at addr, every second until the returned
+// stop is called. A failed scrape is skipped: the job's own checks catch
+// a taskmanager gone.
+func (a *readAmp) sample(addr string) (stop func()) {
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		c := http.Client{Timeout: 5 * time.Second}
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+			resp, err := c.Get("http://" + addr + "/metrics")
+			if err != nil {
+				continue
+			}
+			body, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if err != nil {
+				continue
+			}
+			for line := range strings.Lines(string(body)) {
+				rest, ok := strings.CutPrefix(line, metrics.Namespace+"_pebble_read_amplification{")
+				if !ok {
+					continue
+				}
+				_, value, _ := strings.Cut(rest, "} ")
+				if v, err := strconv.ParseFloat(strings.TrimSpace(value), 64); err == nil {
+					a.sum += v
+					a.max = max(a.max, v)
+					a.n++
+				}
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		<-finished
+	}
 }
 
 // checkLineCount checks that the part files in dir hold want lines.

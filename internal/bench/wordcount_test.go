@@ -223,6 +223,8 @@ type clusterShape struct {
 	config map[string]string
 	// restores, if set, counts the bytes the taskmanagers restore.
 	restores *restoreLog
+	// metrics serves each taskmanager's /metrics (MetricsAddress).
+	metrics bool
 }
 
 var (
@@ -303,7 +305,8 @@ func startCluster(tb testing.TB, s clusterShape) *cluster {
 		h = restoreHandler{Handler: h, log: s.restores}
 	}
 	logger := slog.New(h)
-	c, err := minicluster.Start(ctx, minicluster.Options{TaskManagers: s.taskManagers, Slots: s.slots, Logger: logger, Config: s.config})
+	c, err := minicluster.Start(ctx, minicluster.Options{TaskManagers: s.taskManagers, Slots: s.slots, Logger: logger, Config: s.config,
+		TaskManagerMetrics: s.metrics})
 	if err != nil {
 		tb.Fatal(err)
 	}

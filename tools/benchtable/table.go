@@ -103,6 +103,7 @@ func Rows(r *Results) []Row {
 		for _, unit := range []string{"words/s", "words/cpu-s"} {
 			row := t.ratio("Checkpoints "+t.every(cp+c.run)+" ÷ none, "+c.name+", "+unit, c.step, cp+c.run, cp+be+"/none", unit, checkpointMin)
 			t.checkpointNote(row, cp+c.run)
+			t.readAmpNote(row, cp+c.run, cp+be+"/none")
 		}
 	}
 	for _, c := range checkpointed {
@@ -234,6 +235,18 @@ func (t *table) checkpointNote(row *Row, bench string) {
 		parts = append(parts, fmt.Sprintf("checkpoints per job: %.0f", v))
 	}
 	row.Note = joinNotes(strings.Join(parts, ", "), row.Note)
+}
+
+// readAmpNote adds Pebble's mean read amplification with and without
+// checkpoints to row: the files a read may look in, which grow when
+// compactions lag.
+func (t *table) readAmpNote(row *Row, with, without string) {
+	a, okA := t.r.Mean(with, "read-amp")
+	n, okN := t.r.Mean(without, "read-amp")
+	if row.Result == notMeasured || !okA || !okN {
+		return
+	}
+	row.Note = joinNotes(row.Note, fmt.Sprintf("Pebble's read amplification %.1f, without checkpoints %.1f", a, n))
 }
 
 // recovery rows: BenchmarkRecovery's measured restores, the restore rates
