@@ -31,8 +31,8 @@ type Options struct {
 	// each: usually one taking writes and one being flushed), the rest to
 	// the block cache. Zero means DefaultMemoryBytes; less than
 	// MinMemoryBytes means MinMemoryBytes. The write buffer (at most 256
-	// KiB), iterators, Snapshot's output and Go's own overhead come on
-	// top.
+	// KiB of keys and values, and its index), iterators, Snapshot's output
+	// and Go's own overhead come on top.
 	MemoryBytes int64
 	// FS is the file system the database lives on; nil means vfs.Default,
 	// the operating system's. Tests pass vfs.NewMem() or an errorfs.
