@@ -3,7 +3,6 @@ package pebble
 import (
 	"bytes"
 	"fmt"
-	"slices"
 	"testing"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
@@ -122,7 +121,7 @@ func TestWriteBufferReadsOverPebble(t *testing.T) {
 						t.Errorf("%s: MapGet(%s) = %q, %v; the heap's %q, %v", when, uk, pv, pok, hv, hok)
 					}
 				}
-				if he, pe := mapEntries(h, ids[0][2]), mapEntries(p, ids[1][2]); fmt.Sprint(he) != fmt.Sprint(pe) {
+				if he, pe := statebackendtest.MapEntries(h, ids[0][2]), statebackendtest.MapEntries(p, ids[1][2]); fmt.Sprint(he) != fmt.Sprint(pe) {
 					t.Errorf("%s: MapRange = %q; the heap's %q", when, pe, he)
 				}
 			}
@@ -137,18 +136,6 @@ func TestWriteBufferReadsOverPebble(t *testing.T) {
 			}
 		})
 	}
-}
-
-// mapEntries returns what MapRange visits, as sorted "userKey=value"
-// strings.
-func mapEntries(b statebackend.KeyedBackend, s statebackend.StateID) []string {
-	var out []string
-	b.MapRange(s, func(uk, v []byte) bool {
-		out = append(out, fmt.Sprintf("%q=%q", uk, v))
-		return true
-	})
-	slices.Sort(out)
-	return out
 }
 
 func listOf(elems ...string) []byte {

@@ -379,8 +379,9 @@ func (m *metamorphic) mapDelete() {
 	m.b.MapDelete(b, uk)
 }
 
-// entries returns what MapRange visits, as sorted "userKey=value" strings.
-func entries(b statebackend.KeyedBackend, s statebackend.StateID) []string {
+// MapEntries returns what MapRange visits, as sorted "userKey=value"
+// strings.
+func MapEntries(b statebackend.KeyedBackend, s statebackend.StateID) []string {
 	var out []string
 	b.MapRange(s, func(uk, v []byte) bool {
 		out = append(out, fmt.Sprintf("%q=%q", uk, v))
@@ -396,7 +397,7 @@ func (m *metamorphic) mapRange() {
 		return
 	}
 	m.logf("MapRange(%s)", name)
-	ea, eb := entries(m.a, a), entries(m.b, b)
+	ea, eb := MapEntries(m.a, a), MapEntries(m.b, b)
 	if !slices.Equal(ea, eb) {
 		m.fatalf("MapRange(%s):\nA %q\nB %q", name, ea, eb)
 	}
