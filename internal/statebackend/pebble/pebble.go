@@ -424,17 +424,20 @@ func (b *Backend) writeThrough(op bufOp, k, v []byte) {
 	if !b.admit(len(k) + len(v) + entryOverhead) {
 		return
 	}
-	var err error
+	if err := apply(b.db, op, k, v, writeOpts); err != nil {
+		b.fail("write", err)
+	}
+}
+
+// apply writes op of key k with value v to w: the database, or a batch.
+func apply(w pebbledb.Writer, op bufOp, k, v []byte, o *pebbledb.WriteOptions) error {
 	switch op {
 	case opSet:
-		err = b.db.Set(k, v, writeOpts)
+		return w.Set(k, v, o)
 	case opDelete:
-		err = b.db.Delete(k, writeOpts)
-	case opMerge:
-		err = b.db.Merge(k, v, writeOpts)
-	}
-	if err != nil {
-		b.fail("write", err)
+		return w.Delete(k, o)
+	default:
+		return w.Merge(k, v, o)
 	}
 }
 
@@ -454,15 +457,7 @@ func (b *Backend) commit() {
 	defer b.batch.Reset()
 	var err error
 	for _, e := range b.buf.entries {
-		switch e.op {
-		case opSet:
-			err = b.batch.Set(e.key, e.value, nil)
-		case opDelete:
-			err = b.batch.Delete(e.key, nil)
-		case opMerge:
-			err = b.batch.Merge(e.key, e.value, nil)
-		}
-		if err != nil {
+		if err = apply(b.batch, e.op, e.key, e.value, nil); err != nil {
 			break
 		}
 	}
