@@ -32,12 +32,14 @@
 // written after the barrier is in the copy: the task writes nothing until
 // NativeSnapshot returns. Persist, on the checkpointer's goroutine,
 // uploads the SSTs the backend's lineage has not uploaded for the base
-// checkpoint as shared objects and encodes the manifest
-// (docs/checkpoints.md): the registry, the small files and the log
-// inline, and each SST's name, shared object, size and CRC-32C. Within
-// one database a file name always names the same bytes, so a file is
-// uploaded once and referenced by every later snapshot that still holds
-// it. Materialize and OpenNative restore the files as a database and
+// checkpoint as shared objects, and the log's bytes appended since the
+// base's copy as one more segment of it, and encodes the manifest
+// (docs/checkpoints.md): the registry, the small files inline, and each
+// shared object's file name, offset, size and CRC-32C. Within one
+// database an SST's name always names the same bytes, and a log only
+// grows, so an SST is uploaded once and referenced by every later
+// snapshot that still holds it, and a log's segments by every later
+// snapshot until the log is deleted. Materialize and OpenNative restore the files as a database and
 // reopen it, replaying the log — the only time a database is reopened,
 // and from checkpoint storage (or its verified local copy), never from
 // the working directory of a previous attempt. Canonical converts a native
@@ -130,10 +132,10 @@
 // barrier was most of the pause, and wrote an L0 file every checkpoint
 // that compactions then rewrote. The log costs each write a copy into its
 // buffer, written to its file by Pebble's goroutine, and each checkpoint
-// the copy of the live logs, stored inline in its manifest: the current
-// log as far as it is written (noSyncFS empties a recycled log), and the
-// log of a memtable being flushed — up to about two memtables
-// (MemoryBytes/3).
+// the copy of the live logs at the barrier — the current log as far as it
+// is written (noSyncFS empties a recycled log), and the log of a memtable
+// being flushed, up to about two memtables (MemoryBytes/3) — of which it
+// uploads only what was appended since its base (Persist).
 //
 // # Memory
 //

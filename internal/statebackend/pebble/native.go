@@ -2,12 +2,15 @@ package pebble
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash/crc32"
 	"io"
+	"maps"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -24,21 +27,33 @@ import (
 )
 
 // nativeMagic starts a native snapshot's manifest; the canonical format
-// starts with "WKS1".
-var nativeMagic = []byte("WKN1")
+// starts with "WKS1". nativeMagicV1 starts one written before logs were
+// uploaded in segments, whose shared files have no offset: DecodeNative
+// reads both.
+var (
+	nativeMagic   = []byte("WKN2")
+	nativeMagicV1 = []byte("WKN1")
+)
 
 // IsNative reports whether keyed state bytes are a native snapshot's
 // manifest rather than a canonical snapshot.
-func IsNative(b []byte) bool { return bytes.HasPrefix(b, nativeMagic) }
+func IsNative(b []byte) bool {
+	return bytes.HasPrefix(b, nativeMagic) || bytes.HasPrefix(b, nativeMagicV1)
+}
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
-// SharedFile is one SST of a native snapshot, stored as a shared object.
+// SharedFile is a file of a native snapshot, or a segment of one, stored
+// as a shared object: the file's bytes from Offset on, Size of them. An
+// SST is one object at offset 0. A write-ahead log is uploaded in
+// segments: a snapshot references its base's segments of a log again and
+// uploads what was appended to it since (see Persist).
 type SharedFile struct {
-	Name   string // the file's name in the database ("000012.sst")
+	Name   string // the file's name in the database ("000012.sst", "000013.log")
+	Offset int64  // where in the file the object's bytes start
 	Object string // the shared object, relative to the job's checkpoint directory
 	Size   int64
-	CRC    uint32 // CRC-32C of the file
+	CRC    uint32 // CRC-32C of the object's bytes
 }
 
 // Native is a decoded native snapshot manifest.
@@ -46,7 +61,7 @@ type Native struct {
 	Groups keygroup.Range
 	States []statebackend.StateDesc // indexed by StateID
 	Inline map[string][]byte        // small files (MANIFEST, OPTIONS, markers) by name
-	Shared []SharedFile
+	Shared []SharedFile             // by name, then offset
 }
 
 // NativeSnapshot takes a Pebble checkpoint of the database in a directory
@@ -120,40 +135,85 @@ type nativeSnapshot struct {
 	dir     string
 	groups  keygroup.Range
 	states  []statebackend.StateDesc
-	lineage *statebackend.Lineage[map[string]SharedFile] // by file name
+	lineage *statebackend.Lineage[sharedFiles]
 }
 
-// persistParallelism bounds the SST uploads of one snapshot in flight.
+// sharedFiles are a snapshot's shared objects by file name: one for an
+// SST, a log's segments in order.
+type sharedFiles map[string][]SharedFile
+
+// persistParallelism bounds the uploads of one snapshot in flight.
 const persistParallelism = 4
 
+// maxLogSegments bounds the segments of one write-ahead log a snapshot
+// references; past it the log is uploaded whole again as one segment. A
+// log lives until its memtable is flushed, which under a trickle of
+// writes can be many checkpoints, and a restore fetches every segment.
+const maxLogSegments = 32
+
+// isLog reports whether a database file is a write-ahead log.
+func isLog(name string) bool { return strings.HasSuffix(name, ".log") }
+
+// upload is a shared object Persist writes: a whole SST, read from the
+// snapshot's directory when it is uploaded, or the new bytes of a log.
+type upload struct {
+	name   string
+	offset int64
+	data   []byte // nil for an SST
+}
+
+// Persist uploads the files of the snapshot that its base did not, and
+// returns the manifest. An SST is immutable: if the base uploaded it, it
+// is referenced again. A write-ahead log only grows (noSyncFS empties a
+// recycled one), so the base's copy of a log is a prefix of this one's:
+// its segments are referenced again if the bytes still match their
+// CRC-32Cs, and what was appended since becomes one more segment. So a
+// checkpoint uploads the writes since its base, not every write since the
+// last flush, however large the memtables are.
 func (s *nativeSnapshot) Persist(ctx context.Context, st statebackend.SharedStore, base int64) (statebackend.Persisted, error) {
 	names, err := s.fs.List(s.dir)
 	if err != nil {
 		return statebackend.Persisted{}, fmt.Errorf("pebble: listing checkpoint %s: %w", s.dir, err)
 	}
 	slices.Sort(names)
-	var prev map[string]SharedFile
+	var prev sharedFiles
 	if base > 0 {
 		if files, scope, ok := s.lineage.Get(base); ok && scope == st.Scope() {
 			prev = files
 		}
 	}
 	n := Native{Groups: s.groups, States: s.states, Inline: map[string][]byte{}}
-	var upload []string
+	var uploads []upload
 	for _, name := range names {
-		if !strings.HasSuffix(name, ".sst") {
+		switch {
+		case strings.HasSuffix(name, ".sst"):
+			if f, ok := prev[name]; ok {
+				n.Shared = append(n.Shared, f...)
+				continue
+			}
+			uploads = append(uploads, upload{name: name})
+		case isLog(name):
+			data, err := readFile(s.fs, s.fs.PathJoin(s.dir, name))
+			if err != nil {
+				return statebackend.Persisted{}, err
+			}
+			kept := appendedTo(prev[name], data)
+			n.Shared = append(n.Shared, kept...)
+			var from int64
+			if len(kept) > 0 {
+				last := kept[len(kept)-1]
+				from = last.Offset + last.Size
+			}
+			if from < int64(len(data)) {
+				uploads = append(uploads, upload{name: name, offset: from, data: data[from:]})
+			}
+		default:
 			data, err := readFile(s.fs, s.fs.PathJoin(s.dir, name))
 			if err != nil {
 				return statebackend.Persisted{}, err
 			}
 			n.Inline[name] = data
-			continue
 		}
-		if f, ok := prev[name]; ok {
-			n.Shared = append(n.Shared, f)
-			continue
-		}
-		upload = append(upload, name)
 	}
 	var (
 		mu       sync.Mutex
@@ -162,15 +222,18 @@ func (s *nativeSnapshot) Persist(ctx context.Context, st statebackend.SharedStor
 		wg       sync.WaitGroup
 		sem      = make(chan struct{}, persistParallelism)
 	)
-	for _, name := range upload {
+	for _, u := range uploads {
 		wg.Add(1)
 		sem <- struct{}{}
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			buf := uploadBuffers.Get().(*[]byte)
-			defer uploadBuffers.Put(buf)
-			data, err := readFileInto(s.fs, s.fs.PathJoin(s.dir, name), buf)
+			data, err := u.data, error(nil)
+			if data == nil {
+				buf := uploadBuffers.Get().(*[]byte)
+				defer uploadBuffers.Put(buf)
+				data, err = readFileInto(s.fs, s.fs.PathJoin(s.dir, u.name), buf)
+			}
 			var obj string
 			if err == nil {
 				obj, err = st.PutShared(ctx, data)
@@ -178,22 +241,21 @@ func (s *nativeSnapshot) Persist(ctx context.Context, st statebackend.SharedStor
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
-				errs = append(errs, fmt.Errorf("pebble: uploading %s: %w", name, err))
+				errs = append(errs, fmt.Errorf("pebble: uploading %s: %w", u.name, err))
 				return
 			}
 			uploaded += int64(len(data))
-			n.Shared = append(n.Shared, SharedFile{Name: name, Object: obj, Size: int64(len(data)), CRC: crc32.Checksum(data, castagnoli)})
+			n.Shared = append(n.Shared, SharedFile{Name: u.name, Offset: u.offset, Object: obj,
+				Size: int64(len(data)), CRC: crc32.Checksum(data, castagnoli)})
 		}()
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
 		return statebackend.Persisted{}, err
 	}
-	slices.SortFunc(n.Shared, func(a, b SharedFile) int { return strings.Compare(a.Name, b.Name) })
-	files := make(map[string]SharedFile, len(n.Shared))
+	sortShared(n.Shared)
 	p := statebackend.Persisted{Keyed: n.encode(), Uploaded: uploaded}
 	for _, f := range n.Shared {
-		files[f.Name] = f
 		p.Shared = append(p.Shared, f.Object)
 		p.Full += f.Size
 	}
@@ -201,8 +263,47 @@ func (s *nativeSnapshot) Persist(ctx context.Context, st statebackend.SharedStor
 		p.Full += int64(len(d))
 	}
 	// Only a snapshot whose every upload succeeded becomes a base.
-	s.lineage.Put(s.id, st.Scope(), files)
+	s.lineage.Put(s.id, st.Scope(), n.files())
 	return p, nil
+}
+
+// appendedTo returns the segments of a log's earlier copy that data, the
+// log now, still begins with: all of them, or none if data is shorter,
+// differs, or the log has maxLogSegments already.
+func appendedTo(segs []SharedFile, data []byte) []SharedFile {
+	if len(segs) == 0 || len(segs) >= maxLogSegments {
+		return nil
+	}
+	for _, f := range segs {
+		if f.Offset+f.Size > int64(len(data)) || !f.matches(data[f.Offset:f.Offset+f.Size]) {
+			return nil
+		}
+	}
+	return segs
+}
+
+func sortShared(fs []SharedFile) {
+	slices.SortFunc(fs, func(a, b SharedFile) int {
+		if c := strings.Compare(a.Name, b.Name); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.Offset, b.Offset)
+	})
+}
+
+// files groups the manifest's shared objects by file name; n.Shared is
+// sorted.
+func (n *Native) files() sharedFiles {
+	files := sharedFiles{}
+	for i := 0; i < len(n.Shared); {
+		j := i + 1
+		for j < len(n.Shared) && n.Shared[j].Name == n.Shared[i].Name {
+			j++
+		}
+		files[n.Shared[i].Name] = n.Shared[i:j:j]
+		i = j
+	}
+	return files
 }
 
 func (s *nativeSnapshot) Keep(dst string) error {
@@ -256,13 +357,17 @@ func readFileInto(fs vfs.FS, name string, buf *[]byte) ([]byte, error) {
 
 // The native manifest (the keyed bytes of a native snapshot's section):
 //
-//	native = "WKN1" | uvarint kgStart | uvarint kgEnd | uvarint nStates | state*
+//	native = "WKN2" | uvarint kgStart | uvarint kgEnd | uvarint nStates | state*
 //	         | uvarint nInline | (bytes name | bytes data)*
-//	         | uvarint nShared | (bytes name | bytes object | uvarint size | crc32c (4 bytes, big endian))*
+//	         | uvarint nShared | shared*
 //	state  = uvarint kind | bytes name      (in StateID order)
+//	shared = bytes name | uvarint offset | bytes object | uvarint size | crc32c (4 bytes, big endian)
+//
+// Shared files are sorted by name, then offset: an SST is one at offset 0,
+// a log's segments follow one another from 0. A "WKN1" manifest has no
+// offsets, and only SSTs are shared.
 func (n *Native) encode() []byte {
-	// Sized up front: the inlined write-ahead log can be megabytes, and
-	// growing by appends would copy it several times.
+	// Sized up front: the manifest lists thousands of SSTs at a GB.
 	size := len(nativeMagic) + 4*binary.MaxVarintLen64
 	for _, d := range n.States {
 		size += 2*binary.MaxVarintLen64 + len(d.Name)
@@ -271,7 +376,7 @@ func (n *Native) encode() []byte {
 		size += 2*binary.MaxVarintLen64 + len(name) + len(data)
 	}
 	for _, f := range n.Shared {
-		size += 3*binary.MaxVarintLen64 + 4 + len(f.Name) + len(f.Object)
+		size += 4*binary.MaxVarintLen64 + 4 + len(f.Name) + len(f.Object)
 	}
 	b := append(make([]byte, 0, size), nativeMagic...)
 	b = binary.AppendUvarint(b, uint64(n.Groups.Start))
@@ -294,6 +399,7 @@ func (n *Native) encode() []byte {
 	b = binary.AppendUvarint(b, uint64(len(n.Shared)))
 	for _, f := range n.Shared {
 		b = appendBytes(b, []byte(f.Name))
+		b = binary.AppendUvarint(b, uint64(f.Offset))
 		b = appendBytes(b, []byte(f.Object))
 		b = binary.AppendUvarint(b, uint64(f.Size))
 		b = binary.BigEndian.AppendUint32(b, f.CRC)
@@ -308,6 +414,7 @@ func DecodeNative(b []byte) (*Native, error) {
 	if !IsNative(b) {
 		return nil, errors.New("pebble: not a native snapshot")
 	}
+	v1 := bytes.HasPrefix(b, nativeMagicV1)
 	d := decoder{b: b[len(nativeMagic):]}
 	n := &Native{Inline: map[string][]byte{}}
 	n.Groups.Start, n.Groups.End = int(d.uvarint()), int(d.uvarint())
@@ -327,7 +434,11 @@ func DecodeNative(b []byte) (*Native, error) {
 		}
 	}
 	for range d.count() {
-		f := SharedFile{Name: string(d.bytes()), Object: string(d.bytes()), Size: int64(d.uvarint())}
+		f := SharedFile{Name: string(d.bytes())}
+		if !v1 {
+			f.Offset = int64(d.uvarint())
+		}
+		f.Object, f.Size = string(d.bytes()), int64(d.uvarint())
 		if len(d.b) < 4 && d.err == nil {
 			d.err = io.ErrUnexpectedEOF
 		}
@@ -335,8 +446,8 @@ func DecodeNative(b []byte) (*Native, error) {
 			f.CRC = binary.BigEndian.Uint32(d.b)
 			d.b = d.b[4:]
 		}
-		if d.err == nil && (!validFileName(f.Name) || !strings.HasSuffix(f.Name, ".sst")) {
-			d.err = fmt.Errorf("file name %q", f.Name)
+		if d.err == nil {
+			d.err = n.follows(f)
 		}
 		n.Shared = append(n.Shared, f)
 	}
@@ -350,6 +461,31 @@ func DecodeNative(b []byte) (*Native, error) {
 		return nil, fmt.Errorf("pebble: damaged native snapshot: %w", d.err)
 	}
 	return n, nil
+}
+
+// follows checks that shared file f may come next in n.Shared: an SST
+// whole, or a log's next segment, in order of name and offset.
+func (n *Native) follows(f SharedFile) error {
+	var last SharedFile
+	if len(n.Shared) > 0 {
+		last = n.Shared[len(n.Shared)-1]
+	}
+	_, inline := n.Inline[f.Name]
+	switch {
+	case !validFileName(f.Name) || inline || !strings.HasSuffix(f.Name, ".sst") && !isLog(f.Name):
+		return fmt.Errorf("shared file name %q", f.Name)
+	case f.Offset < 0 || f.Size < 0 || f.Offset > math.MaxInt64-f.Size:
+		return fmt.Errorf("shared file %q: offset %d, size %d", f.Name, f.Offset, f.Size)
+	case isLog(f.Name) && f.Name == last.Name:
+		if f.Offset != last.Offset+last.Size {
+			return fmt.Errorf("shared file %q: a segment at offset %d follows one ending at %d", f.Name, f.Offset, last.Offset+last.Size)
+		}
+	case f.Name <= last.Name:
+		return fmt.Errorf("shared file %q after %q: out of order", f.Name, last.Name)
+	case f.Offset != 0:
+		return fmt.Errorf("shared file %q starts at offset %d", f.Name, f.Offset)
+	}
+	return nil
 }
 
 // validFileName refuses names that would leave the directory they are
@@ -441,30 +577,45 @@ func (n *Native) Materialize(ctx context.Context, dir string, src Source) (Mater
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(fetchParallelism)
 	var mu sync.Mutex // guards st.Downloaded
-	for _, f := range n.Shared {
-		dst := filepath.Join(dir, f.Name)
+	files := n.files()
+	for _, name := range slices.Sorted(maps.Keys(files)) {
+		segs := files[name]
+		dst := filepath.Join(dir, name)
 		if src.Local != nil {
-			if p, ok := src.Local(f.Name); ok && verifyFile(p, f) == nil {
+			if p, ok := src.Local(name); ok && verifyFile(p, segs) == nil {
 				if err := os.Link(p, dst); err == nil {
-					st.LocalBytes += f.Size
+					st.LocalBytes += fileSize(segs)
 					continue
 				}
 			}
 		}
 		g.Go(func() error {
-			data, err := src.Fetch(gctx, f.Object)
-			if err != nil {
-				return err
+			// A log's segments are small and few: fetched one after
+			// another, in order, into one file.
+			var data []byte
+			if len(segs) > 1 {
+				data = make([]byte, 0, fileSize(segs))
 			}
-			if !f.matches(data) {
-				return fmt.Errorf("%w: shared object %s (%s) does not match its size and checksum", ErrDamaged, f.Object, f.Name)
+			for _, f := range segs {
+				b, err := src.Fetch(gctx, f.Object)
+				if err != nil {
+					return err
+				}
+				if !f.matches(b) {
+					return fmt.Errorf("%w: shared object %s (%s at %d) does not match its size and checksum", ErrDamaged, f.Object, f.Name, f.Offset)
+				}
+				if len(segs) == 1 {
+					data = b
+				} else {
+					data = append(data, b...)
+				}
 			}
 			if err := os.WriteFile(dst, data, 0o644); err != nil {
 				return err
 			}
 			mu.Lock()
 			defer mu.Unlock()
-			st.Downloaded += f.Size
+			st.Downloaded += int64(len(data))
 			return nil
 		})
 	}
@@ -474,18 +625,31 @@ func (n *Native) Materialize(ctx context.Context, dir string, src Source) (Mater
 // ErrDamaged marks a shared file whose bytes do not match the manifest.
 var ErrDamaged = errors.New("pebble: damaged native snapshot file")
 
-func verifyFile(path string, f SharedFile) error {
+// verifyFile checks a local copy of a file against its shared objects.
+func verifyFile(path string, segs []SharedFile) error {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return err
 	}
-	if !f.matches(data) {
+	if int64(len(data)) != fileSize(segs) {
 		return fmt.Errorf("%w: %s", ErrDamaged, path)
+	}
+	for _, f := range segs {
+		if !f.matches(data[f.Offset : f.Offset+f.Size]) {
+			return fmt.Errorf("%w: %s", ErrDamaged, path)
+		}
 	}
 	return nil
 }
 
-// matches reports whether data has the file's size and CRC-32C.
+// fileSize is the size of the file whose segments, in order from offset
+// 0, segs are.
+func fileSize(segs []SharedFile) int64 {
+	last := segs[len(segs)-1]
+	return last.Offset + last.Size
+}
+
+// matches reports whether data has the object's size and CRC-32C.
 func (f SharedFile) matches(data []byte) bool {
 	return int64(len(data)) == f.Size && crc32.Checksum(data, castagnoli) == f.CRC
 }
@@ -504,11 +668,7 @@ func OpenNative(dir string, r keygroup.Range, n *Native, id int64, scope string,
 	if err != nil {
 		return nil, err
 	}
-	files := make(map[string]SharedFile, len(n.Shared))
-	for _, f := range n.Shared {
-		files[f.Name] = f
-	}
-	b.lineage.Put(id, scope, files)
+	b.lineage.Put(id, scope, n.files())
 	return b, nil
 }
 

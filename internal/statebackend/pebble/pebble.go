@@ -86,7 +86,7 @@ type Backend struct {
 	failure failure
 
 	// lineage holds the shared objects of the backend's native snapshots.
-	lineage statebackend.Lineage[map[string]SharedFile]
+	lineage statebackend.Lineage[sharedFiles]
 	// wal is Options.WAL.
 	wal bool
 
