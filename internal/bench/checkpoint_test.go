@@ -105,7 +105,9 @@ func keyedInput(b *testing.B, stateMB, passes int) *keyedCorpus {
 // subtask's acknowledgement (the time the task stops processing for a
 // barrier), read from the jobmanager's checkpoint details API. On Pebble,
 // read-amp and read-amp-max: Pebble's read amplification, sampled every
-// second from the taskmanager's metrics.
+// second from the taskmanager's metrics, and write-stall-s: the seconds
+// per job the sum's writes were held back while Pebble's flushes and
+// compactions caught up (weir_pebble_write_stall_seconds_total).
 func BenchmarkCheckpointing(b *testing.B) {
 	stateMB := envInt(b, "WEIRBENCH_STATE_MB", 256)
 	interval := checkpointInterval(b)
@@ -159,7 +161,7 @@ func benchmarkCheckpointing(b *testing.B, stateMB int, backend string, interval 
 	s.config = map[string]string{"state.checkpoints.dir": "file://" + filepath.Join(b.TempDir(), "checkpoints")}
 	s.metrics = backend == "pebble"
 	cl := startCluster(b, s)
-	var amp readAmp
+	var amp pebbleSamples
 	var m meter
 	var syncs []int64
 	var checkpoints, ckptBytes, uploaded int64
@@ -215,6 +217,7 @@ func benchmarkCheckpointing(b *testing.B, stateMB int, backend string, interval 
 	if amp.n > 0 {
 		b.ReportMetric(amp.sum/float64(amp.n), "read-amp")
 		b.ReportMetric(amp.max, "read-amp-max")
+		b.ReportMetric(amp.stall/float64(b.N), "write-stall-s")
 	}
 	if interval > 0 {
 		b.ReportMetric(interval.Seconds(), "interval-s")
@@ -232,22 +235,25 @@ func benchmarkCheckpointing(b *testing.B, stateMB int, backend string, interval 
 	b.ReportMetric(0, "ns/op")
 }
 
-// readAmp is Pebble's read amplification (sublevels of L0 and the
+// pebbleSamples are Pebble's read amplification (sublevels of L0 and the
 // non-empty levels below) as the taskmanager's metrics report it, sampled
 // every second while a job runs: how many places a point read of an
-// absent or cold key may look.
-type readAmp struct {
+// absent or cold key may look; and the write stall of the jobs sampled,
+// each job's last sample of its counter.
+type pebbleSamples struct {
 	sum, max float64
 	n        int
+	stall    float64
 }
 
-// sample reads the read amplification of every Pebble database at the
-// taskmanager serving /metrics at addr, every second until the returned
-// stop is called. A failed scrape is skipped: the job's own checks catch
-// a taskmanager gone.
-func (a *readAmp) sample(addr string) (stop func()) {
+// sample reads the read amplification and write stall of every Pebble
+// database at the taskmanager serving /metrics at addr, every second
+// until the returned stop is called. A failed scrape is skipped: the
+// job's own checks catch a taskmanager gone.
+func (a *pebbleSamples) sample(addr string) (stop func()) {
 	done := make(chan struct{})
 	finished := make(chan struct{})
+	var stall float64 // the job's, at the last scrape
 	go func() {
 		defer close(finished)
 		t := time.NewTicker(time.Second)
@@ -268,23 +274,29 @@ func (a *readAmp) sample(addr string) (stop func()) {
 			if err != nil {
 				continue
 			}
+			var scraped float64
 			for line := range strings.Lines(string(body)) {
-				rest, ok := strings.CutPrefix(line, metrics.Namespace+"_pebble_read_amplification{")
-				if !ok {
-					continue
-				}
-				_, value, _ := strings.Cut(rest, "} ")
-				if v, err := strconv.ParseFloat(strings.TrimSpace(value), 64); err == nil {
+				amp, isAmp := strings.CutPrefix(line, metrics.Namespace+"_pebble_read_amplification{")
+				stalled, isStall := strings.CutPrefix(line, metrics.Namespace+"_pebble_write_stall_seconds_total{")
+				_, value, _ := strings.Cut(amp+stalled, "} ")
+				v, err := strconv.ParseFloat(strings.TrimSpace(value), 64)
+				switch {
+				case err != nil:
+				case isAmp:
 					a.sum += v
 					a.max = max(a.max, v)
 					a.n++
+				case isStall:
+					scraped += v
 				}
 			}
+			stall = max(stall, scraped)
 		}
 	}()
 	return func() {
 		close(done)
 		<-finished
+		a.stall += stall
 	}
 }
 

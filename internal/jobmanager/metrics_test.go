@@ -89,7 +89,7 @@ func TestMetrics(t *testing.T) {
 		"weir_task_bytes_out_total", "weir_task_backpressured_seconds_total"}
 	pebbleSeries := []string{"weir_pebble_compactions_total", "weir_pebble_compaction_debt_bytes", "weir_pebble_flushes_total",
 		"weir_pebble_block_cache_hits_total", "weir_pebble_block_cache_misses_total", "weir_pebble_disk_usage_bytes",
-		"weir_pebble_memtable_size_bytes", "weir_pebble_read_amplification"}
+		"weir_pebble_memtable_size_bytes", "weir_pebble_read_amplification", "weir_pebble_write_stall_seconds_total"}
 	tmTotals := func() map[string]float64 {
 		out := map[string]float64{}
 		for _, addr := range tmAddrs {

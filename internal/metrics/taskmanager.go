@@ -42,6 +42,7 @@ type Pebble struct {
 	DiskUsage        int64
 	MemTableSize     int64
 	ReadAmp          int64
+	WriteStall       time.Duration
 }
 
 var subtaskLabels = []string{"job", "operator", "subtask"}
@@ -65,12 +66,13 @@ var (
 	diskUsageDesc     = desc("pebble_disk_usage_bytes", "Disk space the subtask's Pebble database uses.")
 	memTableDesc      = desc("pebble_memtable_size_bytes", "Bytes allocated by the subtask's Pebble memtables.")
 	readAmpDesc       = desc("pebble_read_amplification", "Read amplification of the subtask's Pebble database.")
+	writeStallDesc    = desc("pebble_write_stall_seconds_total", "Time the subtask's writes were held back while its Pebble database's flushes and compactions caught up.")
 	functionDesc      = desc("function_counter_total", "Counters the subtask's functions keep (stream.MetricGroup), such as kafka_records_skipped.", "name")
 	subtasksDesc      = prometheus.NewDesc(Namespace+"_taskmanager_subtasks", "Subtasks running on this taskmanager.", nil, nil)
 	taskManagerSlots  = prometheus.NewDesc(Namespace+"_taskmanager_slots", "Task slots this taskmanager offers.", nil, nil)
 	allTaskManagerDsc = []*prometheus.Desc{recordsInDesc, recordsOutDesc, bytesInDesc, bytesOutDesc, backpressureDesc, stateSizeDesc,
 		compactionsDesc, compactDebtDesc, flushesDesc, cacheHitsDesc, cacheMissesDesc, diskUsageDesc, memTableDesc, readAmpDesc,
-		functionDesc, subtasksDesc, taskManagerSlots}
+		writeStallDesc, functionDesc, subtasksDesc, taskManagerSlots}
 )
 
 // TaskManagerCollector returns a collector of a taskmanager's subtasks,
@@ -122,6 +124,7 @@ func (c *tmCollector) Collect(ch chan<- prometheus.Metric) {
 			gauge(diskUsageDesc, float64(p.DiskUsage))
 			gauge(memTableDesc, float64(p.MemTableSize))
 			gauge(readAmpDesc, float64(p.ReadAmp))
+			counter(writeStallDesc, p.WriteStall.Seconds())
 		}
 	}
 }

@@ -239,7 +239,8 @@ func (t *table) checkpointNote(row *Row, bench string) {
 
 // readAmpNote adds Pebble's mean read amplification with and without
 // checkpoints to row: the files a read may look in, which grow when
-// compactions lag.
+// compactions lag; and the seconds a job's writes were held back while
+// they lagged, if the runs report it.
 func (t *table) readAmpNote(row *Row, with, without string) {
 	a, okA := t.r.Mean(with, "read-amp")
 	n, okN := t.r.Mean(without, "read-amp")
@@ -247,6 +248,11 @@ func (t *table) readAmpNote(row *Row, with, without string) {
 		return
 	}
 	row.Note = joinNotes(row.Note, fmt.Sprintf("Pebble's read amplification %.1f, without checkpoints %.1f", a, n))
+	a, okA = t.r.Mean(with, "write-stall-s")
+	n, okN = t.r.Mean(without, "write-stall-s")
+	if okA && okN {
+		row.Note = joinNotes(row.Note, fmt.Sprintf("writes held back %.1f s a job, without checkpoints %.1f s", a, n))
+	}
 }
 
 // recovery rows: BenchmarkRecovery's measured restores, the restore rates

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	pebbledb "github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/bloom"
@@ -82,6 +83,11 @@ type Backend struct {
 	memTableSize uint64
 	// progress receives a token whenever a flush or compaction ends.
 	progress chan struct{}
+	// stalled is the time writes were held back, in nanoseconds, by
+	// admit or by Pebble's own stall (both on the task goroutine, one
+	// after the other); the one on now began at stallBegan (Unix
+	// nanoseconds; 0 when none is on).
+	stalled, stallBegan atomic.Int64
 
 	failure failure
 
@@ -186,8 +192,10 @@ func openDB(dir string, r keygroup.Range, opts Options, existing bool) (*Backend
 				logger.Error("pebble data corruption", "path", info.Path, "err", info.Details.Error())
 				b.failure.set(fmt.Errorf("%w: corruption in %s: %w", ErrFailed, info.Path, info.Details))
 			},
-			FlushEnd:      func(pebbledb.FlushInfo) { progressed() },
-			CompactionEnd: func(pebbledb.CompactionInfo) { progressed() },
+			FlushEnd:        func(pebbledb.FlushInfo) { progressed() },
+			CompactionEnd:   func(pebbledb.CompactionInfo) { progressed() },
+			WriteStallBegin: func(pebbledb.WriteStallBeginInfo) { b.stallBegin() },
+			WriteStallEnd:   b.stallEnd,
 		},
 	}
 	for i := range po.Levels {
@@ -338,13 +346,17 @@ func (b *Backend) admit(n int) bool {
 		return true
 	}
 	b.sinceCheck = 0
-	for {
+	for waited := false; ; waited = true {
 		if b.failed() {
 			return false
 		}
 		m := b.db.Metrics()
 		if m.MemTable.Size < 2*b.memTableSize && m.Levels[0].Sublevels < l0StopWrites {
 			return true
+		}
+		if !waited { // the wait is counted as a write stall
+			b.stallBegin()
+			defer b.stallEnd()
 		}
 		select {
 		case <-b.progress:
@@ -881,6 +893,24 @@ func (p pebbleLogger) Fatalf(format string, args ...any) {
 	p.fail(fmt.Errorf("%w: fatal: %s", ErrFailed, msg))
 }
 
+func (b *Backend) stallBegin() { b.stallBegan.CompareAndSwap(0, time.Now().UnixNano()) }
+
+func (b *Backend) stallEnd() {
+	if began := b.stallBegan.Swap(0); began != 0 {
+		b.stalled.Add(max(0, time.Now().UnixNano()-began))
+	}
+}
+
+// stallTime is the time writes have been held back so far, including a
+// stall still on.
+func (b *Backend) stallTime() time.Duration {
+	d := b.stalled.Load()
+	if began := b.stallBegan.Load(); began != 0 {
+		d += max(0, time.Now().UnixNano()-began)
+	}
+	return time.Duration(d)
+}
+
 // Stats are a database's internals, for monitoring.
 type Stats struct {
 	Compactions      int64
@@ -891,6 +921,10 @@ type Stats struct {
 	DiskUsage        int64
 	MemTableSize     int64
 	ReadAmp          int64
+	// WriteStall is the time the task's writes were held back while
+	// flushes or compactions caught up (Backend.admit, or Pebble's own
+	// write stall).
+	WriteStall time.Duration
 }
 
 // Stats reads the database's internals (pebble.DB.Metrics). It may be
@@ -905,5 +939,6 @@ func (b *Backend) Stats() (s Stats, ok bool) {
 		Compactions: m.Compact.Count, CompactionDebt: int64(m.Compact.EstimatedDebt), Flushes: m.Flush.Count,
 		BlockCacheHits: m.BlockCache.Hits, BlockCacheMisses: m.BlockCache.Misses,
 		DiskUsage: int64(m.DiskSpaceUsage()), MemTableSize: int64(m.MemTable.Size), ReadAmp: int64(m.ReadAmp()),
+		WriteStall: b.stallTime(),
 	}, true
 }
