@@ -274,21 +274,11 @@ func (a *pebbleSamples) sample(addr string) (stop func()) {
 			if err != nil {
 				continue
 			}
-			var scraped float64
-			for line := range strings.Lines(string(body)) {
-				amp, isAmp := strings.CutPrefix(line, metrics.Namespace+"_pebble_read_amplification{")
-				stalled, isStall := strings.CutPrefix(line, metrics.Namespace+"_pebble_write_stall_seconds_total{")
-				_, value, _ := strings.Cut(amp+stalled, "} ")
-				v, err := strconv.ParseFloat(strings.TrimSpace(value), 64)
-				switch {
-				case err != nil:
-				case isAmp:
-					a.sum += v
-					a.max = max(a.max, v)
-					a.n++
-				case isStall:
-					scraped += v
-				}
+			amps, scraped := parsePebbleMetrics(string(body))
+			for _, v := range amps {
+				a.sum += v
+				a.max = max(a.max, v)
+				a.n++
 			}
 			stall = max(stall, scraped)
 		}
@@ -298,6 +288,26 @@ func (a *pebbleSamples) sample(addr string) (stop func()) {
 		<-finished
 		a.stall += stall
 	}
+}
+
+// parsePebbleMetrics reads the read amplification of every Pebble
+// database, and their write stall summed, from a taskmanager's /metrics.
+func parsePebbleMetrics(body string) (amps []float64, stall float64) {
+	for line := range strings.Lines(body) {
+		name, rest, ok := strings.Cut(line, "{")
+		_, value, _ := strings.Cut(rest, "} ")
+		v, err := strconv.ParseFloat(strings.TrimSpace(value), 64)
+		if !ok || err != nil {
+			continue
+		}
+		switch name {
+		case metrics.Namespace + "_pebble_read_amplification":
+			amps = append(amps, v)
+		case metrics.Namespace + "_pebble_write_stall_seconds_total":
+			stall += v
+		}
+	}
+	return amps, stall
 }
 
 // checkLineCount checks that the part files in dir hold want lines.
@@ -369,4 +379,22 @@ func getJSON(url string, v any) error {
 		return fmt.Errorf("GET %s: %s", url, resp.Status)
 	}
 	return json.NewDecoder(resp.Body).Decode(v)
+}
+
+// The benchmark reads Pebble's read amplification and write stall from the
+// taskmanager's metrics as Prometheus writes them, and nothing else.
+func TestParsePebbleMetrics(t *testing.T) {
+	body := `# HELP weir_pebble_read_amplification Read amplification of the subtask's Pebble database.
+# TYPE weir_pebble_read_amplification gauge
+weir_pebble_read_amplification{job="j",operator="sum",subtask="0"} 4
+weir_pebble_read_amplification{job="j",operator="sum",subtask="1"} 6
+weir_pebble_flushes_total{job="j",operator="sum",subtask="0"} 9
+weir_pebble_write_stall_seconds_total{job="j",operator="sum",subtask="0"} 1.5
+weir_pebble_write_stall_seconds_total{job="j",operator="sum",subtask="1"} 0.25
+weir_taskmanager_slots 1
+`
+	amps, stall := parsePebbleMetrics(body)
+	if !slices.Equal(amps, []float64{4, 6}) || stall != 1.75 {
+		t.Fatalf("read amplification %v, write stall %v; want [4 6] and 1.75", amps, stall)
+	}
 }
