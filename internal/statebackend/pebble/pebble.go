@@ -83,11 +83,15 @@ type Backend struct {
 	memTableSize uint64
 	// progress receives a token whenever a flush or compaction ends.
 	progress chan struct{}
-	// stalled is the time writes were held back, in nanoseconds, by
-	// admit or by Pebble's own stall (both on the task goroutine, one
-	// after the other); the one on now began at stallBegan (Unix
-	// nanoseconds; 0 when none is on).
-	stalled, stallBegan atomic.Int64
+	// stall is the time writes were held back, by admit or by Pebble's
+	// own stall (both on the task goroutine, one after the other): total
+	// of the stalls ended, and when the one on now began (zero when none
+	// is). Stats reads it from another goroutine.
+	stall struct {
+		sync.Mutex
+		total time.Duration
+		began time.Time
+	}
 
 	failure failure
 
@@ -893,22 +897,33 @@ func (p pebbleLogger) Fatalf(format string, args ...any) {
 	p.fail(fmt.Errorf("%w: fatal: %s", ErrFailed, msg))
 }
 
-func (b *Backend) stallBegin() { b.stallBegan.CompareAndSwap(0, time.Now().UnixNano()) }
+func (b *Backend) stallBegin() {
+	b.stall.Lock()
+	defer b.stall.Unlock()
+	if b.stall.began.IsZero() {
+		b.stall.began = time.Now()
+	}
+}
 
 func (b *Backend) stallEnd() {
-	if began := b.stallBegan.Swap(0); began != 0 {
-		b.stalled.Add(max(0, time.Now().UnixNano()-began))
+	b.stall.Lock()
+	defer b.stall.Unlock()
+	if !b.stall.began.IsZero() {
+		b.stall.total += time.Since(b.stall.began)
+		b.stall.began = time.Time{}
 	}
 }
 
 // stallTime is the time writes have been held back so far, including a
 // stall still on.
 func (b *Backend) stallTime() time.Duration {
-	d := b.stalled.Load()
-	if began := b.stallBegan.Load(); began != 0 {
-		d += max(0, time.Now().UnixNano()-began)
+	b.stall.Lock()
+	defer b.stall.Unlock()
+	d := b.stall.total
+	if !b.stall.began.IsZero() {
+		d += time.Since(b.stall.began)
 	}
-	return time.Duration(d)
+	return d
 }
 
 // Stats are a database's internals, for monitoring.
