@@ -192,27 +192,24 @@ func (s *nativeSnapshot) Persist(ctx context.Context, st statebackend.SharedStor
 				continue
 			}
 			uploads = append(uploads, upload{name: name})
-		case isLog(name):
-			data, err := readFile(s.fs, s.fs.PathJoin(s.dir, name))
-			if err != nil {
-				return statebackend.Persisted{}, err
-			}
-			kept := appendedTo(prev[name], data)
-			n.Shared = append(n.Shared, kept...)
-			var from int64
-			if len(kept) > 0 {
-				last := kept[len(kept)-1]
-				from = last.Offset + last.Size
-			}
-			if from < int64(len(data)) {
-				uploads = append(uploads, upload{name: name, offset: from, data: data[from:]})
-			}
 		default:
 			data, err := readFile(s.fs, s.fs.PathJoin(s.dir, name))
 			if err != nil {
 				return statebackend.Persisted{}, err
 			}
-			n.Inline[name] = data
+			if !isLog(name) {
+				n.Inline[name] = data
+				continue
+			}
+			kept := appendedTo(prev[name], data)
+			n.Shared = append(n.Shared, kept...)
+			var from int64
+			if len(kept) > 0 {
+				from = fileSize(kept)
+			}
+			if from < int64(len(data)) {
+				uploads = append(uploads, upload{name: name, offset: from, data: data[from:]})
+			}
 		}
 	}
 	var (
