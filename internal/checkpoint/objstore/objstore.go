@@ -2,6 +2,8 @@ package objstore
 
 import (
 	"context"
+	"fmt"
+	"os"
 
 	"github.com/weirstream/weir/internal/checkpoint/objstore/internal/contract"
 )
@@ -71,6 +73,35 @@ type Store interface {
 	// Close releases the store's resources (connections, file handles). It
 	// does not delete anything; a memory store's objects outlive it.
 	Close() error
+}
+
+// FilePutter is a Store that can write an object from a local file
+// without its caller reading the file into memory. Use PutFile, which
+// falls back to Put for a Store without it.
+type FilePutter interface {
+	// PutFile is Put with the contents of the local file at path as body.
+	// The file must not change while PutFile runs, nor after it if the
+	// store is a file store on the same file system, which may link the
+	// file rather than copy it: PutFile is for immutable files, such as
+	// Pebble's SSTs. Removing the file afterwards is fine.
+	PutFile(ctx context.Context, key, path string) error
+}
+
+// PutFile writes the local file at path as the object key: with s's own
+// PutFile if s is a FilePutter, else read whole and Put. An error reading
+// the file names it, and is not retryable.
+func PutFile(ctx context.Context, s Store, key, path string) error {
+	if fp, ok := s.(FilePutter); ok {
+		return fp.PutFile(ctx, key, path)
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	body, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("objstore: put %q from a file: %w", key, err)
+	}
+	return s.Put(ctx, key, body)
 }
 
 // KeyError is the error for an invalid key or prefix; it matches

@@ -108,7 +108,10 @@ type retrying struct {
 	clk    clock.Clock
 }
 
-var _ Store = (*retrying)(nil)
+var (
+	_ Store      = (*retrying)(nil)
+	_ FilePutter = (*retrying)(nil)
+)
 
 func (r *retrying) Get(ctx context.Context, key string) ([]byte, error) {
 	var body []byte
@@ -121,6 +124,10 @@ func (r *retrying) Get(ctx context.Context, key string) ([]byte, error) {
 
 func (r *retrying) Put(ctx context.Context, key string, body []byte) error {
 	return r.do(ctx, func() error { return r.inner.Put(ctx, key, body) })
+}
+
+func (r *retrying) PutFile(ctx context.Context, key, path string) error {
+	return r.do(ctx, func() error { return PutFile(ctx, r.inner, key, path) })
 }
 
 func (r *retrying) PutIfAbsent(ctx context.Context, key string, body []byte) error {

@@ -13,7 +13,10 @@
 // temporary file the same way and then hard-links it to the key: link(2)
 // fails if the key exists, so of racing publishers exactly one succeeds,
 // whichever processes they run in. (It therefore needs a file system with
-// hard links.)
+// hard links.) PutFile hard-links its file into the store when both are on
+// one file system, and fsyncs it, instead of copying its bytes: the file
+// must be immutable, as Pebble's SSTs are, since the object is the same
+// bytes on disk. On another file system it copies the file as Put writes.
 //
 // Confinement: every access goes through an os.Root, so neither a key nor a
 // symbolic link planted in the directory can reach a file outside it. List
@@ -24,11 +27,13 @@
 package file
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path"
@@ -105,16 +110,89 @@ func (s *Store) Put(ctx context.Context, key string, body []byte) error {
 	if err := check(ctx, key); err != nil {
 		return err
 	}
-	tmp, err := s.writeTemp(ctx, key, body)
+	tmp, err := s.writeTemp(ctx, key, bytes.NewReader(body), int64(len(body)))
 	if err != nil {
 		return fmt.Errorf("objstore/file: put %q: %w", key, err)
 	}
-	if err := s.root.Rename(tmp, key); err != nil {
+	return s.publish(key, tmp, "put")
+}
+
+// PutFile makes the local file at src the object key. On the store's file
+// system it links the file in rather than copying it (see
+// objstore.FilePutter: the file must be immutable), and fsyncs it, since
+// its writer may not have; elsewhere, or where it cannot link, it copies
+// the file into a temporary file as Put does. Either way the new name is
+// then renamed into place and its directories fsynced, as Put's are.
+func (s *Store) PutFile(ctx context.Context, key, src string) error {
+	if err := check(ctx, key); err != nil {
+		return err
+	}
+	f, err := os.Open(src)
+	if err != nil {
+		return fmt.Errorf("objstore/file: put %q: %w", key, err)
+	}
+	defer func() { _ = f.Close() }()
+	tmp, err := s.linkTemp(f, src)
+	if err != nil {
+		info, serr := f.Stat()
+		if serr != nil {
+			return fmt.Errorf("objstore/file: put %q: %w", key, serr)
+		}
+		if tmp, err = s.writeTemp(ctx, key, f, info.Size()); err != nil {
+			return fmt.Errorf("objstore/file: put %q from %s: %w", key, src, err)
+		}
+	}
+	if err := ctx.Err(); err != nil {
 		_ = s.root.Remove(tmp)
-		return fmt.Errorf("objstore/file: put %q: %w", key, s.explain(key, err))
+		return err // a canceled Put changes nothing
+	}
+	return s.publish(key, tmp, "put")
+}
+
+// link makes a hard link; a variable so that tests can refuse it, as a
+// file system without hard links or another device does.
+var link = osLink
+
+var osLink = os.Link
+
+// linkTemp hard-links src, open as f, into the store's directory under a
+// temporary name, and fsyncs it. The name is in the top directory, which
+// the store opened: a link made through a path deeper in could follow a
+// symbolic link planted there out of the store. publish then renames it
+// through the os.Root.
+func (s *Store) linkTemp(f *os.File, src string) (string, error) {
+	if err := f.Sync(); err != nil {
+		return "", err
+	}
+	name := tmpStem + randomSuffix()
+	if err := link(src, filepath.Join(s.root.Name(), name)); err != nil {
+		return "", err
+	}
+	return name, nil
+}
+
+// publish renames the temporary file tmp to key, creating key's
+// directories if a linked tmp is not in them yet, and fsyncs the
+// directories from key's up to the root.
+func (s *Store) publish(key, tmp, op string) error {
+	err := s.root.Rename(tmp, key)
+	// A concurrent Delete may prune key's directory before the rename;
+	// (re)create it and try again.
+	for attempt := 0; err != nil && isAbsent(err) && attempt < 10; attempt++ {
+		if dir := path.Dir(key); dir != "." {
+			if merr := s.root.MkdirAll(dir, dirPerm); merr != nil {
+				err = merr
+				break
+			}
+		}
+		err = s.root.Rename(tmp, key)
+	}
+	if err != nil {
+		_ = s.root.Remove(tmp)
+		return fmt.Errorf("objstore/file: %s %q: %w", op, key, s.explain(key, err))
 	}
 	if err := s.syncDirs(key); err != nil {
-		return fmt.Errorf("objstore/file: put %q: %w", key, err)
+		return fmt.Errorf("objstore/file: %s %q: %w", op, key, err)
 	}
 	return nil
 }
@@ -123,7 +201,7 @@ func (s *Store) PutIfAbsent(ctx context.Context, key string, body []byte) error 
 	if err := check(ctx, key); err != nil {
 		return err
 	}
-	tmp, err := s.writeTemp(ctx, key, body)
+	tmp, err := s.writeTemp(ctx, key, bytes.NewReader(body), int64(len(body)))
 	if err != nil {
 		return fmt.Errorf("objstore/file: put-if-absent %q: %w", key, err)
 	}
@@ -167,10 +245,10 @@ func (s *Store) conflicts(key string) bool {
 	return false
 }
 
-// writeTemp writes body to a new temporary file in key's directory,
-// creating the directories as needed, and fsyncs it. It returns the file's
-// name; the caller renames or links it into place.
-func (s *Store) writeTemp(ctx context.Context, key string, body []byte) (string, error) {
+// writeTemp writes body, which holds size bytes, to a new temporary file
+// in key's directory, creating the directories as needed, and fsyncs it. It
+// returns the file's name; the caller renames or links it into place.
+func (s *Store) writeTemp(ctx context.Context, key string, body io.Reader, size int64) (string, error) {
 	dir := path.Dir(key)
 	var f *os.File
 	var name string
@@ -192,7 +270,12 @@ func (s *Store) writeTemp(ctx context.Context, key string, body []byte) (string,
 			return "", s.explain(key, err)
 		}
 	}
-	_, err := f.Write(body)
+	// A bytes.Reader is written in one call; a file is copied in the
+	// kernel (copy_file_range).
+	n, err := io.Copy(f, body)
+	if err == nil && n != size {
+		err = fmt.Errorf("copied %d bytes, want %d: the source changed while it was copied", n, size)
+	}
 	if err == nil {
 		err = f.Sync()
 	}

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 
 	"github.com/weirstream/weir/internal/checkpoint/objstore"
@@ -222,5 +223,62 @@ func TestPutIfAbsentAcrossStores(t *testing.T) {
 		if wins != 1 {
 			t.Fatalf("round %d: %d winners, want 1", round, wins)
 		}
+	}
+}
+
+// TestPutFileLinksOrCopies: on the store's file system PutFile links the
+// file in, so the object is the file's own bytes; where linking fails it
+// copies them. Either way no temporary file is left behind.
+func TestPutFileLinksOrCopies(t *testing.T) {
+	dir := t.TempDir()
+	s := open(t, filepath.Join(dir, "store"))
+	body := []byte("an immutable SST")
+	src := filepath.Join(dir, "000042.sst")
+	if err := os.WriteFile(src, body, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sameFile := func(key string) bool {
+		t.Helper()
+		a, err := os.Stat(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := os.Stat(filepath.Join(s.Dir(), key))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return os.SameFile(a, b)
+	}
+	if err := s.PutFile(t.Context(), "job/shared/linked", src); err != nil {
+		t.Fatal(err)
+	}
+	if !sameFile("job/shared/linked") {
+		t.Error("PutFile on the store's file system copied the file; want it linked")
+	}
+
+	restore := file.RefuseLinks(syscall.EXDEV)
+	err := s.PutFile(t.Context(), "job/shared/copied", src)
+	restore()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sameFile("job/shared/copied") {
+		t.Error("PutFile linked the file although linking failed")
+	}
+	for _, key := range []string{"job/shared/linked", "job/shared/copied"} {
+		got, err := s.Get(t.Context(), key)
+		if err != nil || string(got) != string(body) {
+			t.Fatalf("Get(%q) = %q, %v; want %q", key, got, err, body)
+		}
+	}
+	var left []string
+	err = filepath.WalkDir(s.Dir(), func(p string, d os.DirEntry, err error) error {
+		if strings.HasPrefix(d.Name(), ".tmp-") {
+			left = append(left, p)
+		}
+		return err
+	})
+	if err != nil || len(left) > 0 {
+		t.Fatalf("temporary files left: %v (%v)", left, err)
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -26,6 +28,7 @@ func Run(t *testing.T, newStore func(t *testing.T) objstore.Store) {
 		{"Overwrite", testOverwrite},
 		{"EmptyObject", testEmptyObject},
 		{"LargeObject", testLargeObject},
+		{"PutFile", testPutFile},
 		{"KeyCharacters", testKeyCharacters},
 		{"PutIfAbsent", testPutIfAbsent},
 		{"PutIfAbsentRace", testPutIfAbsentRace},
@@ -171,6 +174,66 @@ func testLargeObject(t *testing.T, s objstore.Store) {
 
 	put(t, s, "large/put", b[:size-1]) // overwrite with a shorter body
 	wantBody(t, s, "large/put", b[:size-1])
+}
+
+// writeFile writes body to a new file in a temporary directory and
+// returns its path.
+func writeFile(t *testing.T, body []byte) string {
+	t.Helper()
+	f, err := os.CreateTemp(t.TempDir(), "src-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Write(body); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return f.Name()
+}
+
+// testPutFile writes objects from local files (objstore.PutFile, the
+// store's own PutFile if it has one): new keys, an overwrite, a file
+// removed after it was put, and a missing file, which is an error naming
+// it that changes nothing.
+func testPutFile(t *testing.T, s objstore.Store) {
+	putFile := func(key string, body []byte) string {
+		t.Helper()
+		src := writeFile(t, body)
+		if err := objstore.PutFile(t.Context(), s, key, src); err != nil {
+			t.Fatalf("PutFile(%q, %s): %v", key, src, err)
+		}
+		return src
+	}
+	big := randomBytes(3<<20+1, 3)
+	putFile("files/a/big", big)
+	wantBody(t, s, "files/a/big", big)
+
+	src := putFile("files/b", []byte("first, and longer"))
+	if err := os.Remove(src); err != nil {
+		t.Fatal(err)
+	}
+	wantBody(t, s, "files/b", []byte("first, and longer"))
+	putFile("files/b", []byte("second")) // overwrite
+	wantBody(t, s, "files/b", []byte("second"))
+	putFile("files/empty", nil)
+	wantBody(t, s, "files/empty", []byte{})
+
+	missing := filepath.Join(t.TempDir(), "no-such-file")
+	err := objstore.PutFile(t.Context(), s, "files/missing", missing)
+	switch {
+	case err == nil:
+		t.Fatal("PutFile of a missing file succeeded")
+	case errors.Is(err, objstore.ErrNotExist) || objstore.IsRetryable(err):
+		t.Fatalf("PutFile of a missing file = %v: not an absent object, nor worth retrying", err)
+	case !strings.Contains(err.Error(), missing):
+		t.Fatalf("PutFile of a missing file = %v, want the file named", err)
+	}
+	if err := objstore.PutFile(t.Context(), s, "bad//key", writeFile(t, []byte("x"))); !errors.Is(err, objstore.ErrInvalidKey) {
+		t.Fatalf("PutFile to an invalid key = %v, want ErrInvalidKey", err)
+	}
+	wantList(t, s, "files/", "files/a/big", "files/b", "files/empty")
 }
 
 func testKeyCharacters(t *testing.T, s objstore.Store) {
@@ -511,6 +574,7 @@ func testContextCanceled(t *testing.T, s objstore.Store) {
 	check("Put", s.Put(ctx, "new", []byte("x")))
 	check("Put over", s.Put(ctx, "present", []byte("x")))
 	check("PutIfAbsent", s.PutIfAbsent(ctx, "new", []byte("x")))
+	check("PutFile", objstore.PutFile(ctx, s, "new", writeFile(t, []byte("x"))))
 	_, err = s.List(ctx, "")
 	check("List", err)
 	check("Delete", s.Delete(ctx, "present"))

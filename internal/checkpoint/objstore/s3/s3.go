@@ -307,6 +307,27 @@ func (s *Store) Put(ctx context.Context, key string, body []byte) error {
 	return nil
 }
 
+// PutFile uploads the local file at src as key, streamed from the file
+// (in parts above minio-go's part size) rather than read whole first.
+func (s *Store) PutFile(ctx context.Context, key, src string) error {
+	if err := s.check(ctx, key); err != nil {
+		return err
+	}
+	f, err := os.Open(src)
+	if err != nil {
+		return fmt.Errorf("objstore/s3: put %q: %w", key, err)
+	}
+	defer func() { _ = f.Close() }()
+	info, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("objstore/s3: put %q: %w", key, err)
+	}
+	if _, err := s.client.PutObject(ctx, s.bucket, s.object(key), f, info.Size(), s.putOptions()); err != nil {
+		return fmt.Errorf("objstore/s3: put %q from %s: %w", key, src, s.convert(err))
+	}
+	return nil
+}
+
 func (s *Store) PutIfAbsent(ctx context.Context, key string, body []byte) error {
 	if err := s.check(ctx, key); err != nil {
 		return err
