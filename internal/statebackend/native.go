@@ -42,6 +42,11 @@ type SharedStore interface {
 	// to the job's checkpoint directory ("shared/<random>"). It does not
 	// retain data: the caller may reuse it once PutShared returns.
 	PutShared(ctx context.Context, data []byte) (object string, err error)
+	// PutSharedFile is PutShared with the contents of the local file at
+	// path, which must never change (an SST): the store streams it, or
+	// links it into a file store on the same file system, rather than
+	// the backend reading it into memory.
+	PutSharedFile(ctx context.Context, path string) (object string, err error)
 }
 
 // Persisted is a native snapshot written to storage.

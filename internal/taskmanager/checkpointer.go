@@ -219,6 +219,11 @@ func (s sharedStore) PutShared(ctx context.Context, data []byte) (string, error)
 	return name, s.st.Put(ctx, checkpoint.SharedObjectPath(s.dir, name), data)
 }
 
+func (s sharedStore) PutSharedFile(ctx context.Context, path string) (string, error) {
+	name := checkpoint.NewSharedObject()
+	return name, objstore.PutFile(ctx, s.st, checkpoint.SharedObjectPath(s.dir, name), path)
+}
+
 // sharedScope is the scope of the shared objects a snapshot in dir of
 // storage may reference: its job's checkpoint directory.
 func sharedScope(storage, dir string) string { return storage + "|" + path.Dir(dir) }

@@ -33,6 +33,14 @@ func (s *memStore) PutShared(_ context.Context, data []byte) (string, error) {
 	return name, nil
 }
 
+func (s *memStore) PutSharedFile(ctx context.Context, path string) (string, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
+	}
+	return s.PutShared(ctx, data)
+}
+
 // objects returns the objects of a persisted native snapshot.
 func (s *memStore) objects(t *testing.T, p statebackend.Persisted) (Chain, [][]byte) {
 	t.Helper()

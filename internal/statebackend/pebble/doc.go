@@ -32,7 +32,10 @@
 // written after the barrier is in the copy: the task writes nothing until
 // NativeSnapshot returns. Persist, on the checkpointer's goroutine,
 // uploads the SSTs the backend's lineage has not uploaded for the base
-// checkpoint as shared objects, and the log's bytes appended since the
+// checkpoint as shared objects (as files, SharedStore.PutSharedFile, when
+// the database is on the operating system's file system: checksummed
+// through a small buffer and streamed or linked by the store, never read
+// whole into memory), and the log's bytes appended since the
 // base's copy as one more segment of it, and encodes the manifest
 // (docs/checkpoints.md): the registry, the small files inline, and each
 // shared object's file name, offset, size and CRC-32C. Within one

@@ -103,7 +103,7 @@ func (b *Backend) NativeSnapshot(id, _ int64) (statebackend.NativeSnapshot, erro
 		_ = b.fs.RemoveAll(dir)
 		return nil, err
 	}
-	return &nativeSnapshot{id: id, fs: b.fs, dir: dir, groups: b.groups,
+	return &nativeSnapshot{id: id, fs: b.fs, onDisk: b.onDisk, dir: dir, groups: b.groups,
 		states: slices.Clone(b.states), lineage: &b.lineage}, nil
 }
 
@@ -132,6 +132,7 @@ func (b *Backend) checkpointsDir() string { return b.dir + ".chk" }
 type nativeSnapshot struct {
 	id      int64
 	fs      vfs.FS
+	onDisk  bool // fs is the operating system's: its files have paths
 	dir     string
 	groups  keygroup.Range
 	states  []statebackend.StateDesc
@@ -225,25 +226,15 @@ func (s *nativeSnapshot) Persist(ctx context.Context, st statebackend.SharedStor
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			data, err := u.data, error(nil)
-			if data == nil {
-				buf := uploadBuffers.Get().(*[]byte)
-				defer uploadBuffers.Put(buf)
-				data, err = readFileInto(s.fs, s.fs.PathJoin(s.dir, u.name), buf)
-			}
-			var obj string
-			if err == nil {
-				obj, err = st.PutShared(ctx, data)
-			}
+			f, err := s.upload(ctx, st, u)
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
 				errs = append(errs, fmt.Errorf("pebble: uploading %s: %w", u.name, err))
 				return
 			}
-			uploaded += int64(len(data))
-			n.Shared = append(n.Shared, SharedFile{Name: u.name, Offset: u.offset, Object: obj,
-				Size: int64(len(data)), CRC: crc32.Checksum(data, castagnoli)})
+			uploaded += f.Size
+			n.Shared = append(n.Shared, f)
 		}()
 	}
 	wg.Wait()
@@ -263,6 +254,63 @@ func (s *nativeSnapshot) Persist(ctx context.Context, st statebackend.SharedStor
 	s.lineage.Put(s.id, st.Scope(), n.files())
 	return p, nil
 }
+
+// upload writes one shared object. A log's new bytes are in memory
+// already. An SST on the operating system's file system is checksummed
+// through a small buffer and handed to the store as a file, which streams
+// it or links it into a file store; on another file system (tests' in
+// memory) it is read whole.
+func (s *nativeSnapshot) upload(ctx context.Context, st statebackend.SharedStore, u upload) (SharedFile, error) {
+	f := SharedFile{Name: u.name, Offset: u.offset}
+	var err error
+	switch path := s.fs.PathJoin(s.dir, u.name); {
+	case u.data != nil:
+		f.Size, f.CRC = int64(len(u.data)), crc32.Checksum(u.data, castagnoli)
+		f.Object, err = st.PutShared(ctx, u.data)
+	case s.onDisk:
+		if f.Size, f.CRC, err = checksumFile(s.fs, path); err == nil {
+			f.Object, err = st.PutSharedFile(ctx, path)
+		}
+	default:
+		buf := uploadBuffers.Get().(*[]byte)
+		defer uploadBuffers.Put(buf)
+		var data []byte
+		if data, err = readFileInto(s.fs, path, buf); err == nil {
+			f.Size, f.CRC = int64(len(data)), crc32.Checksum(data, castagnoli)
+			f.Object, err = st.PutShared(ctx, data)
+		}
+	}
+	return f, err
+}
+
+// checksumFile returns the size and CRC-32C of a file, read through a
+// pooled buffer.
+func checksumFile(fs vfs.FS, name string) (int64, uint32, error) {
+	file, err := fs.Open(name)
+	if err != nil {
+		return 0, 0, fmt.Errorf("pebble: reading %s: %w", name, err)
+	}
+	defer func() { _ = file.Close() }()
+	buf := checksumBuffers.Get().(*[]byte)
+	defer checksumBuffers.Put(buf)
+	var (
+		size int64
+		crc  uint32
+	)
+	for {
+		n, err := file.Read(*buf)
+		size += int64(n)
+		crc = crc32.Update(crc, castagnoli, (*buf)[:n])
+		if err == io.EOF {
+			return size, crc, nil
+		}
+		if err != nil {
+			return 0, 0, fmt.Errorf("pebble: reading %s: %w", name, err)
+		}
+	}
+}
+
+var checksumBuffers = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b }}
 
 // appendedTo returns the segments of a log's earlier copy that data, the
 // log now, still begins with: all of them, or none if data is shorter,
@@ -317,8 +365,9 @@ func readFile(fs vfs.FS, name string) ([]byte, error) {
 	return readFileInto(fs, name, &buf)
 }
 
-// uploadBuffers hold the SSTs Persist reads and uploads, which are read
-// whole: PutShared does not retain them. An SST is megabytes; a buffer
+// uploadBuffers hold the SSTs Persist reads whole and uploads from a file
+// system other than the operating system's: PutShared does not retain
+// them. An SST is megabytes; a buffer
 // grown by appending, as io.ReadAll grows it, is allocated, zeroed and
 // copied several times over for each one.
 var uploadBuffers = sync.Pool{New: func() any { return new([]byte) }}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -27,10 +28,13 @@ type memShared struct {
 	mu      sync.Mutex
 	scope   string
 	objects map[string][]byte
-	fail    error // returned by PutShared when set
+	fail    error           // returned by PutShared when set
+	files   map[string]bool // objects put from files (PutSharedFile)
 }
 
-func newMemShared() *memShared { return &memShared{scope: "mem|job", objects: map[string][]byte{}} }
+func newMemShared() *memShared {
+	return &memShared{scope: "mem|job", objects: map[string][]byte{}, files: map[string]bool{}}
+}
 
 func (m *memShared) Scope() string { return m.scope }
 
@@ -43,6 +47,20 @@ func (m *memShared) PutShared(_ context.Context, data []byte) (string, error) {
 	name := fmt.Sprintf("shared/%016x", len(m.objects)+1)
 	m.objects[name] = bytes.Clone(data)
 	return name, nil
+}
+
+func (m *memShared) PutSharedFile(ctx context.Context, path string) (string, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
+	}
+	name, err := m.PutShared(ctx, data)
+	if err == nil {
+		m.mu.Lock()
+		m.files[name] = true
+		m.mu.Unlock()
+	}
+	return name, err
 }
 
 func (m *memShared) fetch(_ context.Context, object string) ([]byte, error) {
@@ -169,6 +187,13 @@ func TestNativeRoundTrip(t *testing.T) {
 	n, err := DecodeNative(p.Keyed)
 	if err != nil {
 		t.Fatal(err)
+	}
+	// On disk, SSTs are handed to the store as files, not read whole;
+	// the log's bytes are in memory already.
+	for _, f := range n.Shared {
+		if sst := strings.HasSuffix(f.Name, ".sst"); st.files[f.Object] != sst {
+			t.Errorf("%s (an SST: %v) uploaded from its file: %v", f.Name, sst, st.files[f.Object])
+		}
 	}
 	dir := filepath.Join(t.TempDir(), "restored")
 	if _, err := n.Materialize(context.Background(), dir, Source{Fetch: st.fetch}); err != nil {

@@ -60,6 +60,7 @@ var ErrFailed = errors.New("pebble state backend failed")
 type Backend struct {
 	db     *pebbledb.DB
 	fs     vfs.FS
+	onDisk bool // fs is the operating system's file system (vfs.Default)
 	dir    string
 	groups keygroup.Range
 
@@ -135,6 +136,7 @@ func openDB(dir string, r keygroup.Range, opts Options, existing bool) (*Backend
 	if fs == nil {
 		fs = vfs.Default
 	}
+	onDisk := fs == vfs.Default
 	fs = noSyncFS{fs}
 	if names, err := fs.List(dir); !existing && err == nil && len(names) > 0 {
 		return nil, fmt.Errorf("pebble: working directory %s is not empty: it may hold another attempt's state", dir)
@@ -153,6 +155,7 @@ func openDB(dir string, r keygroup.Range, opts Options, existing bool) (*Backend
 	memtable := mem / 6
 	b := &Backend{
 		fs:           fs,
+		onDisk:       onDisk,
 		dir:          dir,
 		groups:       r,
 		byName:       map[string]statebackend.StateID{},
