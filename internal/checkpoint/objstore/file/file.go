@@ -161,11 +161,12 @@ var osLink = os.Link
 // symbolic link planted there out of the store. publish then renames it
 // through the os.Root.
 func (s *Store) linkTemp(f *os.File, src string) (string, error) {
-	if err := f.Sync(); err != nil {
-		return "", err
-	}
 	name := tmpStem + randomSuffix()
 	if err := link(src, filepath.Join(s.root.Name(), name)); err != nil {
+		return "", err
+	}
+	if err := f.Sync(); err != nil {
+		_ = s.root.Remove(name)
 		return "", err
 	}
 	return name, nil
