@@ -181,7 +181,7 @@ func (s *Store) publish(key, tmp, op string) error {
 	// (re)create it and try again.
 	for attempt := 0; err != nil && isAbsent(err) && attempt < 10; attempt++ {
 		if dir := path.Dir(key); dir != "." {
-			if merr := s.root.MkdirAll(dir, dirPerm); merr != nil {
+			if merr := s.mkdirAll(dir); merr != nil {
 				err = merr
 				break
 			}
@@ -255,7 +255,7 @@ func (s *Store) writeTemp(ctx context.Context, key string, body io.Reader, size 
 	var name string
 	for attempt := 0; ; attempt++ {
 		if dir != "." {
-			if err := s.root.MkdirAll(dir, dirPerm); err != nil {
+			if err := s.mkdirAll(dir); err != nil {
 				return "", s.explain(key, err)
 			}
 		}
@@ -291,6 +291,21 @@ func (s *Store) writeTemp(ctx context.Context, key string, body io.Reader, size 
 		return "", err
 	}
 	return name, nil
+}
+
+// mkdirAll creates dir and the directories above it. A concurrent Delete
+// may prune a directory MkdirAll has just found or made before it makes
+// the next one below (ENOENT), and a concurrent Put may make one it found
+// missing (EEXIST); it tries again. (A file where a directory should be
+// fails every try, and the caller explains it.)
+func (s *Store) mkdirAll(dir string) error {
+	for attempt := 0; ; attempt++ {
+		err := s.root.MkdirAll(dir, dirPerm)
+		racing := errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrExist)
+		if err == nil || !racing || attempt >= 10 {
+			return err
+		}
+	}
 }
 
 func randomSuffix() string {

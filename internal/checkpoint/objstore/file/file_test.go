@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -280,5 +281,59 @@ func TestPutFileLinksOrCopies(t *testing.T) {
 	})
 	if err != nil || len(left) > 0 {
 		t.Fatalf("temporary files left: %v (%v)", left, err)
+	}
+}
+
+// TestPutFileWhileDeletesPrune: a linked file waits in the top directory
+// while Delete prunes the emptied directory of its key; PutFile creates
+// the directory again and lands.
+func TestPutFileWhileDeletesPrune(t *testing.T) {
+	dir := t.TempDir()
+	s := open(t, filepath.Join(dir, "store"))
+	src := filepath.Join(dir, "000007.sst")
+	if err := os.WriteFile(src, []byte("sst"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	const n = 200
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	wg.Go(func() {
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if err := s.Put(t.Context(), "job/shared/churn", []byte("x")); err != nil {
+				t.Error(err)
+				return
+			}
+			if err := s.Delete(t.Context(), "job/shared/churn"); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	})
+	var keys []string
+	for i := range n {
+		key := "job/shared/obj-" + strconv.Itoa(i)
+		if err := s.PutFile(t.Context(), key, src); err != nil {
+			t.Errorf("PutFile(%q): %v", key, err)
+		}
+		keys = append(keys, key)
+		// Remove it again, so that the churn's Delete finds the directory
+		// empty and prunes it.
+		if err := s.Delete(t.Context(), key); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(stop)
+	wg.Wait()
+	final := "job/shared/last"
+	if err := s.PutFile(t.Context(), final, src); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.List(t.Context(), "job/"); err != nil || !slices.Equal(got, []string{final}) {
+		t.Fatalf("List = %v, %v; want only %s (%d PutFiles)", got, err, final, len(keys))
 	}
 }
