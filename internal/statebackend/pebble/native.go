@@ -103,7 +103,7 @@ func (b *Backend) NativeSnapshot(id, _ int64) (statebackend.NativeSnapshot, erro
 		_ = b.fs.RemoveAll(dir)
 		return nil, err
 	}
-	return &nativeSnapshot{id: id, fs: b.fs, onDisk: b.onDisk, dir: dir, groups: b.groups,
+	return &nativeSnapshot{id: id, fs: b.fs, dir: dir, groups: b.groups,
 		states: slices.Clone(b.states), lineage: &b.lineage}, nil
 }
 
@@ -132,7 +132,6 @@ func (b *Backend) checkpointsDir() string { return b.dir + ".chk" }
 type nativeSnapshot struct {
 	id      int64
 	fs      vfs.FS
-	onDisk  bool // fs is the operating system's: its files have paths
 	dir     string
 	groups  keygroup.Range
 	states  []statebackend.StateDesc
@@ -262,26 +261,31 @@ func (s *nativeSnapshot) Persist(ctx context.Context, st statebackend.SharedStor
 // memory) it is read whole.
 func (s *nativeSnapshot) upload(ctx context.Context, st statebackend.SharedStore, u upload) (SharedFile, error) {
 	f := SharedFile{Name: u.name, Offset: u.offset}
+	path := s.fs.PathJoin(s.dir, u.name)
+	data := u.data
 	var err error
-	switch path := s.fs.PathJoin(s.dir, u.name); {
-	case u.data != nil:
-		f.Size, f.CRC = int64(len(u.data)), crc32.Checksum(u.data, castagnoli)
-		f.Object, err = st.PutShared(ctx, u.data)
-	case s.onDisk:
-		if f.Size, f.CRC, err = checksumFile(s.fs, path); err == nil {
-			f.Object, err = st.PutSharedFile(ctx, path)
+	if data == nil && onDisk(s.fs) {
+		if f.Size, f.CRC, err = checksumFile(s.fs, path); err != nil {
+			return f, err
 		}
-	default:
+		f.Object, err = st.PutSharedFile(ctx, path)
+		return f, err
+	}
+	if data == nil {
 		buf := uploadBuffers.Get().(*[]byte)
 		defer uploadBuffers.Put(buf)
-		var data []byte
-		if data, err = readFileInto(s.fs, path, buf); err == nil {
-			f.Size, f.CRC = int64(len(data)), crc32.Checksum(data, castagnoli)
-			f.Object, err = st.PutShared(ctx, data)
+		if data, err = readFileInto(s.fs, path, buf); err != nil {
+			return f, err
 		}
 	}
+	f.Size, f.CRC = int64(len(data)), crc32.Checksum(data, castagnoli)
+	f.Object, err = st.PutShared(ctx, data)
 	return f, err
 }
+
+// onDisk reports whether fs, a backend's, is the operating system's file
+// system, whose files have paths other processes' code can open.
+func onDisk(fs vfs.FS) bool { return fs == noSyncFS{vfs.Default} }
 
 // checksumFile returns the size and CRC-32C of a file, read through a
 // pooled buffer.

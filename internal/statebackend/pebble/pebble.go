@@ -60,7 +60,6 @@ var ErrFailed = errors.New("pebble state backend failed")
 type Backend struct {
 	db     *pebbledb.DB
 	fs     vfs.FS
-	onDisk bool // fs is the operating system's file system (vfs.Default)
 	dir    string
 	groups keygroup.Range
 
@@ -136,7 +135,6 @@ func openDB(dir string, r keygroup.Range, opts Options, existing bool) (*Backend
 	if fs == nil {
 		fs = vfs.Default
 	}
-	onDisk := fs == vfs.Default
 	fs = noSyncFS{fs}
 	if names, err := fs.List(dir); !existing && err == nil && len(names) > 0 {
 		return nil, fmt.Errorf("pebble: working directory %s is not empty: it may hold another attempt's state", dir)
@@ -155,7 +153,6 @@ func openDB(dir string, r keygroup.Range, opts Options, existing bool) (*Backend
 	memtable := mem / 6
 	b := &Backend{
 		fs:           fs,
-		onDisk:       onDisk,
 		dir:          dir,
 		groups:       r,
 		byName:       map[string]statebackend.StateID{},

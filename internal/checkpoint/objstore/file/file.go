@@ -151,9 +151,7 @@ func (s *Store) PutFile(ctx context.Context, key, src string) error {
 
 // link makes a hard link; a variable so that tests can refuse it, as a
 // file system without hard links or another device does.
-var link = osLink
-
-var osLink = os.Link
+var link = os.Link
 
 // linkTemp hard-links src, open as f, into the store's directory under a
 // temporary name, and fsyncs it. The name is in the top directory, which
