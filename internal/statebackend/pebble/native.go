@@ -13,6 +13,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -184,7 +185,17 @@ func (s *nativeSnapshot) Persist(ctx context.Context, st statebackend.SharedStor
 	}
 	n := Native{Groups: s.groups, States: s.states, Inline: map[string][]byte{}}
 	var uploads []upload
+	// A log is read into a pooled buffer, held until its new bytes are
+	// uploaded: the live logs are up to a memtable's worth each, read at
+	// every checkpoint.
+	var logBufs []*[]byte
+	defer func() {
+		for _, buf := range logBufs {
+			uploadBuffers.Put(buf)
+		}
+	}()
 	for _, name := range names {
+		path := s.fs.PathJoin(s.dir, name)
 		switch {
 		case strings.HasSuffix(name, ".sst"):
 			if f, ok := prev[name]; ok {
@@ -192,14 +203,18 @@ func (s *nativeSnapshot) Persist(ctx context.Context, st statebackend.SharedStor
 				continue
 			}
 			uploads = append(uploads, upload{name: name})
-		default:
-			data, err := readFile(s.fs, s.fs.PathJoin(s.dir, name))
+		case !isLog(name):
+			data, err := readFile(s.fs, path)
 			if err != nil {
 				return statebackend.Persisted{}, err
 			}
-			if !isLog(name) {
-				n.Inline[name] = data
-				continue
+			n.Inline[name] = data
+		default:
+			buf := uploadBuffers.Get().(*[]byte)
+			logBufs = append(logBufs, buf)
+			data, err := readFileInto(s.fs, path, buf)
+			if err != nil {
+				return statebackend.Persisted{}, err
 			}
 			kept := appendedTo(prev[name], data)
 			n.Shared = append(n.Shared, kept...)
@@ -305,6 +320,10 @@ func checksumFile(fs vfs.FS, name string) (int64, uint32, error) {
 		n, err := file.Read(*buf)
 		size += int64(n)
 		crc = crc32.Update(crc, castagnoli, (*buf)[:n])
+		// A checkpoint's uploads run beside the task, which is
+		// usually the job's bottleneck: give the processor back
+		// between chunks rather than hold it for a whole file.
+		runtime.Gosched()
 		if err == io.EOF {
 			return size, crc, nil
 		}
@@ -369,9 +388,9 @@ func readFile(fs vfs.FS, name string) ([]byte, error) {
 	return readFileInto(fs, name, &buf)
 }
 
-// uploadBuffers hold the SSTs Persist reads whole and uploads from a file
-// system other than the operating system's: PutShared does not retain
-// them. An SST is megabytes; a buffer
+// uploadBuffers hold the write-ahead logs Persist reads, and the SSTs it
+// reads whole and uploads from a file system other than the operating
+// system's: PutShared does not retain them. Each is megabytes; a buffer
 // grown by appending, as io.ReadAll grows it, is allocated, zeroed and
 // copied several times over for each one.
 var uploadBuffers = sync.Pool{New: func() any { return new([]byte) }}
