@@ -30,7 +30,8 @@ import (
 // of the first pass is about stateBytesPerWord per word.
 // WEIRBENCH_CHECKPOINT_INTERVAL (default 1s) is the checkpoint interval.
 // WEIRBENCH_PEBBLE_MEMORY, if set, is the job's state.backend.pebble.memory;
-// unset, the key keeps its own default.
+// unset, the key keeps its own default. WEIRBENCH_CHECKPOINT_DIR, if set,
+// is where the checkpoint storage directories go (checkpointDir).
 // WEIRBENCH_CHECKPOINT_SNAPSHOTS=incremental leaves out the full snapshots
 // (the targets' 1 GB is the incremental ones' size: a full heap snapshot of
 // a GB every second grows the process past the memory of the machines the
@@ -107,7 +108,13 @@ func keyedInput(b *testing.B, stateMB, passes int) *keyedCorpus {
 // read-amp and read-amp-max: Pebble's read amplification, sampled every
 // second from the taskmanager's metrics, and write-stall-s: the seconds
 // per job the sum's writes were held back while Pebble's flushes and
-// compactions caught up (weir_pebble_write_stall_seconds_total).
+// compactions caught up (weir_pebble_write_stall_seconds_total). On both,
+// sched-wait-s and sched-p99-us: how long goroutines of the process
+// waited runnable for a processor, summed per job, and the 99th
+// percentile of one wait (schedLatency); the task that does the keyed
+// work is the job's bottleneck, and work beside it shows here before it
+// shows in its CPU. WEIRBENCH_TRACE, if set, is a file for an execution
+// trace of 10 s, 60 s into each job (traceWindow).
 func BenchmarkCheckpointing(b *testing.B) {
 	stateMB := envInt(b, "WEIRBENCH_STATE_MB", 256)
 	interval := checkpointInterval(b)
@@ -119,6 +126,24 @@ func BenchmarkCheckpointing(b *testing.B) {
 		}
 		b.Run(backend+"/incremental-checkpoints", func(b *testing.B) { benchmarkCheckpointing(b, stateMB, backend, interval, true) })
 	}
+}
+
+// checkpointDir returns a new directory for a benchmark's checkpoint
+// storage: under WEIRBENCH_CHECKPOINT_DIR if set (another file system than
+// the working state's, as checkpoint storage is in production), else under
+// the benchmark's temporary directory, on the same file system as the
+// taskmanager's Pebble databases.
+func checkpointDir(b *testing.B) string {
+	parent := os.Getenv("WEIRBENCH_CHECKPOINT_DIR")
+	if parent == "" {
+		return filepath.Join(b.TempDir(), "checkpoints")
+	}
+	dir, err := os.MkdirTemp(parent, "checkpoints-")
+	if err != nil {
+		b.Fatalf("WEIRBENCH_CHECKPOINT_DIR: %v", err)
+	}
+	b.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
 }
 
 // fullSnapshots reports whether BenchmarkCheckpointing runs the full
@@ -158,11 +183,12 @@ func benchmarkCheckpointing(b *testing.B, stateMB int, backend string, interval 
 	b.StopTimer()
 	in := keyedInput(b, stateMB, checkpointPasses)
 	s := oneSlot
-	s.config = map[string]string{"state.checkpoints.dir": "file://" + filepath.Join(b.TempDir(), "checkpoints")}
+	s.config = map[string]string{"state.checkpoints.dir": "file://" + checkpointDir(b)}
 	s.metrics = backend == "pebble"
 	cl := startCluster(b, s)
 	var amp pebbleSamples
 	var m meter
+	var sched schedLatency
 	var syncs []int64
 	var checkpoints, ckptBytes, uploaded int64
 	for i := range b.N {
@@ -189,7 +215,11 @@ func benchmarkCheckpointing(b *testing.B, stateMB int, backend string, interval 
 		if s.metrics {
 			stopSampling = amp.sample(cl.c.MetricsAddress(0))
 		}
+		sched.Start()
+		stopTrace := traceWindow(b)
 		job := cl.timedRun(b, &m, g)
+		stopTrace()
+		sched.Stop()
 		stopSampling()
 		if err := cl.checkJob(job, s); err != nil {
 			b.Fatal(err)
@@ -214,6 +244,7 @@ func benchmarkCheckpointing(b *testing.B, stateMB int, backend string, interval 
 	}
 	m.Report(b, float64(in.words)*float64(b.N), "words")
 	b.ReportMetric(float64(in.rawStateSize)/(1<<20), "raw-state-MB")
+	sched.Report(b)
 	if amp.n > 0 {
 		b.ReportMetric(amp.sum/float64(amp.n), "read-amp")
 		b.ReportMetric(amp.max, "read-amp-max")
