@@ -13,7 +13,6 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -320,10 +319,6 @@ func checksumFile(fs vfs.FS, name string) (int64, uint32, error) {
 		n, err := file.Read(*buf)
 		size += int64(n)
 		crc = crc32.Update(crc, castagnoli, (*buf)[:n])
-		// A checkpoint's uploads run beside the task, which is
-		// usually the job's bottleneck: give the processor back
-		// between chunks rather than hold it for a whole file.
-		runtime.Gosched()
 		if err == io.EOF {
 			return size, crc, nil
 		}
