@@ -142,7 +142,11 @@ func checkpointDir(b *testing.B) string {
 	if err != nil {
 		b.Fatalf("WEIRBENCH_CHECKPOINT_DIR: %v", err)
 	}
-	b.Cleanup(func() { os.RemoveAll(dir) })
+	b.Cleanup(func() {
+		if err := os.RemoveAll(dir); err != nil {
+			b.Errorf("removing the checkpoint storage: %v", err)
+		}
+	})
 	return dir
 }
 
