@@ -104,6 +104,7 @@ func Rows(r *Results) []Row {
 			row := t.ratio("Checkpoints "+t.every(cp+c.run)+" ÷ none, "+c.name+", "+unit, c.step, cp+c.run, cp+be+"/none", unit, checkpointMin)
 			t.checkpointNote(row, cp+c.run)
 			t.readAmpNote(row, cp+c.run, cp+be+"/none")
+			t.schedNote(row, cp+c.run, cp+be+"/none")
 		}
 	}
 	for _, c := range checkpointed {
@@ -253,6 +254,19 @@ func (t *table) readAmpNote(row *Row, with, without string) {
 	if okA && okN {
 		row.Note = joinNotes(row.Note, fmt.Sprintf("writes held back %.1f s a job, without checkpoints %.1f s", a, n))
 	}
+}
+
+// schedNote adds the Go scheduler's latency p99 with and without
+// checkpoints to row, if the runs report it: the checkpoints' work beside
+// the task that is the job's bottleneck shows in it before it shows in
+// a ratio of two throughputs (docs/benchmarks.md).
+func (t *table) schedNote(row *Row, with, without string) {
+	a, okA := t.r.Mean(with, "sched-p99-us")
+	n, okN := t.r.Mean(without, "sched-p99-us")
+	if row.Result == notMeasured || !okA || !okN {
+		return
+	}
+	row.Note = joinNotes(row.Note, fmt.Sprintf("scheduling latency p99 %.1f ms, without checkpoints %.1f ms", a/1000, n/1000))
 }
 
 // recovery rows: BenchmarkRecovery's measured restores, the restore rates

@@ -277,8 +277,8 @@ func TestIncrementalOnly(t *testing.T) {
 	dir := t.TempDir()
 	script := `#!/bin/sh
 [ "$WEIRBENCH_CHECKPOINT_SNAPSHOTS" = incremental ] || exit 1
-echo "BenchmarkCheckpointing/pebble/none-2 1 100 words/s 4.3 read-amp 7 read-amp-max 1.25 write-stall-s"
-echo "BenchmarkCheckpointing/pebble/incremental-checkpoints-2 1 95 words/s 1 interval-s 20 sync-p99-ms 30 sync-max-ms 48.6 upload-MB 5.5 read-amp 9 read-amp-max 3.5 write-stall-s"
+echo "BenchmarkCheckpointing/pebble/none-2 1 100 words/s 4.3 read-amp 7 read-amp-max 1.25 write-stall-s 524.3 sched-p99-us"
+echo "BenchmarkCheckpointing/pebble/incremental-checkpoints-2 1 95 words/s 1 interval-s 20 sync-p99-ms 30 sync-max-ms 48.6 upload-MB 5.5 read-amp 9 read-amp-max 3.5 write-stall-s 3670 sched-p99-us"
 `
 	c := config{only: map[string]bool{stepState: true}, stateMB: 1024, stateRuns: 1, incrementalOnly: true, recoveryMB: 1, goBin: fakeGo(t, dir, script)}
 	r, _ := runFakeSuite(t, c)
@@ -300,8 +300,9 @@ echo "BenchmarkCheckpointing/pebble/incremental-checkpoints-2 1 95 words/s 1 int
 	if row := rows["Checkpoints every 1 s ÷ none, Pebble incremental (state.backend.incremental), words/s"]; row.Ratio != "0.95" || row.Result != pass ||
 		!strings.Contains(row.Note, "uploaded 49 MB per checkpoint") ||
 		!strings.Contains(row.Note, "Pebble's read amplification 5.5, without checkpoints 4.3") ||
-		!strings.Contains(row.Note, "writes held back 3.5 s a job, without checkpoints 1.2 s") {
-		t.Errorf("incremental ratio row %+v: want 0.95, pass, the upload per checkpoint, the read amplification and the write stall with and without checkpoints", row)
+		!strings.Contains(row.Note, "writes held back 3.5 s a job, without checkpoints 1.2 s") ||
+		!strings.Contains(row.Note, "scheduling latency p99 3.7 ms, without checkpoints 0.5 ms") {
+		t.Errorf("incremental ratio row %+v: want 0.95, pass, the upload per checkpoint, the read amplification, the write stall and the scheduling latency with and without checkpoints", row)
 	}
 	// A failed state step is the reason of the full snapshots' rows too.
 	r.Failed = map[string]string{stepState: "go test failed (exit status 1)"}
