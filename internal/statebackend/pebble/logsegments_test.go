@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cockroachdb/pebble/v2/vfs"
+
 	"github.com/weirstream/weir/internal/keygroup"
 	"github.com/weirstream/weir/internal/statebackend"
 )
@@ -168,20 +170,68 @@ func TestAppendedTo(t *testing.T) {
 	seg := func(off, size int64) SharedFile {
 		return SharedFile{Name: "000001.log", Offset: off, Size: size, CRC: crc32.Checksum(data[off:off+size], castagnoli)}
 	}
+	appended := func(segs []SharedFile, data []byte) []SharedFile {
+		return appendedTo(segs, bytes.NewReader(data), int64(len(data)))
+	}
 	segs := []SharedFile{seg(0, 300), seg(300, 200)}
-	if got := appendedTo(segs, data); len(got) != 2 {
+	if got := appended(segs, data); len(got) != 2 {
 		t.Errorf("a log that grew: kept %d of 2 segments", len(got))
 	}
-	if got := appendedTo(segs, data[:499]); got != nil {
+	if got := appended(segs, data[:499]); got != nil {
 		t.Errorf("a log shorter than its segments: kept %v", got)
 	}
 	changed := bytes.Clone(data)
 	changed[350] ^= 1
-	if got := appendedTo(segs, changed); got != nil {
+	if got := appended(segs, changed); got != nil {
 		t.Errorf("a log whose second segment changed: kept %v", got)
 	}
-	if got := appendedTo(nil, data); got != nil {
+	if got := appended(nil, data); got != nil {
 		t.Errorf("no base: kept %v", got)
+	}
+	// A segment longer than the checksum buffer is checked whole.
+	long := bytes.Repeat([]byte("abcdefghij"), 100_000) // 1 MB: four buffers
+	longSeg := SharedFile{Name: "000001.log", Size: int64(len(long)) - 10, CRC: crc32.Checksum(long[:len(long)-10], castagnoli)}
+	if got := appended([]SharedFile{longSeg}, long); len(got) != 1 {
+		t.Errorf("a long segment: kept %d of 1", len(got))
+	}
+	long[len(long)-11] ^= 1
+	if got := appended([]SharedFile{longSeg}, long); got != nil {
+		t.Errorf("a long segment changed in its last chunk: kept %v", got)
+	}
+}
+
+// readLog reads only what a checkpoint uploads: the bytes after the
+// base's segments, into the buffer it is given, or the whole log when
+// they do not match.
+func TestReadLog(t *testing.T) {
+	fs := vfs.NewMem()
+	data := bytes.Repeat([]byte("0123456789"), 100)
+	f, err := fs.Create("000001.log", vfs.WriteCategoryUnspecified)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Write(bytes.Clone(data)); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	seg := SharedFile{Name: "000001.log", Size: 600, CRC: crc32.Checksum(data[:600], castagnoli)}
+	var buf []byte
+	kept, from, tail, err := readLog(fs, "000001.log", []SharedFile{seg}, &buf)
+	if err != nil || len(kept) != 1 || from != 600 || !bytes.Equal(tail, data[600:]) {
+		t.Fatalf("after a matching segment: kept %d, from %d, %d bytes, %v; want 1, 600, the 400 after it", len(kept), from, len(tail), err)
+	}
+	if cap(buf) != 401 {
+		t.Errorf("buffer of %d bytes for a tail of 400", cap(buf))
+	}
+	seg.CRC ^= 1
+	kept, from, tail, err = readLog(fs, "000001.log", []SharedFile{seg}, &buf)
+	if err != nil || kept != nil || from != 0 || !bytes.Equal(tail, data) {
+		t.Fatalf("after a segment that does not match: kept %d, from %d, %d bytes, %v; want the whole log", len(kept), from, len(tail), err)
+	}
+	if _, _, _, err := readLog(fs, "000002.log", nil, &buf); err == nil || !strings.Contains(err.Error(), "000002.log") {
+		t.Errorf("reading an absent log: %v, want an error naming it", err)
 	}
 }
 

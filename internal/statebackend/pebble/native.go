@@ -211,18 +211,13 @@ func (s *nativeSnapshot) Persist(ctx context.Context, st statebackend.SharedStor
 		default:
 			buf := uploadBuffers.Get().(*[]byte)
 			logBufs = append(logBufs, buf)
-			data, err := readFileInto(s.fs, path, buf)
+			kept, from, tail, err := readLog(s.fs, path, prev[name], buf)
 			if err != nil {
 				return statebackend.Persisted{}, err
 			}
-			kept := appendedTo(prev[name], data)
 			n.Shared = append(n.Shared, kept...)
-			var from int64
-			if len(kept) > 0 {
-				from = fileSize(kept)
-			}
-			if from < int64(len(data)) {
-				uploads = append(uploads, upload{name: name, offset: from, data: data[from:]})
+			if len(tail) > 0 {
+				uploads = append(uploads, upload{name: name, offset: from, data: tail})
 			}
 		}
 	}
@@ -330,19 +325,68 @@ func checksumFile(fs vfs.FS, name string) (int64, uint32, error) {
 
 var checksumBuffers = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b }}
 
-// appendedTo returns the segments of a log's earlier copy that data, the
-// log now, still begins with: all of them, or none if data is shorter,
-// differs, or the log has maxLogSegments already.
-func appendedTo(segs []SharedFile, data []byte) []SharedFile {
+// readLog reads a snapshot's copy of a write-ahead log for Persist: the
+// segments of the base's copy the log still begins with (appendedTo), the
+// offset after them, and the bytes from there on, read into *buf. The
+// base's segments are checked through a small buffer, so only the bytes
+// uploaded are held in memory: a live log grows from one checkpoint to
+// the next, up to a memtable's worth.
+func readLog(fs vfs.FS, name string, segs []SharedFile, buf *[]byte) (kept []SharedFile, from int64, tail []byte, err error) {
+	f, err := fs.Open(name)
+	if err != nil {
+		return nil, 0, nil, fmt.Errorf("pebble: reading %s: %w", name, err)
+	}
+	defer func() { _ = f.Close() }()
+	info, err := f.Stat()
+	if err != nil {
+		return nil, 0, nil, fmt.Errorf("pebble: reading %s: %w", name, err)
+	}
+	size := info.Size()
+	if kept = appendedTo(segs, f, size); len(kept) > 0 {
+		from = fileSize(kept)
+	}
+	if tail, err = readRange(f, from, size, buf); err != nil {
+		return nil, 0, nil, fmt.Errorf("pebble: reading %s: %w", name, err)
+	}
+	return kept, from, tail, nil
+}
+
+// appendedTo returns the segments of a log's earlier copy that the log
+// now, size bytes read from r, still begins with: all of them, or none if
+// the log is shorter, differs (or cannot be read), or has maxLogSegments
+// already.
+func appendedTo(segs []SharedFile, r io.ReaderAt, size int64) []SharedFile {
 	if len(segs) == 0 || len(segs) >= maxLogSegments {
 		return nil
 	}
+	buf := checksumBuffers.Get().(*[]byte)
+	defer checksumBuffers.Put(buf)
 	for _, f := range segs {
-		if f.Offset+f.Size > int64(len(data)) || !f.matches(data[f.Offset:f.Offset+f.Size]) {
+		if f.Offset+f.Size > size {
+			return nil
+		}
+		crc, err := checksumRange(r, f.Offset, f.Size, *buf)
+		if err != nil || crc != f.CRC {
 			return nil
 		}
 	}
 	return segs
+}
+
+// checksumRange returns the CRC-32C of size bytes of r from off, read
+// through buf.
+func checksumRange(r io.ReaderAt, off, size int64, buf []byte) (uint32, error) {
+	var crc uint32
+	for size > 0 {
+		chunk := buf[:min(int64(len(buf)), size)]
+		n, err := r.ReadAt(chunk, off)
+		crc = crc32.Update(crc, castagnoli, chunk[:n])
+		off, size = off+int64(n), size-int64(n)
+		if size > 0 && err != nil {
+			return 0, err
+		}
+	}
+	return crc, nil
 }
 
 func sortShared(fs []SharedFile) {
@@ -403,18 +447,29 @@ func readFileInto(fs vfs.FS, name string, buf *[]byte) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pebble: reading %s: %w", name, err)
 	}
-	size := int(info.Size())
-	if cap(*buf) < size+1 {
-		*buf = make([]byte, size+1)
-	}
-	// One byte more than the size, to see the end of the file.
-	data := (*buf)[:size+1]
-	n, err := io.ReadFull(f, data)
-	if err != nil && err != io.EOF && err != io.ErrUnexpectedEOF {
+	data, err := readRange(f, 0, info.Size(), buf)
+	if err != nil {
 		return nil, fmt.Errorf("pebble: reading %s: %w", name, err)
 	}
-	if n != size {
-		return nil, fmt.Errorf("pebble: reading %s: read %d bytes of a file of %d: it changed while it was read", name, n, size)
+	return data, nil
+}
+
+// readRange reads the bytes of r from off to size, the file's size, into
+// *buf, grown if it is smaller, and returns them. A file whose size
+// changes while it is read is an error: the captured files are immutable.
+func readRange(r io.ReaderAt, off, size int64, buf *[]byte) ([]byte, error) {
+	n := int(size - off)
+	if cap(*buf) < n+1 {
+		*buf = make([]byte, n+1)
+	}
+	// One byte more than the size, to see the end of the file.
+	data := (*buf)[:n+1]
+	got, err := io.ReadFull(io.NewSectionReader(r, off, int64(n+1)), data)
+	if err != nil && err != io.EOF && err != io.ErrUnexpectedEOF {
+		return nil, err
+	}
+	if got != n {
+		return nil, fmt.Errorf("read %d bytes from offset %d of a file of %d: it changed while it was read", got, off, size)
 	}
 	return data[:n], nil
 }
