@@ -206,16 +206,7 @@ func TestAppendedTo(t *testing.T) {
 func TestReadLog(t *testing.T) {
 	fs := vfs.NewMem()
 	data := bytes.Repeat([]byte("0123456789"), 100)
-	f, err := fs.Create("000001.log", vfs.WriteCategoryUnspecified)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := f.Write(bytes.Clone(data)); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Close(); err != nil {
-		t.Fatal(err)
-	}
+	writeFile(t, fs, "000001.log", data)
 	seg := SharedFile{Name: "000001.log", Size: 600, CRC: crc32.Checksum(data[:600], castagnoli)}
 	var buf []byte
 	kept, from, tail, err := readLog(fs, "000001.log", []SharedFile{seg}, &buf)

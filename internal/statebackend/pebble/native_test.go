@@ -720,22 +720,25 @@ func TestMaterializeStopsAtTheFirstFailure(t *testing.T) {
 	}
 }
 
+// writeFile writes a file of data into fs.
+func writeFile(t *testing.T, fs vfs.FS, name string, data []byte) {
+	t.Helper()
+	f, err := fs.Create(name, vfs.WriteCategoryUnspecified)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Pebble's checks (under -race) scribble over a written buffer.
+	if _, err := f.Write(bytes.Clone(data)); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestReadFileInto(t *testing.T) {
 	fs := vfs.NewMem()
-	write := func(name string, data []byte) {
-		t.Helper()
-		f, err := fs.Create(name, vfs.WriteCategoryUnspecified)
-		if err != nil {
-			t.Fatal(err)
-		}
-		// Pebble's checks (under -race) scribble over a written buffer.
-		if _, err := f.Write(bytes.Clone(data)); err != nil {
-			t.Fatal(err)
-		}
-		if err := f.Close(); err != nil {
-			t.Fatal(err)
-		}
-	}
+	write := func(name string, data []byte) { writeFile(t, fs, name, data) }
 	big := bytes.Repeat([]byte("0123456789abcdef"), 64<<10) // 1 MiB
 	write("empty", nil)
 	write("big", big)
