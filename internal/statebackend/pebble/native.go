@@ -304,23 +304,17 @@ func checksumFile(fs vfs.FS, name string) (int64, uint32, error) {
 		return 0, 0, fmt.Errorf("pebble: reading %s: %w", name, err)
 	}
 	defer func() { _ = file.Close() }()
+	info, err := file.Stat()
+	if err != nil {
+		return 0, 0, fmt.Errorf("pebble: reading %s: %w", name, err)
+	}
 	buf := checksumBuffers.Get().(*[]byte)
 	defer checksumBuffers.Put(buf)
-	var (
-		size int64
-		crc  uint32
-	)
-	for {
-		n, err := file.Read(*buf)
-		size += int64(n)
-		crc = crc32.Update(crc, castagnoli, (*buf)[:n])
-		if err == io.EOF {
-			return size, crc, nil
-		}
-		if err != nil {
-			return 0, 0, fmt.Errorf("pebble: reading %s: %w", name, err)
-		}
+	crc, err := checksumRange(file, 0, info.Size(), *buf)
+	if err != nil {
+		return 0, 0, fmt.Errorf("pebble: reading %s: %w", name, err)
 	}
+	return info.Size(), crc, nil
 }
 
 var checksumBuffers = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b }}
