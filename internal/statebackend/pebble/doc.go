@@ -33,10 +33,11 @@
 // NativeSnapshot returns. Persist, on the checkpointer's goroutine,
 // uploads the SSTs the backend's lineage has not uploaded for the base
 // checkpoint as shared objects (as files, SharedStore.PutSharedFile, when
-// the database is on the operating system's file system: checksummed
-// through a small buffer and streamed or linked by the store, never read
-// whole into memory), and the log's bytes appended since the
-// base's copy as one more segment of it, and encodes the manifest
+// the database is on the operating system's file system: streamed or
+// linked by the store, never read whole into memory, with the CRC-32C
+// summed as Pebble wrote the file (sstsums.go) or, failing that, one read
+// through a small buffer), and the log's bytes appended since the base's
+// copy as one more segment of it, and encodes the manifest
 // (docs/checkpoints.md): the registry, the small files inline, and each
 // shared object's file name, offset, size and CRC-32C. Within one
 // database an SST's name always names the same bytes, and a log only

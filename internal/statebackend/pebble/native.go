@@ -103,7 +103,7 @@ func (b *Backend) NativeSnapshot(id, _ int64) (statebackend.NativeSnapshot, erro
 		_ = b.fs.RemoveAll(dir)
 		return nil, err
 	}
-	return &nativeSnapshot{id: id, fs: b.fs, dir: dir, groups: b.groups,
+	return &nativeSnapshot{id: id, fs: b.fs, sums: b.sums, dir: dir, groups: b.groups,
 		states: slices.Clone(b.states), lineage: &b.lineage}, nil
 }
 
@@ -132,6 +132,7 @@ func (b *Backend) checkpointsDir() string { return b.dir + ".chk" }
 type nativeSnapshot struct {
 	id      int64
 	fs      vfs.FS
+	sums    *sstSums
 	dir     string
 	groups  keygroup.Range
 	states  []statebackend.StateDesc
@@ -264,9 +265,10 @@ func (s *nativeSnapshot) Persist(ctx context.Context, st statebackend.SharedStor
 }
 
 // upload writes one shared object. A log's new bytes are in memory
-// already. An SST on the operating system's file system is checksummed
-// through a small buffer and handed to the store as a file, which streams
-// it or links it into a file store; on another file system (tests' in
+// already. An SST on the operating system's file system is handed to the
+// store as a file, which streams it or links it into a file store, with
+// the CRC-32C Pebble's writes were summed to (sstSums) or, failing that,
+// one read through a small buffer; on another file system (tests' in
 // memory) it is read whole.
 func (s *nativeSnapshot) upload(ctx context.Context, st statebackend.SharedStore, u upload) (SharedFile, error) {
 	f := SharedFile{Name: u.name, Offset: u.offset}
@@ -274,7 +276,7 @@ func (s *nativeSnapshot) upload(ctx context.Context, st statebackend.SharedStore
 	data := u.data
 	var err error
 	if data == nil && onDisk(s.fs) {
-		if f.Size, f.CRC, err = checksumFile(s.fs, path); err != nil {
+		if f.Size, f.CRC, err = s.sum(path, u.name); err != nil {
 			return f, err
 		}
 		f.Object, err = st.PutSharedFile(ctx, path)
@@ -295,6 +297,18 @@ func (s *nativeSnapshot) upload(ctx context.Context, st statebackend.SharedStore
 // onDisk reports whether fs, a backend's, is the operating system's file
 // system, whose files have paths other processes' code can open.
 func onDisk(fs vfs.FS) bool { return fs == noSyncFS{vfs.Default} }
+
+// sum returns the size and CRC-32C of the snapshot's SST at path, named
+// name in the database: those Pebble's writes were summed to, if the file
+// has that size, else read.
+func (s *nativeSnapshot) sum(path, name string) (int64, uint32, error) {
+	if sum, ok := s.sums.get(name); ok {
+		if info, err := s.fs.Stat(path); err == nil && info.Size() == sum.size {
+			return sum.size, sum.crc, nil
+		}
+	}
+	return checksumFile(s.fs, path)
+}
 
 // checksumFile returns the size and CRC-32C of a file, read through a
 // pooled buffer.

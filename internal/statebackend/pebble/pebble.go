@@ -99,6 +99,9 @@ type Backend struct {
 	lineage statebackend.Lineage[sharedFiles]
 	// wal is Options.WAL.
 	wal bool
+	// sums are the sizes and CRC-32Cs of the SSTs Pebble wrote, for
+	// NativeSnapshot's uploads; nil without Options.WAL.
+	sums *sstSums
 
 	// captures hold the Pebble snapshots of SnapshotAsync's captures in
 	// flight.
@@ -164,6 +167,13 @@ func openDB(dir string, r keygroup.Range, opts Options, existing bool) (*Backend
 		buf:          newWriteBuffer(int(min(memtable/4, maxWriteBufferBytes))),
 	}
 	b.failure.done = make(chan struct{})
+	// Native snapshots, which the log is for, upload the SSTs new since
+	// their base with their CRC-32Cs: Pebble sums them as it writes them.
+	pebbleFS := fs
+	if opts.WAL {
+		b.sums = newSSTSums()
+		pebbleFS = summingFS{FS: fs, sums: b.sums}
+	}
 	cache := pebbledb.NewCache(mem - 3*memtable)
 	defer cache.Unref()
 	progressed := func() {
@@ -173,7 +183,7 @@ func openDB(dir string, r keygroup.Range, opts Options, existing bool) (*Backend
 		}
 	}
 	po := &pebbledb.Options{
-		FS:           fs,
+		FS:           pebbleFS,
 		Cache:        cache,
 		MemTableSize: uint64(memtable),
 		// Pebble's own stall, a backstop: admit holds writes back
