@@ -360,7 +360,7 @@ func (b *Backend) Close() error {
 // discarded: a pause proportional to the number of states and key groups,
 // not to the state size.
 func (b *Backend) SnapshotAsync() statebackend.CapturedSnapshot {
-	s := &capture{groups: b.groups, states: make([]capturedState, len(b.states)), inflight: &b.inflight, groupsInflight: &b.groupsInflight, closed: &b.closed}
+	s := &capture{groups: b.groups, states: make([]capturedState, len(b.states)), size: b.size, inflight: &b.inflight, groupsInflight: &b.groupsInflight, closed: &b.closed}
 	for i, st := range b.states {
 		s.states[i] = capturedState{
 			desc:   statebackend.StateDesc{Name: st.name, Kind: st.kind},
@@ -385,6 +385,7 @@ func (b *Backend) Snapshot() ([]byte, error) {
 type capture struct {
 	groups         keygroup.Range
 	states         []capturedState // nil once encoded or discarded
+	size           int64           // the backend's estimate of the encoding's bytes
 	inflight       *atomic.Int64   // the backend's count of snapshots in flight
 	groupsInflight *atomic.Int64   // and of canonical ones
 	closed         *atomic.Bool    // the backend's
@@ -401,6 +402,14 @@ func (s *capture) AppendEncoded(dst []byte) ([]byte, error) {
 		return nil, fmt.Errorf("heap: encoding a snapshot that was already encoded or discarded")
 	}
 	defer s.Discard()
+	// The buffer is grown once, to the estimate and an eighth more (an
+	// entry's key group takes a second byte from 127 on), not by append:
+	// at a GB of state, growing by a quarter at a time copies the
+	// encoding five times over, and allocating that much more makes the
+	// garbage collector mark the whole state more often.
+	if need := int(s.size+s.size/8) + snapshotSlack; cap(dst)-len(dst) < need {
+		dst = append(make([]byte, 0, len(dst)+need), dst...)
+	}
 	descs := make([]statebackend.StateDesc, len(s.states))
 	for i, st := range s.states {
 		descs[i] = st.desc
@@ -426,6 +435,9 @@ func (s *capture) AppendEncoded(dst []byte) ([]byte, error) {
 	}
 	return e.Finish(), nil
 }
+
+// snapshotSlack is room beyond the size estimate for a snapshot's header.
+const snapshotSlack = 4 << 10
 
 // Discard lets the backend write in place what only this snapshot held.
 func (s *capture) Discard() {
