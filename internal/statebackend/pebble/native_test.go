@@ -99,6 +99,20 @@ func snapshotOf(t *testing.T, b *Backend) []byte {
 	return s
 }
 
+// persistManifest persists ns without a base and decodes its manifest.
+func persistManifest(t *testing.T, ns statebackend.NativeSnapshot) *Native {
+	t.Helper()
+	p, err := ns.Persist(context.Background(), newMemShared(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := DecodeNative(p.Keyed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
 func persist(t *testing.T, b *Backend, id, base int64, st *memShared) statebackend.Persisted {
 	t.Helper()
 	ns, err := b.NativeSnapshot(id, 0)
@@ -337,14 +351,7 @@ func TestNativeSnapshotManifestStaysSmall(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { _ = ns.Discard() }()
-	p, err := ns.Persist(context.Background(), newMemShared(), 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	n, err := DecodeNative(p.Keyed)
-	if err != nil {
-		t.Fatal(err)
-	}
+	n := persistManifest(t, ns)
 	var manifests int
 	for name, data := range n.Inline {
 		if strings.HasPrefix(name, "MANIFEST-") {

@@ -110,15 +110,7 @@ func TestPersistUsesTheSums(t *testing.T) {
 	if len(want) < 2 {
 		t.Fatalf("the snapshot has %d SSTs: the test wrote too little", len(want))
 	}
-	p, err := ns.Persist(context.Background(), newMemShared(), 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	n, err := DecodeNative(p.Keyed)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range n.Shared {
+	for _, f := range persistManifest(t, ns).Shared {
 		if w, ok := want[f.Name]; ok && f.CRC != w {
 			t.Errorf("%s: CRC %08x in the manifest, want %08x (summed size wrong: %v)", f.Name, f.CRC, w, f.Name == wrongSize)
 		}
