@@ -155,6 +155,9 @@ const maxLogSegments = 32
 // isLog reports whether a database file is a write-ahead log.
 func isLog(name string) bool { return strings.HasSuffix(name, ".log") }
 
+// isSST reports whether a database file is an SST.
+func isSST(name string) bool { return strings.HasSuffix(name, ".sst") }
+
 // upload is a shared object Persist writes: a whole SST, read from the
 // snapshot's directory when it is uploaded, or the new bytes of a log.
 type upload struct {
@@ -197,7 +200,7 @@ func (s *nativeSnapshot) Persist(ctx context.Context, st statebackend.SharedStor
 	for _, name := range names {
 		path := s.fs.PathJoin(s.dir, name)
 		switch {
-		case strings.HasSuffix(name, ".sst"):
+		case isSST(name):
 			if f, ok := prev[name]; ok {
 				n.Shared = append(n.Shared, f...)
 				continue

@@ -2,7 +2,6 @@ package pebble
 
 import (
 	"hash/crc32"
-	"strings"
 	"sync"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
@@ -16,7 +15,8 @@ import (
 // bytes going by in the compaction that writes the SST are in the CPU's
 // cache. An SST is immutable once written, and its name is never reused
 // in the database, so the sum of a name stays true until Pebble removes
-// the file; Persist still compares the size before it trusts one (take).
+// the file; Persist still compares the size before it trusts one
+// (nativeSnapshot.sum).
 type sstSums struct {
 	mu sync.Mutex
 	m  map[string]sstSum
@@ -70,8 +70,6 @@ type summingFS struct {
 	vfs.FS
 	sums *sstSums
 }
-
-func isSST(name string) bool { return strings.HasSuffix(name, ".sst") }
 
 func (fs summingFS) Create(name string, c vfs.DiskWriteCategory) (vfs.File, error) {
 	f, err := fs.FS.Create(name, c)
