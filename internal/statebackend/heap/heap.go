@@ -402,13 +402,15 @@ func (s *capture) AppendEncoded(dst []byte) ([]byte, error) {
 		return nil, fmt.Errorf("heap: encoding a snapshot that was already encoded or discarded")
 	}
 	defer s.Discard()
-	// The buffer is grown once, to the estimate and an eighth more (an
-	// entry's key group takes a second byte from 127 on), not by append:
-	// at a GB of state, growing by a quarter at a time copies the
-	// encoding five times over, and allocating that much more makes the
-	// garbage collector mark the whole state more often.
-	if need := int(s.size+s.size/8) + snapshotSlack; cap(dst)-len(dst) < need {
-		dst = append(make([]byte, 0, len(dst)+need), dst...)
+	// A buffer without room for the estimate is grown once, to the
+	// estimate and an eighth more (an entry's key group takes a second
+	// byte from 127 on, and the state grows), not by append: at a GB of
+	// state, growing by a quarter at a time copies the encoding five
+	// times over, and allocating that much more makes the garbage
+	// collector mark the whole state more often. One with room is
+	// reused, as the checkpointer reuses its last object's.
+	if est := int(s.size) + snapshotSlack; cap(dst)-len(dst) < est {
+		dst = append(make([]byte, 0, len(dst)+est+est/8), dst...)
 	}
 	descs := make([]statebackend.StateDesc, len(s.states))
 	for i, st := range s.states {
