@@ -18,6 +18,19 @@ import (
 // pass, a checkpoint and a restore after the start.
 const recoveryPasses = 10
 
+// recoveryMinWords is the least input of the recovery benchmark, in
+// words: at a small state (-short's 2 MiB) recoveryPasses alone end the
+// job on a fast machine before the stop, the restore and a checkpoint
+// after it, so the input repeats its words more often there.
+const recoveryMinWords = 8_000_000
+
+// recoveryInputPasses is how many passes over its words the recovery
+// benchmark's input makes for stateMB MiB of state.
+func recoveryInputPasses(stateMB int) int {
+	keys := max(int64(stateMB)<<20/stateBytesPerWord, 1)
+	return max(recoveryPasses, int((recoveryMinWords+keys-1)/keys))
+}
+
 // recoveryPoll is how often the recovery benchmark asks the jobmanager
 // for the job's state while it recovers: the resolution of its figures.
 const recoveryPoll = 10 * time.Millisecond
@@ -26,7 +39,8 @@ const recoveryPoll = 10 * time.Millisecond
 // takes to come back after its taskmanager stops: WordCount at
 // parallelism 1 on one taskmanager over the checkpointing benchmark's
 // words for about WEIRBENCH_RECOVERY_MB MiB of state (default 64), in
-// recoveryPasses passes, with incremental checkpoints
+// recoveryPasses passes (more for a small state: recoveryInputPasses),
+// with incremental checkpoints
 // (state.backend.incremental: true) every second (WEIRBENCH_CHECKPOINT_INTERVAL) into a local directory,
 // with the exactly-once file sink. Once a completed checkpoint holds the
 // state of every distinct word (it was triggered after the first pass
@@ -48,7 +62,7 @@ func BenchmarkRecovery(b *testing.B) {
 
 func benchmarkRecovery(b *testing.B, stateMB int, local bool) {
 	b.StopTimer()
-	in := keyedInput(b, stateMB, recoveryPasses)
+	in := keyedInput(b, stateMB, recoveryInputPasses(stateMB))
 	s := oneSlot
 	s.config = map[string]string{
 		"state.checkpoints.dir":              "file://" + filepath.Join(b.TempDir(), "checkpoints"),
