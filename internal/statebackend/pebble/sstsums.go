@@ -54,13 +54,6 @@ func (s *sstSums) forget(name string) {
 	delete(s.m, name)
 }
 
-// len is the number of sums held.
-func (s *sstSums) len() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.m)
-}
-
 // summingFS is the file system Pebble writes a backend's database through
 // when its native snapshots need the sums: it records every SST's size
 // and CRC-32C in sums when the file is closed after sequential writes,
@@ -72,13 +65,12 @@ type summingFS struct {
 }
 
 func (fs summingFS) Create(name string, c vfs.DiskWriteCategory) (vfs.File, error) {
+	fs.forget(name)
 	f, err := fs.FS.Create(name, c)
 	if err != nil || !isSST(name) {
 		return f, err
 	}
-	base := fs.PathBase(name)
-	fs.sums.forget(base)
-	return &summingFile{File: f, sums: fs.sums, name: base}, nil
+	return &summingFile{File: f, sums: fs.sums, name: fs.PathBase(name)}, nil
 }
 
 func (fs summingFS) OpenReadWrite(name string, c vfs.DiskWriteCategory, opts ...vfs.OpenOption) (vfs.File, error) {

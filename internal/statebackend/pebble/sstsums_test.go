@@ -60,7 +60,7 @@ func TestSSTSumsAreTheFilesSums(t *testing.T) {
 	if ssts < 2 {
 		t.Fatalf("the database has %d SSTs: the test wrote too little", ssts)
 	}
-	if n := b.sums.len(); n != ssts {
+	if n := b.sums.count(); n != ssts {
 		t.Errorf("%d sums held for %d live SSTs: a removed SST's sum was kept", n, ssts)
 	}
 }
@@ -175,7 +175,14 @@ func TestSummingFSForgets(t *testing.T) {
 	if err := fs.Remove("000001.sst"); err != nil {
 		t.Fatal(err)
 	}
-	if n := sums.len(); n != 0 {
+	if n := sums.count(); n != 0 {
 		t.Errorf("%d sums left after every SST was removed, renamed or rewritten", n)
 	}
+}
+
+// count is the number of sums held.
+func (s *sstSums) count() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.m)
 }
