@@ -19,6 +19,7 @@ import (
 	"maps"
 	"slices"
 	"sync/atomic"
+	"unsafe"
 
 	"github.com/weirstream/weir/internal/invariant"
 	"github.com/weirstream/weir/internal/keygroup"
@@ -90,12 +91,71 @@ type state struct {
 // existing key overwrites in place: assigning to m[string(key)] would
 // allocate the key string on every update.
 //
-// The entry keeps its key (the same string as the map's key) for the
-// changelog, and the epoch of its last write.
+// The entry keeps its key (the same string as the map's key: the key, or
+// in a user map the user key) for the changelog, and the epoch of its last
+// write. A short key and value live in room allocated with the entry
+// (newEntry): one allocation per key rather than three, and one object for
+// a lookup, a snapshot's encoding and the garbage collector's marking to
+// reach rather than three.
 type entry struct {
 	key   string
 	v     []byte
 	epoch uint64
+}
+
+// An entry with room after it for its key and value, in the size classes
+// of 64, 80 and 96 bytes.
+type (
+	entry16 struct {
+		entry
+		room [16]byte
+	}
+	entry32 struct {
+		entry
+		room [32]byte
+	}
+	entry48 struct {
+		entry
+		room [48]byte
+	}
+)
+
+// newEntry returns an entry of key and a copy of v, stamped with epoch.
+//
+// The key is held in room allocated with the entry, and the value with it
+// when they fit together: the smallest room of 16, 32 or 48 bytes that
+// holds them, or else the key alone. The key then aliases the room's first
+// bytes, which are never written again: v starts after them, its capacity
+// the rest of the room, so an update in place cannot reach them, and one
+// that outgrows the room allocates. The map's key is the entry's (a map
+// assignment stores the key it is given), which keeps the entry alive as
+// long as the map holds it. A key longer than the rooms is a string of its
+// own, shared with the entry it replaces.
+func newEntry[K string | []byte](key K, v []byte, epoch uint64) *entry {
+	n := len(key) + len(v)
+	if n > 48 {
+		n = len(key)
+	}
+	var e *entry
+	var room []byte
+	switch {
+	case n <= 16:
+		r := &entry16{}
+		e, room = &r.entry, r.room[:]
+	case n <= 32:
+		r := &entry32{}
+		e, room = &r.entry, r.room[:]
+	case n <= 48:
+		r := &entry48{}
+		e, room = &r.entry, r.room[:]
+	default:
+		return &entry{key: string(key), v: append(make([]byte, 0, len(v)), v...), epoch: epoch}
+	}
+	k := copy(room, key)
+	e.key = unsafe.String(unsafe.SliceData(room), k)
+	e.v = append(room[k:k], v...)
+	e.epoch = epoch
+	return e
 }
 
 // userMap is the map of one key of a KindMap state, from user key to value.
@@ -211,7 +271,7 @@ func (b *Backend) Put(s statebackend.StateID, value []byte) {
 		b.written(s, e)
 		return
 	}
-	b.insert(s, m, e, append(make([]byte, 0, len(value)), value...))
+	b.insert(s, m, e, b.newValue(e, value))
 }
 
 func (b *Backend) Append(s statebackend.StateID, elem []byte) {
@@ -224,12 +284,13 @@ func (b *Backend) Append(s statebackend.StateID, elem []byte) {
 		b.written(s, e)
 		return
 	}
-	var list []byte
+	n := b.newValue(e, nil)
 	if ok {
-		// Clipped, so that appending copies: a snapshot reads e.v.
-		list = slices.Clip(e.v)
+		// Copied, not appended to: a snapshot reads e.v.
+		n.v = append(n.v, e.v...)
 	}
-	b.insert(s, m, e, statebackend.AppendListElement(list, elem))
+	n.v = statebackend.AppendListElement(n.v, elem)
+	b.insert(s, m, e, n)
 }
 
 // written stamps an entry of state s written in place with the current
@@ -241,19 +302,27 @@ func (b *Backend) written(s statebackend.StateID, e *entry) {
 	}
 }
 
-// insert stores v as the current key's value of state s in m, a new entry
-// in place of old (nil if the key has none).
-func (b *Backend) insert(s statebackend.StateID, m map[string]*entry, old *entry, v []byte) {
-	var key string
+// newValue returns a new entry for the current key with a copy of v, to
+// replace old (nil if the key has none).
+func (b *Backend) newValue(old *entry, v []byte) *entry {
 	if old != nil {
-		key = old.key
-		b.size += int64(len(v) - len(old.v))
-	} else {
-		key = string(b.key)
-		b.size += int64(len(key) + len(v) + entryOverhead)
+		// From old's key, which newEntry shares if it is a string of
+		// its own.
+		return newEntry(old.key, v, b.epoch)
 	}
-	e := &entry{key: key, v: v, epoch: b.epoch}
-	m[key] = e
+	return newEntry(b.key, v, b.epoch)
+}
+
+// insert stores e, new, as the current key's entry of state s in m, in
+// place of old (nil if the key has none).
+func (b *Backend) insert(s statebackend.StateID, m map[string]*entry, old, e *entry) {
+	if old != nil {
+		b.size += int64(len(e.v) - len(old.v))
+	} else {
+		b.size += int64(len(e.key) + len(e.v) + entryOverhead)
+	}
+	// The map's key becomes e's, which may be in e's room.
+	m[e.key] = e
 	b.logValue(s, e, false)
 }
 
@@ -319,7 +388,8 @@ func (b *Backend) MapPut(s statebackend.StateID, userKey, value []byte) {
 		e.v = append(e.v[:0], value...)
 		return
 	}
-	um[string(userKey)] = &entry{v: append(make([]byte, 0, len(value)), value...), epoch: b.epoch}
+	e = newEntry(userKey, value, b.epoch)
+	um[e.key] = e
 }
 
 func (b *Backend) MapDelete(s statebackend.StateID, userKey []byte) {
