@@ -3,6 +3,7 @@ package heap
 import (
 	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"slices"
 	"testing"
 
@@ -208,4 +209,47 @@ func TestSnapshotEncodedConcurrentlyWithWrites(t *testing.T) {
 		}
 	}
 	tw.checkState(t)
+}
+
+// Writes under a snapshot copy no key group's map, only the entries they
+// write: they go to the key group's overlay, which the first write after
+// the snapshot settles into the map. Copying each map at its first write
+// would copy the whole state when the writes reach every key group.
+func TestWritesUnderASnapshotCopyNoMap(t *testing.T) {
+	b := wordCounts(t, 200_000)
+	st := b.states[0]
+	var keys []string
+	for kg := range st.values {
+		for k := range st.values[kg] {
+			keys = append(keys, k)
+			break
+		}
+	}
+	snap := b.SnapshotAsync()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	for i, k := range keys {
+		b.SetCurrentKey([]byte(k), keygroup.Of(keygroup.Hash([]byte(k)), keygroup.DefaultMaxParallelism))
+		if i%2 == 0 {
+			b.Put(0, []byte("updated"))
+		} else {
+			b.Delete(0)
+		}
+	}
+	runtime.ReadMemStats(&after)
+	if allocated := after.TotalAlloc - before.TotalAlloc; allocated > 1<<20 {
+		t.Errorf("a write and a delete in each of %d key groups of 200,000 keys allocated %d bytes under a snapshot; want under 1 MiB", len(keys), allocated)
+	}
+	snap.Discard()
+	for i, k := range keys {
+		b.SetCurrentKey([]byte(k), keygroup.Of(keygroup.Hash([]byte(k)), keygroup.DefaultMaxParallelism))
+		v, ok := b.Get(0)
+		if want := i%2 == 0; ok != want || (ok && string(v) != "updated") {
+			t.Fatalf("key %q: Get = %q, %v after the snapshot", k, v, ok)
+		}
+		b.Put(0, []byte("settled"))
+		if o := st.over[b.kg]; o != nil {
+			t.Fatalf("key group %d's overlay holds %d keys after a write with no snapshot in flight", b.kg, len(o))
+		}
+	}
 }

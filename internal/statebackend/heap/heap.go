@@ -6,11 +6,13 @@
 // CopyOnWriteStateMap: at the barrier SnapshotAsync captures references to
 // the maps of every state and key group, and the checkpointer encodes them
 // on its own goroutine. Meanwhile the task goroutine never writes a map or
-// a value such a snapshot may read: the first write to a captured map
-// clones it (shallowly), and a captured value is replaced by a copy rather
-// than overwritten. Maps and values carry the epoch they were made in to
-// tell captured ones apart; once no snapshot is left encoding, writes go
-// back to being in place.
+// a value such a snapshot may read: writes to a captured map of value or
+// list state go to an overlay map, looked up first and settled into the
+// map once no snapshot reads it; the first write to a captured map of map
+// state clones it (shallowly); and a captured value is replaced by a copy
+// rather than overwritten. Maps and values carry the epoch they were made
+// in to tell captured ones apart; once no snapshot is left encoding, writes
+// go back to being in place.
 package heap
 
 import (
@@ -81,6 +83,14 @@ type state struct {
 	kind statebackend.Kind
 	// values holds KindValue and KindList state, indexed by key group - groups.Start.
 	values []map[string]*entry
+	// over holds, per key group, the writes of KindValue and KindList
+	// state made while a canonical snapshot may read the key group's map
+	// in values: the entries written and a tombstone for each key deleted,
+	// which reads look up first. The task settles them into the map once
+	// no snapshot reads it. Copying the map on its first write instead, as
+	// for KindMap state, would copy every key group's map under a full
+	// snapshot, the whole state, when the task writes everywhere.
+	over []map[string]*entry
 	// maps holds KindMap state, indexed likewise, from key to user map.
 	maps []map[string]userMap
 	// epochs holds the epoch each key group's map was made in.
@@ -184,6 +194,7 @@ func (b *Backend) Register(name string, kind statebackend.Kind) (statebackend.St
 		st.maps = make([]map[string]userMap, n)
 	} else {
 		st.values = make([]map[string]*entry, n)
+		st.over = make([]map[string]*entry, n)
 	}
 	id := statebackend.StateID(len(b.states))
 	b.states = append(b.states, st)
@@ -240,11 +251,57 @@ func writable[V any](b *Backend, m *map[string]V, epoch *uint64, shared bool) ma
 	return *m
 }
 
-// writableValues returns the current key group's map of KindValue or
-// KindList state s, ready for writes.
-func (b *Backend) writableValues(s statebackend.StateID) map[string]*entry {
+// tombstone stands in an overlay (state.over) for a key deleted.
+var tombstone = &entry{}
+
+// lookup returns the current key's entry of KindValue or KindList state
+// st: its overlay's, else its map's. An overlay no snapshot needs any
+// longer is settled first, so that lookups are of one map again.
+func (b *Backend) lookup(st *state) (*entry, bool) {
+	if o := st.over[b.kg]; o != nil {
+		if !b.groupShared(st.epochs[b.kg]) {
+			settle(st, b.kg)
+		} else if e, ok := o[string(b.key)]; ok {
+			if e == tombstone {
+				return nil, false
+			}
+			return e, true
+		}
+	}
+	e, ok := st.values[b.kg][string(b.key)]
+	return e, ok
+}
+
+// writableValues returns the map the current key group's writes of
+// KindValue or KindList state s go to: the key group's map, or its overlay
+// while a canonical snapshot may read the map (overlay is then true).
+func (b *Backend) writableValues(s statebackend.StateID) (m map[string]*entry, overlay bool) {
 	st := b.states[s]
-	return writable(b, &st.values[b.kg], &st.epochs[b.kg], b.groupShared(st.epochs[b.kg]))
+	kg := b.kg
+	if st.values[kg] != nil && b.groupShared(st.epochs[kg]) {
+		if st.over[kg] == nil {
+			st.over[kg] = map[string]*entry{}
+		}
+		return st.over[kg], true
+	}
+	if st.over[kg] != nil {
+		settle(st, kg)
+	}
+	return writable(b, &st.values[kg], &st.epochs[kg], false), false
+}
+
+// settle applies key group kg's overlay of st to its map, which no
+// snapshot reads.
+func settle(st *state, kg int) {
+	m := st.values[kg]
+	for k, e := range st.over[kg] {
+		if e == tombstone {
+			delete(m, k)
+		} else {
+			m[k] = e
+		}
+	}
+	st.over[kg] = nil
 }
 
 // writableMaps returns the current key group's map of KindMap state s,
@@ -255,7 +312,7 @@ func (b *Backend) writableMaps(s statebackend.StateID) map[string]userMap {
 }
 
 func (b *Backend) Get(s statebackend.StateID) ([]byte, bool) {
-	e, ok := b.states[s].values[b.kg][string(b.key)]
+	e, ok := b.lookup(b.states[s])
 	if !ok {
 		return nil, false
 	}
@@ -263,20 +320,19 @@ func (b *Backend) Get(s statebackend.StateID) ([]byte, bool) {
 }
 
 func (b *Backend) Put(s statebackend.StateID, value []byte) {
-	m := b.writableValues(s)
-	e, ok := m[string(b.key)]
+	e, ok := b.lookup(b.states[s])
 	if ok && !b.entryShared(e.epoch) {
 		b.size += int64(len(value) - len(e.v))
 		e.v = append(e.v[:0], value...)
 		b.written(s, e)
 		return
 	}
+	m, _ := b.writableValues(s)
 	b.insert(s, m, e, b.newValue(e, value))
 }
 
 func (b *Backend) Append(s statebackend.StateID, elem []byte) {
-	m := b.writableValues(s)
-	e, ok := m[string(b.key)]
+	e, ok := b.lookup(b.states[s])
 	if ok && !b.entryShared(e.epoch) {
 		n := len(e.v)
 		e.v = statebackend.AppendListElement(e.v, elem)
@@ -290,6 +346,7 @@ func (b *Backend) Append(s statebackend.StateID, elem []byte) {
 		n.v = append(n.v, e.v...)
 	}
 	n.v = statebackend.AppendListElement(n.v, elem)
+	m, _ := b.writableValues(s)
 	b.insert(s, m, e, n)
 }
 
@@ -338,9 +395,13 @@ func (b *Backend) Delete(s statebackend.StateID) {
 		}
 		return
 	}
-	if e, ok := st.values[b.kg][string(b.key)]; ok {
+	if e, ok := b.lookup(st); ok {
 		b.size -= int64(len(e.key) + len(e.v) + entryOverhead)
-		delete(b.writableValues(s), e.key)
+		if m, overlay := b.writableValues(s); overlay {
+			m[e.key] = tombstone
+		} else {
+			delete(m, e.key)
+		}
 		b.logValue(s, e, true)
 	}
 }
@@ -430,6 +491,7 @@ func (b *Backend) Close() error {
 // discarded: a pause proportional to the number of states and key groups,
 // not to the state size.
 func (b *Backend) SnapshotAsync() statebackend.CapturedSnapshot {
+	b.settleAll()
 	s := &capture{groups: b.groups, states: make([]capturedState, len(b.states)), size: b.size, inflight: &b.inflight, groupsInflight: &b.groupsInflight, closed: &b.closed}
 	for i, st := range b.states {
 		s.states[i] = capturedState{
@@ -443,6 +505,26 @@ func (b *Backend) SnapshotAsync() statebackend.CapturedSnapshot {
 	b.inflight.Add(1)
 	b.groupsInflight.Add(1)
 	return s
+}
+
+// settleAll settles every overlay into its key group's map, a copy of the
+// map if a snapshot in flight reads it, so that a capture has the state in
+// the maps alone. The overlays are the writes made while a snapshot was in
+// flight and not yet settled by a write since: none unless snapshots
+// overlap or a key group was written under a snapshot and not since.
+func (b *Backend) settleAll() {
+	for _, st := range b.states {
+		for kg, o := range st.over {
+			if o == nil {
+				continue
+			}
+			if b.groupShared(st.epochs[kg]) {
+				st.values[kg] = maps.Clone(st.values[kg])
+				st.epochs[kg] = b.epoch
+			}
+			settle(st, kg)
+		}
+	}
 }
 
 // Snapshot encodes the backend's state: SnapshotAsync's capture, encoded at
