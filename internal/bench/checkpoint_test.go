@@ -101,7 +101,9 @@ func keyedInput(b *testing.B, stateMB, passes int) *keyedCorpus {
 // interval-s, checkpoints (completed, per job, of the jobmanager's last
 // 100), ckpt-MB (the largest completed checkpoint), upload-MB (what a
 // checkpoint wrote to storage, on average: an incremental one writes only
-// its new files or delta) and sync-p99-ms /
+// its new files or delta), whole-checkpoints (those after a job's first
+// that wrote all their state: each of "checkpoints", and an incremental
+// backend's full snapshots) and sync-p99-ms /
 // sync-max-ms, the synchronous part of the snapshot in every stateful
 // subtask's acknowledgement (the time the task stops processing for a
 // barrier), read from the jobmanager's checkpoint details API. On Pebble,
@@ -194,7 +196,7 @@ func benchmarkCheckpointing(b *testing.B, stateMB int, backend string, interval 
 	var m meter
 	var sched schedLatency
 	var syncs []int64
-	var checkpoints, ckptBytes, uploaded int64
+	var checkpoints, ckptBytes, uploaded, whole int64
 	for i := range b.N {
 		out := filepath.Join(root, fmt.Sprintf("out-ckpt-%s-%v-%d", backend, interval, i))
 		env, err := stream.BuildProgram("wordcount", []string{"--input", in.path, "--output", out}, 1)
@@ -244,6 +246,7 @@ func benchmarkCheckpointing(b *testing.B, stateMB int, backend string, interval 
 		syncs = append(syncs, st.syncMillis...)
 		checkpoints += st.completed
 		uploaded += st.uploaded
+		whole += st.whole
 		ckptBytes = max(ckptBytes, st.maxBytes)
 	}
 	m.Report(b, float64(in.words)*float64(b.N), "words")
@@ -257,6 +260,7 @@ func benchmarkCheckpointing(b *testing.B, stateMB int, backend string, interval 
 	if interval > 0 {
 		b.ReportMetric(interval.Seconds(), "interval-s")
 		b.ReportMetric(float64(checkpoints)/float64(b.N), "checkpoints")
+		b.ReportMetric(float64(whole)/float64(b.N), "whole-checkpoints")
 		b.ReportMetric(float64(ckptBytes)/(1<<20), "ckpt-MB")
 		if checkpoints > 0 {
 			b.ReportMetric(float64(uploaded)/float64(checkpoints)/(1<<20), "upload-MB")
@@ -370,6 +374,7 @@ type ckptStats struct {
 	completed  int64
 	maxBytes   int64
 	uploaded   int64   // bytes written to storage, summed over the completed checkpoints
+	whole      int64   // completed checkpoints after the first that wrote all their state to storage
 	syncMillis []int64 // one per acknowledgement of a stateful subtask
 }
 
@@ -383,11 +388,23 @@ func checkpointStats(httpAddr, jobID string) (ckptStats, error) {
 	if err := getJSON(fmt.Sprintf("http://%s/api/v1/jobs/%s/checkpoints", httpAddr, jobID), &list); err != nil {
 		return st, err
 	}
+	first := int64(-1)
+	for _, c := range list.History {
+		if c.Status != "COMPLETED" || c.IsSavepoint {
+			continue
+		}
+		if first < 0 || c.ID < first {
+			first = c.ID
+		}
+	}
 	for _, c := range list.History {
 		if c.Status != "COMPLETED" || c.IsSavepoint {
 			continue
 		}
 		st.completed++
+		if c.ID != first && c.StateSize > 0 && c.UploadedSize >= c.StateSize {
+			st.whole++
+		}
 		st.maxBytes = max(st.maxBytes, c.StateSize)
 		st.uploaded += c.UploadedSize
 		var d jobmanager.CheckpointDetailJSON

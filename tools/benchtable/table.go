@@ -220,7 +220,8 @@ func (t *table) every(bench string) string {
 }
 
 // checkpointNote adds the checkpoint size, what a checkpoint uploaded on
-// average and the checkpoint count of bench to row.
+// average and the checkpoint count of bench to row, and for incremental
+// checkpoints how many of a job's were full snapshots after its first.
 func (t *table) checkpointNote(row *Row, bench string) {
 	if row.Result == notMeasured {
 		return
@@ -234,6 +235,9 @@ func (t *table) checkpointNote(row *Row, bench string) {
 	}
 	if v, ok := t.r.Mean(bench, "checkpoints"); ok {
 		parts = append(parts, fmt.Sprintf("checkpoints per job: %.0f", v))
+	}
+	if v, ok := t.r.Mean(bench, "whole-checkpoints"); ok && strings.Contains(bench, "incremental") {
+		parts = append(parts, fmt.Sprintf("full snapshots per job: %.1f", v))
 	}
 	row.Note = joinNotes(strings.Join(parts, ", "), row.Note)
 }
