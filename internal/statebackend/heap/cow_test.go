@@ -211,23 +211,22 @@ func TestSnapshotEncodedConcurrentlyWithWrites(t *testing.T) {
 	tw.checkState(t)
 }
 
-// Writes under a snapshot copy no key group's map, only the entries they
-// write: they go to the key group's overlay, which the first write after
-// the snapshot settles into the map. Copying each map at its first write
-// would copy the whole state when the writes reach every key group.
-func TestWritesUnderASnapshotCopyNoMap(t *testing.T) {
-	b := wordCounts(t, 200_000)
-	st := b.states[0]
+// oneKeyPerGroup returns a key of each key group of b's first state that
+// has one.
+func oneKeyPerGroup(b *Backend) []string {
 	var keys []string
-	for kg := range st.values {
-		for k := range st.values[kg] {
+	for kg := range b.states[0].values {
+		for k := range b.states[0].values[kg] {
 			keys = append(keys, k)
 			break
 		}
 	}
-	snap := b.SnapshotAsync()
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
+	return keys
+}
+
+// updateOrDelete puts "updated" under every other key of keys and deletes
+// the rest, in b's first state.
+func updateOrDelete(b *Backend, keys []string) {
 	for i, k := range keys {
 		b.SetCurrentKey([]byte(k), keygroup.Of(keygroup.Hash([]byte(k)), keygroup.DefaultMaxParallelism))
 		if i%2 == 0 {
@@ -236,9 +235,28 @@ func TestWritesUnderASnapshotCopyNoMap(t *testing.T) {
 			b.Delete(0)
 		}
 	}
+}
+
+// allocated returns the bytes fn allocates.
+func allocated(fn func()) uint64 {
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	fn()
 	runtime.ReadMemStats(&after)
-	if allocated := after.TotalAlloc - before.TotalAlloc; allocated > 1<<20 {
-		t.Errorf("a write and a delete in each of %d key groups of 200,000 keys allocated %d bytes under a snapshot; want under 1 MiB", len(keys), allocated)
+	return after.TotalAlloc - before.TotalAlloc
+}
+
+// Writes under a snapshot copy no key group's map, only the entries they
+// write: they go to the key group's overlay, which the first access after
+// the snapshot settles into the map. Copying each map at its first write
+// would copy the whole state when the writes reach every key group.
+func TestWritesUnderASnapshotCopyNoMap(t *testing.T) {
+	b := wordCounts(t, 100_000)
+	st := b.states[0]
+	keys := oneKeyPerGroup(b)
+	snap := b.SnapshotAsync()
+	if n := allocated(func() { updateOrDelete(b, keys) }); n > 1<<20 {
+		t.Errorf("a write and a delete in each of %d key groups of 100,000 keys allocated %d bytes under a snapshot; want under 1 MiB", len(keys), n)
 	}
 	snap.Discard()
 	for i, k := range keys {
@@ -250,6 +268,45 @@ func TestWritesUnderASnapshotCopyNoMap(t *testing.T) {
 		b.Put(0, []byte("settled"))
 		if o := st.over[b.kg]; o != nil {
 			t.Fatalf("key group %d's overlay holds %d keys after a write with no snapshot in flight", b.kg, len(o))
+		}
+	}
+}
+
+// A capture while another snapshot is in flight copies no key group's map
+// either: it freezes the overlays on the maps the other snapshot reads and
+// captures them with the maps, so that its pause stays proportional to the
+// number of key groups. It holds the writes of the overlays.
+func TestOverlappingCaptureCopiesNoMap(t *testing.T) {
+	b := wordCounts(t, 100_000)
+	keys := oneKeyPerGroup(b)
+	first := b.SnapshotAsync()
+	defer first.Discard()
+	updateOrDelete(b, keys)
+	var second statebackend.CapturedSnapshot
+	if n := allocated(func() { second = b.SnapshotAsync() }); n > 256<<10 {
+		t.Errorf("a capture with overlays in %d key groups of 100,000 keys and another snapshot in flight allocated %d bytes; want under 256 KiB", len(keys), n)
+	}
+	snap, err := second.AppendEncoded(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	values := map[string]string{}
+	err = statebackend.DecodeSnapshot(snap, func([]statebackend.StateDesc) error { return nil }, func(e statebackend.Entry) error {
+		if _, ok := values[string(e.Key)]; ok {
+			return fmt.Errorf("key %q twice in the snapshot", e.Key)
+		}
+		values[string(e.Key)] = string(e.Value)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := 100_000 - len(keys)/2; len(values) != want {
+		t.Errorf("the snapshot holds %d keys, want %d", len(values), want)
+	}
+	for i, k := range keys {
+		if v, ok := values[k]; i%2 == 0 && v != "updated" || i%2 == 1 && ok {
+			t.Errorf("key %q is %q, %v in the snapshot", k, v, ok)
 		}
 	}
 }

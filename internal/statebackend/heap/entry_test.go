@@ -109,8 +109,8 @@ func TestShortEntriesAllocateOnce(t *testing.T) {
 	}
 	snap := b.SnapshotAsync()
 	defer snap.Discard()
-	// Each key group's map is cloned at its first write: a few
-	// allocations per key group.
+	// Each key group's overlay is made at its first write and grows: a
+	// few allocations per key group.
 	if got := mallocsPerRun(put) / n; got > 1.2 {
 		t.Errorf("%.2f allocations per write copied for a snapshot; want 1", got)
 	}

@@ -91,6 +91,13 @@ type state struct {
 	// for KindMap state, would copy every key group's map under a full
 	// snapshot, the whole state, when the task writes everywhere.
 	over []map[string]*entry
+	// frozen holds, per key group, an overlay that a snapshot captured
+	// with the map beneath it, because an earlier snapshot still read the
+	// map: read after over and before the map, never written. The first
+	// write to the key group replaces the map by a copy with the frozen
+	// overlay applied, and a lookup settles it once no snapshot reads
+	// either. A key group has an overlay or a frozen one, not both.
+	frozen []map[string]*entry
 	// maps holds KindMap state, indexed likewise, from key to user map.
 	maps []map[string]userMap
 	// epochs holds the epoch each key group's map was made in.
@@ -195,6 +202,7 @@ func (b *Backend) Register(name string, kind statebackend.Kind) (statebackend.St
 	} else {
 		st.values = make([]map[string]*entry, n)
 		st.over = make([]map[string]*entry, n)
+		st.frozen = make([]map[string]*entry, n)
 	}
 	id := statebackend.StateID(len(b.states))
 	b.states = append(b.states, st)
@@ -255,20 +263,26 @@ func writable[V any](b *Backend, m *map[string]V, epoch *uint64, shared bool) ma
 var tombstone = &entry{}
 
 // lookup returns the current key's entry of KindValue or KindList state
-// st: its overlay's, else its map's. An overlay no snapshot needs any
-// longer is settled first, so that lookups are of one map again.
+// st: its overlay's, else its frozen overlay's, else its map's. Overlays
+// no snapshot needs any longer are settled first, so that lookups are of
+// one map again.
 func (b *Backend) lookup(st *state) (*entry, bool) {
-	if o := st.over[b.kg]; o != nil {
-		if !b.groupShared(st.epochs[b.kg]) {
-			settle(st, b.kg)
-		} else if e, ok := o[string(b.key)]; ok {
-			if e == tombstone {
-				return nil, false
+	kg := b.kg
+	if st.over[kg] != nil || st.frozen[kg] != nil {
+		if !b.groupShared(st.epochs[kg]) {
+			settle(st, kg)
+		} else {
+			for _, o := range [2]map[string]*entry{st.over[kg], st.frozen[kg]} {
+				if e, ok := o[string(b.key)]; ok {
+					if e == tombstone {
+						return nil, false
+					}
+					return e, true
+				}
 			}
-			return e, true
 		}
 	}
-	e, ok := st.values[b.kg][string(b.key)]
+	e, ok := st.values[kg][string(b.key)]
 	return e, ok
 }
 
@@ -278,30 +292,38 @@ func (b *Backend) lookup(st *state) (*entry, bool) {
 func (b *Backend) writableValues(s statebackend.StateID) (m map[string]*entry, overlay bool) {
 	st := b.states[s]
 	kg := b.kg
+	if st.frozen[kg] != nil && b.groupShared(st.epochs[kg]) {
+		// A snapshot reads the map and the frozen overlay: the
+		// writes go to a copy of the map with the overlay applied.
+		st.values[kg] = maps.Clone(st.values[kg])
+		st.epochs[kg] = b.epoch
+	}
 	if st.values[kg] != nil && b.groupShared(st.epochs[kg]) {
 		if st.over[kg] == nil {
 			st.over[kg] = map[string]*entry{}
 		}
 		return st.over[kg], true
 	}
-	if st.over[kg] != nil {
+	if st.over[kg] != nil || st.frozen[kg] != nil {
 		settle(st, kg)
 	}
 	return writable(b, &st.values[kg], &st.epochs[kg], false), false
 }
 
-// settle applies key group kg's overlay of st to its map, which no
-// snapshot reads.
+// settle applies key group kg's frozen overlay of st and then its overlay
+// to its map, which no snapshot reads.
 func settle(st *state, kg int) {
 	m := st.values[kg]
-	for k, e := range st.over[kg] {
-		if e == tombstone {
-			delete(m, k)
-		} else {
-			m[k] = e
+	for _, o := range [2]map[string]*entry{st.frozen[kg], st.over[kg]} {
+		for k, e := range o {
+			if e == tombstone {
+				delete(m, k)
+			} else {
+				m[k] = e
+			}
 		}
 	}
-	st.over[kg] = nil
+	st.over[kg], st.frozen[kg] = nil, nil
 }
 
 // writableMaps returns the current key group's map of KindMap state s,
@@ -340,11 +362,12 @@ func (b *Backend) Append(s statebackend.StateID, elem []byte) {
 		b.written(s, e)
 		return
 	}
-	n := b.newValue(e, nil)
+	// Copied, not appended to: a snapshot reads e.v.
+	var list []byte
 	if ok {
-		// Copied, not appended to: a snapshot reads e.v.
-		n.v = append(n.v, e.v...)
+		list = e.v
 	}
+	n := b.newValue(e, list)
 	n.v = statebackend.AppendListElement(n.v, elem)
 	m, _ := b.writableValues(s)
 	b.insert(s, m, e, n)
@@ -497,6 +520,7 @@ func (b *Backend) SnapshotAsync() statebackend.CapturedSnapshot {
 		s.states[i] = capturedState{
 			desc:   statebackend.StateDesc{Name: st.name, Kind: st.kind},
 			values: slices.Clone(st.values),
+			frozen: slices.Clone(st.frozen),
 			maps:   slices.Clone(st.maps),
 		}
 	}
@@ -507,22 +531,22 @@ func (b *Backend) SnapshotAsync() statebackend.CapturedSnapshot {
 	return s
 }
 
-// settleAll settles every overlay into its key group's map, a copy of the
-// map if a snapshot in flight reads it, so that a capture has the state in
-// the maps alone. The overlays are the writes made while a snapshot was in
-// flight and not yet settled by a write since: none unless snapshots
-// overlap or a key group was written under a snapshot and not since.
+// settleAll settles every overlay into its key group's map if no
+// snapshot reads the map, and freezes it otherwise, so that a capture has
+// the state in the maps and the frozen overlays. The overlays are the
+// writes made while a snapshot was in flight and not yet settled by an
+// access since: none unless snapshots overlap or a key group was written
+// under a snapshot and not accessed since.
 func (b *Backend) settleAll() {
 	for _, st := range b.states {
 		for kg, o := range st.over {
-			if o == nil {
-				continue
+			switch {
+			case o == nil && st.frozen[kg] == nil:
+			case !b.groupShared(st.epochs[kg]):
+				settle(st, kg)
+			case o != nil:
+				st.frozen[kg], st.over[kg] = o, nil
 			}
-			if b.groupShared(st.epochs[kg]) {
-				st.values[kg] = maps.Clone(st.values[kg])
-				st.epochs[kg] = b.epoch
-			}
-			settle(st, kg)
 		}
 	}
 }
@@ -546,6 +570,7 @@ type capture struct {
 type capturedState struct {
 	desc   statebackend.StateDesc
 	values []map[string]*entry
+	frozen []map[string]*entry // overlays on values, which win
 	maps   []map[string]userMap
 }
 
@@ -570,6 +595,7 @@ func (s *capture) AppendEncoded(dst []byte) ([]byte, error) {
 	}
 	e := statebackend.AppendSnapshot(dst, descs)
 	var batch [encodeBatchLen]*entry
+	var touched uint64
 	for kg := 0; kg < s.groups.Len(); kg++ {
 		if s.closed.Load() {
 			return nil, ErrClosed
@@ -583,18 +609,30 @@ func (s *capture) AppendEncoded(dst []byte) ([]byte, error) {
 				}
 				continue
 			}
+			frozen := st.frozen[kg]
+			for k, v := range frozen {
+				if v != tombstone {
+					e.AddStrings(s.groups.Start+kg, i, k, "", v.v)
+				}
+			}
 			n := 0
-			for _, v := range st.values[kg] {
+			for k, v := range st.values[kg] {
+				if frozen != nil {
+					if _, ok := frozen[k]; ok {
+						continue
+					}
+				}
 				if n == len(batch) {
-					encodeBatch(e, batch[:], s.groups.Start+kg, i)
+					touched += encodeBatch(e, batch[:], s.groups.Start+kg, i)
 					n = 0
 				}
 				batch[n] = v
 				n++
 			}
-			encodeBatch(e, batch[:n], s.groups.Start+kg, i)
+			touched += encodeBatch(e, batch[:n], s.groups.Start+kg, i)
 		}
 	}
+	encodeTouched.Add(touched)
 	return e.Finish(), nil
 }
 
@@ -610,8 +648,7 @@ const encodeBatchLen = 32
 // last byte of its value (which a short key and value share with the entry:
 // newEntry), loads that do not depend on one another from entry to entry
 // and that the CPU overlaps; then it encodes them from its caches.
-func encodeBatch(e *statebackend.SnapshotEncoder, batch []*entry, kg, i int) {
-	var sum uint64
+func encodeBatch(e *statebackend.SnapshotEncoder, batch []*entry, kg, i int) (sum uint64) {
 	for _, v := range batch {
 		sum += v.epoch
 	}
@@ -620,14 +657,15 @@ func encodeBatch(e *statebackend.SnapshotEncoder, batch []*entry, kg, i int) {
 			sum += uint64(v.v[len(v.v)-1])
 		}
 	}
-	touched.Add(sum)
 	for _, v := range batch {
 		e.AddStrings(kg, i, v.key, "", v.v)
 	}
+	return sum
 }
 
-// touched keeps encodeBatch's reads from being optimised away.
-var touched atomic.Uint64
+// encodeTouched keeps encodeBatch's reads from being optimised away: each
+// encoding adds their sum once.
+var encodeTouched atomic.Uint64
 
 // snapshotSlack is room beyond the size estimate for a snapshot's header.
 const snapshotSlack = 4 << 10
