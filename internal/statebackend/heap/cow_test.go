@@ -310,3 +310,32 @@ func TestOverlappingCaptureCopiesNoMap(t *testing.T) {
 		}
 	}
 }
+
+// A key group the snapshot has encoded is written in place again at once,
+// while the snapshot goes on encoding the others: under a full snapshot
+// of a large state, the task's lookups through overlays and its copies of
+// entries last for the key groups not yet encoded only.
+func TestEncodedKeyGroupsAreReleased(t *testing.T) {
+	b := wordCounts(t, 10_000)
+	st := b.states[0]
+	keyIn := map[int]string{}
+	for _, k := range oneKeyPerGroup(b) {
+		keyIn[keygroup.Of(keygroup.Hash([]byte(k)), keygroup.DefaultMaxParallelism)] = k
+	}
+	first, second := 0, 1
+	snap := b.SnapshotAsync().(*capture)
+	defer snap.Discard()
+	var batch [encodeBatchLen]*entry
+	e := statebackend.AppendSnapshot(nil, []statebackend.StateDesc{snap.states[0].desc})
+	snap.encodeGroup(e, first, &batch)
+	snap.release(first)
+	for _, kg := range []int{first, second} {
+		b.SetCurrentKey([]byte(keyIn[kg]), kg)
+		before := st.values[kg][keyIn[kg]]
+		b.Put(0, []byte("written"))
+		inPlace := st.values[kg][keyIn[kg]] == before && st.over[kg] == nil
+		if want := kg == first; inPlace != want {
+			t.Errorf("a write to key group %d, encoded: %v, was in place: %v", kg, want, inPlace)
+		}
+	}
+}

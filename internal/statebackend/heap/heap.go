@@ -11,8 +11,9 @@
 // map once no snapshot reads it; the first write to a captured map of map
 // state clones it (shallowly); and a captured value is replaced by a copy
 // rather than overwritten. Maps and values carry the epoch they were made
-// in to tell captured ones apart; once no snapshot is left encoding, writes
-// go back to being in place.
+// in to tell captured ones apart; once no snapshot is left to encode a key
+// group, writes to it go back to being in place, while the snapshot goes
+// on with the others.
 package heap
 
 import (
@@ -43,8 +44,12 @@ type Backend struct {
 	// a map or value of that epoch or older may be read by a snapshot
 	// while inflight, the number of snapshots neither encoded nor
 	// discarded, is not zero. Only canonical snapshots (SnapshotAsync)
-	// read the key groups' maps: groupsCaptured and groupsInflight count
-	// those alone, so that a delta (changelog.go) clones none. A delta
+	// read the key groups' maps: groupsCaptured is the newest epoch
+	// such a snapshot captured, and groupsPending counts, per key group
+	// (relative to groups.Start), the canonical snapshots that have not
+	// encoded it yet, so that a delta (changelog.go) copies no map and a
+	// key group is written in place again as soon as the snapshots in
+	// flight have encoded it, not once they are done. A delta
 	// reads only the entries it logged, whose epochs run from the log's
 	// start to its capture: deltaLow is the oldest such epoch of the
 	// deltas in flight, deltaCaptured the newest, and deltasInflight
@@ -54,7 +59,7 @@ type Backend struct {
 	captured       uint64
 	inflight       atomic.Int64
 	groupsCaptured uint64
-	groupsInflight atomic.Int64
+	groupsPending  []atomic.Int32
 	deltaLow       uint64
 	deltaCaptured  uint64
 	deltasInflight atomic.Int64
@@ -185,7 +190,7 @@ type userMap struct {
 
 // New returns an empty backend for the key groups in r.
 func New(r keygroup.Range) *Backend {
-	return &Backend{groups: r, byName: map[string]statebackend.StateID{}, kg: -1, epoch: 1}
+	return &Backend{groups: r, byName: map[string]statebackend.StateID{}, kg: -1, epoch: 1, groupsPending: make([]atomic.Int32, r.Len())}
 }
 
 func (b *Backend) Register(name string, kind statebackend.Kind) (statebackend.StateID, error) {
@@ -233,14 +238,15 @@ func (b *Backend) shared(epoch uint64) bool {
 // logged. (A delta reads the whole of each user map it logged, whatever
 // its entries' epochs, so the entries of KindMap state use shared.)
 func (b *Backend) entryShared(epoch uint64) bool {
-	return b.groupShared(epoch) ||
+	return b.groupShared(b.kg, epoch) ||
 		(epoch >= b.deltaLow && epoch <= b.deltaCaptured && b.deltasInflight.Load() > 0)
 }
 
-// groupShared reports whether a key group's map made in epoch may be read
-// by a canonical snapshot being encoded.
-func (b *Backend) groupShared(epoch uint64) bool {
-	return epoch <= b.groupsCaptured && b.groupsInflight.Load() > 0
+// groupShared reports whether a map of key group kg (relative) made in
+// epoch, or a value in it, may be read by a canonical snapshot being
+// encoded.
+func (b *Backend) groupShared(kg int, epoch uint64) bool {
+	return epoch <= b.groupsCaptured && b.groupsPending[kg].Load() > 0
 }
 
 // writable returns *m ready for writes in the current epoch: made if nil,
@@ -269,7 +275,7 @@ var tombstone = &entry{}
 func (b *Backend) lookup(st *state) (*entry, bool) {
 	kg := b.kg
 	if st.over[kg] != nil || st.frozen[kg] != nil {
-		if !b.groupShared(st.epochs[kg]) {
+		if !b.groupShared(kg, st.epochs[kg]) {
 			settle(st, kg)
 		} else {
 			for _, o := range [2]map[string]*entry{st.over[kg], st.frozen[kg]} {
@@ -292,13 +298,13 @@ func (b *Backend) lookup(st *state) (*entry, bool) {
 func (b *Backend) writableValues(s statebackend.StateID) (m map[string]*entry, overlay bool) {
 	st := b.states[s]
 	kg := b.kg
-	if st.frozen[kg] != nil && b.groupShared(st.epochs[kg]) {
+	if st.frozen[kg] != nil && b.groupShared(kg, st.epochs[kg]) {
 		// A snapshot reads the map and the frozen overlay: the
 		// writes go to a copy of the map with the overlay applied.
 		st.values[kg] = maps.Clone(st.values[kg])
 		st.epochs[kg] = b.epoch
 	}
-	if st.values[kg] != nil && b.groupShared(st.epochs[kg]) {
+	if st.values[kg] != nil && b.groupShared(kg, st.epochs[kg]) {
 		if st.over[kg] == nil {
 			st.over[kg] = map[string]*entry{}
 		}
@@ -330,7 +336,7 @@ func settle(st *state, kg int) {
 // ready for writes.
 func (b *Backend) writableMaps(s statebackend.StateID) map[string]userMap {
 	st := b.states[s]
-	return writable(b, &st.maps[b.kg], &st.epochs[b.kg], b.groupShared(st.epochs[b.kg]))
+	return writable(b, &st.maps[b.kg], &st.epochs[b.kg], b.groupShared(b.kg, st.epochs[b.kg]))
 }
 
 func (b *Backend) Get(s statebackend.StateID) ([]byte, bool) {
@@ -515,7 +521,7 @@ func (b *Backend) Close() error {
 // not to the state size.
 func (b *Backend) SnapshotAsync() statebackend.CapturedSnapshot {
 	b.settleAll()
-	s := &capture{groups: b.groups, states: make([]capturedState, len(b.states)), size: b.size, inflight: &b.inflight, groupsInflight: &b.groupsInflight, closed: &b.closed}
+	s := &capture{groups: b.groups, states: make([]capturedState, len(b.states)), size: b.size, inflight: &b.inflight, pending: b.groupsPending, closed: &b.closed}
 	for i, st := range b.states {
 		s.states[i] = capturedState{
 			desc:   statebackend.StateDesc{Name: st.name, Kind: st.kind},
@@ -527,7 +533,9 @@ func (b *Backend) SnapshotAsync() statebackend.CapturedSnapshot {
 	b.captured, b.groupsCaptured = b.epoch, b.epoch
 	b.epoch++
 	b.inflight.Add(1)
-	b.groupsInflight.Add(1)
+	for kg := range b.groupsPending {
+		b.groupsPending[kg].Add(1)
+	}
 	return s
 }
 
@@ -542,7 +550,7 @@ func (b *Backend) settleAll() {
 		for kg, o := range st.over {
 			switch {
 			case o == nil && st.frozen[kg] == nil:
-			case !b.groupShared(st.epochs[kg]):
+			case !b.groupShared(kg, st.epochs[kg]):
 				settle(st, kg)
 			case o != nil:
 				st.frozen[kg], st.over[kg] = o, nil
@@ -559,12 +567,13 @@ func (b *Backend) Snapshot() ([]byte, error) {
 
 // capture is the state SnapshotAsync captured.
 type capture struct {
-	groups         keygroup.Range
-	states         []capturedState // nil once encoded or discarded
-	size           int64           // the backend's estimate of the encoding's bytes
-	inflight       *atomic.Int64   // the backend's count of snapshots in flight
-	groupsInflight *atomic.Int64   // and of canonical ones
-	closed         *atomic.Bool    // the backend's
+	groups   keygroup.Range
+	states   []capturedState // nil once encoded or discarded
+	size     int64           // the backend's estimate of the encoding's bytes
+	inflight *atomic.Int64   // the backend's count of snapshots in flight
+	pending  []atomic.Int32  // the backend's count per key group of canonical snapshots that need it
+	released int             // the key groups before it are encoded, and released
+	closed   *atomic.Bool    // the backend's
 }
 
 type capturedState struct {
@@ -600,40 +609,56 @@ func (s *capture) AppendEncoded(dst []byte) ([]byte, error) {
 		if s.closed.Load() {
 			return nil, ErrClosed
 		}
-		for i, st := range s.states {
-			if st.desc.Kind == statebackend.KindMap {
-				for k, um := range st.maps[kg] {
-					for uk, v := range um.m {
-						e.AddStrings(s.groups.Start+kg, i, k, uk, v.v)
-					}
-				}
-				continue
-			}
-			frozen := st.frozen[kg]
-			for k, v := range frozen {
-				if v != tombstone {
-					e.AddStrings(s.groups.Start+kg, i, k, "", v.v)
-				}
-			}
-			n := 0
-			for k, v := range st.values[kg] {
-				if frozen != nil {
-					if _, ok := frozen[k]; ok {
-						continue
-					}
-				}
-				if n == len(batch) {
-					touched += encodeBatch(e, batch[:], s.groups.Start+kg, i)
-					n = 0
-				}
-				batch[n] = v
-				n++
-			}
-			touched += encodeBatch(e, batch[:n], s.groups.Start+kg, i)
-		}
+		touched += s.encodeGroup(e, kg, &batch)
+		s.release(kg)
 	}
 	encodeTouched.Add(touched)
 	return e.Finish(), nil
+}
+
+// encodeGroup encodes key group kg (relative) of every state, with batch
+// for encodeBatch, and returns the sum of encodeBatch's reads.
+func (s *capture) encodeGroup(e *statebackend.SnapshotEncoder, kg int, batch *[encodeBatchLen]*entry) (touched uint64) {
+	for i, st := range s.states {
+		if st.desc.Kind == statebackend.KindMap {
+			for k, um := range st.maps[kg] {
+				for uk, v := range um.m {
+					e.AddStrings(s.groups.Start+kg, i, k, uk, v.v)
+				}
+			}
+			continue
+		}
+		frozen := st.frozen[kg]
+		for k, v := range frozen {
+			if v != tombstone {
+				e.AddStrings(s.groups.Start+kg, i, k, "", v.v)
+			}
+		}
+		n := 0
+		for k, v := range st.values[kg] {
+			if frozen != nil {
+				if _, ok := frozen[k]; ok {
+					continue
+				}
+			}
+			if n == len(batch) {
+				touched += encodeBatch(e, batch[:], s.groups.Start+kg, i)
+				n = 0
+			}
+			batch[n] = v
+			n++
+		}
+		touched += encodeBatch(e, batch[:n], s.groups.Start+kg, i)
+	}
+	return touched
+}
+
+// release tells the backend that key group kg (relative), the next, is
+// encoded: the task may write it in place again while the snapshot goes on
+// with the others.
+func (s *capture) release(kg int) {
+	s.pending[kg].Add(-1)
+	s.released = kg + 1
 }
 
 // encodeBatchLen is the number of entries encodeBatch reads at once.
@@ -677,7 +702,9 @@ func (s *capture) Discard() {
 	}
 	s.states = nil
 	s.inflight.Add(-1)
-	s.groupsInflight.Add(-1)
+	for kg := s.released; kg < len(s.pending); kg++ {
+		s.pending[kg].Add(-1)
+	}
 }
 
 // Restore loads a canonical snapshot, keeping the backend's key groups.
