@@ -3,7 +3,6 @@ package heap
 import (
 	"fmt"
 	"math/rand/v2"
-	"runtime"
 	"slices"
 	"testing"
 
@@ -237,15 +236,6 @@ func updateOrDelete(b *Backend, keys []string) {
 	}
 }
 
-// allocated returns the bytes fn allocates.
-func allocated(fn func()) uint64 {
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	fn()
-	runtime.ReadMemStats(&after)
-	return after.TotalAlloc - before.TotalAlloc
-}
-
 // Writes under a snapshot copy no key group's map, only the entries they
 // write: they go to the key group's overlay, which the first access after
 // the snapshot settles into the map. Copying each map at its first write
@@ -255,7 +245,7 @@ func TestWritesUnderASnapshotCopyNoMap(t *testing.T) {
 	st := b.states[0]
 	keys := oneKeyPerGroup(b)
 	snap := b.SnapshotAsync()
-	if n := allocated(func() { updateOrDelete(b, keys) }); n > 1<<20 {
+	if _, n := allocated(func() { updateOrDelete(b, keys) }); n > 1<<20 {
 		t.Errorf("a write and a delete in each of %d key groups of 100,000 keys allocated %d bytes under a snapshot; want under 1 MiB", len(keys), n)
 	}
 	snap.Discard()
@@ -283,7 +273,7 @@ func TestOverlappingCaptureCopiesNoMap(t *testing.T) {
 	defer first.Discard()
 	updateOrDelete(b, keys)
 	var second statebackend.CapturedSnapshot
-	if n := allocated(func() { second = b.SnapshotAsync() }); n > 256<<10 {
+	if _, n := allocated(func() { second = b.SnapshotAsync() }); n > 256<<10 {
 		t.Errorf("a capture with overlays in %d key groups of 100,000 keys and another snapshot in flight allocated %d bytes; want under 256 KiB", len(keys), n)
 	}
 	snap, err := second.AppendEncoded(nil)

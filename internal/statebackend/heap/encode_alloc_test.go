@@ -1,9 +1,6 @@
 package heap
 
-import (
-	"runtime"
-	"testing"
-)
+import "testing"
 
 // Encoding a full snapshot allocates its buffer once, from the backend's
 // size estimate, rather than growing it by append: at a GB of state the
@@ -11,16 +8,14 @@ import (
 // left made the collector mark the state more often.
 func TestSnapshotEncodeAllocatesOnce(t *testing.T) {
 	b := wordCounts(t, 200_000)
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	snap, err := b.SnapshotAsync().AppendEncoded(nil)
-	runtime.ReadMemStats(&after)
+	var snap []byte
+	var err error
+	_, n := allocated(func() { snap, err = b.SnapshotAsync().AppendEncoded(nil) })
 	if err != nil {
 		t.Fatal(err)
 	}
-	allocated := after.TotalAlloc - before.TotalAlloc
-	t.Logf("a %d-byte snapshot allocated %d bytes", len(snap), allocated)
-	if limit := uint64(len(snap)) * 5 / 4; allocated > limit {
-		t.Errorf("a %d-byte snapshot allocated %d bytes, more than %d", len(snap), allocated, limit)
+	t.Logf("a %d-byte snapshot allocated %d bytes", len(snap), n)
+	if limit := uint64(len(snap)) * 5 / 4; n > limit {
+		t.Errorf("a %d-byte snapshot allocated %d bytes, more than %d", len(snap), n, limit)
 	}
 }
