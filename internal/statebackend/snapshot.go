@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 )
 
 // The canonical snapshot format of keyed state: every backend writes and
@@ -112,9 +113,23 @@ func appendEntry[K string | []byte](dst []byte, kind Kind, kg, state int, key, u
 	return AppendBytes(dst, value)
 }
 
-// Finish returns the encoded snapshot.
+// Finish returns the encoded snapshot: what is left of it after the bytes
+// Flush wrote.
 func (e *SnapshotEncoder) Finish() []byte {
 	return binary.AppendUvarint(e.buf, 0)
+}
+
+// Len returns the bytes encoded since the start or the last Flush.
+func (e *SnapshotEncoder) Len() int { return len(e.buf) }
+
+// Flush writes the bytes encoded since the start or the last Flush to w
+// and encodes on in the same buffer: a snapshot streamed to a file is the
+// bytes of every Flush and then Finish's, so the encoder holds no more
+// of it than one Flush's worth.
+func (e *SnapshotEncoder) Flush(w io.Writer) error {
+	_, err := w.Write(e.buf)
+	e.buf = e.buf[:0]
+	return err
 }
 
 // AppendBytes appends b, length-prefixed.

@@ -137,8 +137,11 @@ func New(opts Options) (*TaskManager, error) {
 	if opts.PebbleDir == "" {
 		opts.PebbleDir = filepath.Join(opts.DataDir, "pebble")
 	}
-	if err := os.RemoveAll(opts.PebbleDir); err != nil {
-		return nil, fmt.Errorf("taskmanager: clearing %s: %w", opts.PebbleDir, err)
+	// Working state does not outlive its process.
+	for _, dir := range []string{opts.PebbleDir, filepath.Join(opts.DataDir, "heap")} {
+		if err := os.RemoveAll(dir); err != nil {
+			return nil, fmt.Errorf("taskmanager: clearing %s: %w", dir, err)
+		}
 	}
 	tm := &TaskManager{opts: opts, endpoints: network.NewEndpoints(), dialer: d,
 		rm: weirv1.NewResourceManagerServiceClient(conn), stores: opts.Stores, stopping: make(chan struct{}),
@@ -423,10 +426,15 @@ func (tm *TaskManager) backendOf(g *weirv1.JobGraph, id *weirv1.ExecutionID, sta
 		if !incremental {
 			return nil, nil
 		}
-		// The heap, logging its writes for deltas.
+		// The heap, logging its writes for deltas, with a directory of
+		// its own for its full snapshots' files.
 		nr.heap = true
+		dir := tm.heapDir(id)
 		return func(r keygroup.Range) (statebackend.KeyedBackend, error) {
-			b := heap.NewIncremental(r)
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				return nil, err
+			}
+			b := heap.NewIncremental(r, dir)
 			if nr.objects == nil {
 				return b, nil
 			}
@@ -468,8 +476,18 @@ func (tm *TaskManager) backendOf(g *weirv1.JobGraph, id *weirv1.ExecutionID, sta
 
 // pebbleDir is the database directory of a subtask attempt.
 func (tm *TaskManager) pebbleDir(id *weirv1.ExecutionID) string {
-	return filepath.Join(tm.opts.PebbleDir, id.GetJobId(),
-		fmt.Sprintf("%d-%d-a%d", id.GetVertexId(), id.GetSubtaskIndex(), id.GetAttempt()))
+	return filepath.Join(tm.opts.PebbleDir, id.GetJobId(), attemptDir(id))
+}
+
+// heapDir is the directory of a subtask attempt's heap backend with
+// incremental checkpoints, where it encodes its full snapshots: under
+// DataDir, on the file system of the local copies it keeps them as.
+func (tm *TaskManager) heapDir(id *weirv1.ExecutionID) string {
+	return filepath.Join(tm.opts.DataDir, "heap", id.GetJobId(), attemptDir(id))
+}
+
+func attemptDir(id *weirv1.ExecutionID) string {
+	return fmt.Sprintf("%d-%d-a%d", id.GetVertexId(), id.GetSubtaskIndex(), id.GetAttempt())
 }
 
 // CancelTask cancels a running subtask; cancelling an unknown one is not an

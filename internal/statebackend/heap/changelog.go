@@ -32,6 +32,8 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"io"
+	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
@@ -99,6 +101,8 @@ type changelog struct {
 	// chains are the persisted ones, by checkpoint.
 	chains statebackend.Lineage[Chain]
 
+	dir string // where full snapshots are encoded; "" for in memory
+
 	// Shared with the checkpointer goroutine.
 	mu    sync.Mutex
 	spare []byte            // the buffer of the last persisted object
@@ -132,9 +136,16 @@ func (c Chain) bytes() (n int64) {
 
 // NewIncremental returns an empty backend for the key groups in r that
 // also takes native snapshots: incremental checkpoints.
-func NewIncremental(r keygroup.Range) *Backend {
+//
+// dir, unless it is "", is an existing directory of the backend's own, on
+// the file system of its local copies (Keep moves files from it), which
+// Close removes. A full snapshot is then encoded into a file there, a
+// MiB at a time, and uploaded and kept from the file, rather than encoded
+// into memory: as large as the state, it would hold a buffer of that
+// size, and a local copy would write it twice.
+func NewIncremental(r keygroup.Range, dir string) *Backend {
 	b := New(r)
-	b.log = &changelog{whole: true}
+	b.log = &changelog{whole: true, dir: dir}
 	return b
 }
 
@@ -267,6 +278,7 @@ type nativeSnapshot struct {
 	full *capture // a full snapshot; nil for a delta
 
 	encoded []byte // the persisted object, until kept or discarded
+	file    string // or its file in the log's dir
 	chain   Chain  // once persisted
 
 	base     int64
@@ -284,6 +296,9 @@ func (n *nativeSnapshot) Persist(ctx context.Context, st statebackend.SharedStor
 		n.Discard()
 		return statebackend.Persisted{}, fmt.Errorf("heap: checkpoint %d is a delta of checkpoint %d in %s, not of %d in %s",
 			n.id, n.base, n.parent.Scope, base, st.Scope())
+	}
+	if n.full != nil && n.log.dir != "" {
+		return n.persistFile(ctx, st)
 	}
 	buf := n.log.buffer()
 	if n.full != nil {
@@ -310,12 +325,56 @@ func (n *nativeSnapshot) Persist(ctx context.Context, st statebackend.SharedStor
 	if err != nil {
 		return statebackend.Persisted{}, err
 	}
-	size := int64(len(buf))
+	return n.persisted(st, Object{Name: name, Size: int64(len(buf)), CRC: crc32.Checksum(buf, castagnoli)}), nil
+}
+
+// persistFile encodes a full snapshot into a new file in the log's
+// directory, kept for Keep until it or Discard removes it, and uploads the
+// file.
+func (n *nativeSnapshot) persistFile(ctx context.Context, st statebackend.SharedStore) (statebackend.Persisted, error) {
+	f, err := os.CreateTemp(n.log.dir, fmt.Sprintf("full-%d-*", n.id))
+	if err != nil {
+		n.full.Discard()
+		return statebackend.Persisted{}, fmt.Errorf("heap: encoding checkpoint %d: %w", n.id, err)
+	}
+	n.file = f.Name()
+	w := &checksummed{w: f}
+	buf, err := n.full.WriteEncoded(w, n.log.buffer())
+	n.log.giveBack(buf)
+	if err = errors.Join(err, f.Close()); err != nil {
+		return statebackend.Persisted{}, fmt.Errorf("heap: encoding checkpoint %d into %s: %w", n.id, n.file, err)
+	}
+	name, err := st.PutSharedFile(ctx, n.file)
+	if err != nil {
+		return statebackend.Persisted{}, err
+	}
+	return n.persisted(st, Object{Name: name, Size: w.n, CRC: w.crc}), nil
+}
+
+// checksummed is a writer that counts and checksums (CRC-32C) what it
+// writes.
+type checksummed struct {
+	w   io.Writer
+	n   int64
+	crc uint32
+}
+
+func (c *checksummed) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	c.crc = crc32.Update(c.crc, castagnoli, p[:n])
+	return n, err
+}
+
+// persisted records the chain of a snapshot whose own object, o, is
+// uploaded: its parent's objects and o.
+func (n *nativeSnapshot) persisted(st statebackend.SharedStore, o Object) statebackend.Persisted {
+	size := o.Size
 	c := Chain{Scope: st.Scope()}
 	if n.parent != nil {
 		c.Objects = slices.Clone(n.parent.Objects)
 	}
-	c.Objects = append(c.Objects, Object{Name: name, Size: size, CRC: crc32.Checksum(buf, castagnoli)})
+	c.Objects = append(c.Objects, o)
 	n.log.chains.Put(n.id, c.Scope, c)
 	n.chain = c
 	p := statebackend.Persisted{Keyed: c.appendManifest(nil), Uploaded: size}
@@ -323,7 +382,7 @@ func (n *nativeSnapshot) Persist(ctx context.Context, st statebackend.SharedStor
 		p.Shared = append(p.Shared, o.Name)
 		p.Full += o.Size
 	}
-	return p, nil
+	return p
 }
 
 // Keep writes the local copy of a persisted snapshot into dst, a new
@@ -350,7 +409,12 @@ func (n *nativeSnapshot) Keep(dst string) error {
 	}
 	o := n.chain.Objects[last]
 	name := filepath.Join(dst, LocalName(o.Name))
-	if err := os.WriteFile(name, n.encoded, 0o644); err != nil {
+	if n.file != "" {
+		if err := os.Rename(n.file, name); err != nil {
+			return err
+		}
+		n.file = ""
+	} else if err := os.WriteFile(name, n.encoded, 0o644); err != nil {
 		return err
 	}
 	kept[o.Name] = name
@@ -358,12 +422,22 @@ func (n *nativeSnapshot) Keep(dst string) error {
 	return nil
 }
 
-// release gives the encoded object's buffer back for the next snapshot.
-func (n *nativeSnapshot) release() {
+// release gives the encoded object's buffer back for the next snapshot,
+// or removes its file.
+func (n *nativeSnapshot) release() error {
 	if n.encoded != nil {
 		n.log.giveBack(n.encoded)
 		n.encoded = nil
 	}
+	if n.file == "" {
+		return nil
+	}
+	err := os.Remove(n.file)
+	n.file = ""
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil // the backend's Close removed its directory
+	}
+	return err
 }
 
 // LocalName is the file name of a chain's object in a local copy.
@@ -383,19 +457,20 @@ func (c Chain) Verify(i int, b []byte) error {
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
-// Discard lets the backend write in place what only this snapshot held.
+// Discard lets the backend write in place what only this snapshot held,
+// and removes its file.
 func (n *nativeSnapshot) Discard() error {
-	n.release()
+	err := n.release()
 	if n.full != nil {
 		n.full.Discard()
-		return nil
+		return err
 	}
 	if n.inflight != nil {
 		n.inflight.Add(-1)
 		n.deltas.Add(-1)
 		n.inflight, n.changes = nil, nil
 	}
-	return nil
+	return err
 }
 
 // appendDelta encodes the logged changes:

@@ -63,10 +63,17 @@ func (s *memStore) objects(t *testing.T, p statebackend.Persisted) (Chain, [][]b
 
 func newIncrementalTwin(t *testing.T) *twin {
 	t.Helper()
+	return newIncrementalTwinIn(t, "")
+}
+
+// newIncrementalTwinIn is newIncrementalTwin with the backend's full
+// snapshots encoded into files in dir, unless it is "".
+func newIncrementalTwinIn(t *testing.T, dir string) *twin {
+	t.Helper()
 	tw := newTwin(t)
 	// The same writes, logged: a fresh incremental backend restored from
 	// the twin's state, as after a restore, then written like the oracle.
-	b := NewIncremental(cowRange)
+	b := NewIncremental(cowRange, dir)
 	snap, err := tw.b.Snapshot()
 	if err != nil {
 		t.Fatal(err)
@@ -123,7 +130,7 @@ func (tw *twin) checkpointKept(t *testing.T, st *memStore, id, base int64, dst s
 func restored(t *testing.T, st *memStore, id int64, p statebackend.Persisted) (*Backend, []string) {
 	t.Helper()
 	c, objs := st.objects(t, p)
-	b := NewIncremental(cowRange)
+	b := NewIncremental(cowRange, "")
 	if err := b.RestoreNative(id, c, objs, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -137,9 +144,13 @@ func restored(t *testing.T, st *memStore, id int64, p statebackend.Persisted) (*
 // Each checkpoint of a chain restores the state at its barrier, whatever
 // was written, overwritten and deleted in between; deltas upload only the
 // keys written, and the chain turns full again once its deltas outgrow
-// their budget.
+// their budget. So with full snapshots encoded into files.
 func TestIncrementalChainRestoresEachCheckpoint(t *testing.T) {
-	tw := newIncrementalTwin(t)
+	t.Run("memory", func(t *testing.T) { testChainRestoresEachCheckpoint(t, newIncrementalTwin(t)) })
+	t.Run("files", func(t *testing.T) { testChainRestoresEachCheckpoint(t, newIncrementalTwinIn(t, t.TempDir())) })
+}
+
+func testChainRestoresEachCheckpoint(t *testing.T, tw *twin) {
 	st := newMemStore()
 	var base int64
 	var fulls, deltas int
@@ -298,7 +309,7 @@ func TestIncrementalCorrupt(t *testing.T) {
 	}
 	delta := objs[1]
 	for _, bad := range [][]byte{delta[:len(delta)-1], delta[:len(delta)/2], append(slices.Clone(delta), 7), []byte("WKS1")} {
-		err := NewIncremental(cowRange).RestoreNative(2, c, [][]byte{objs[0], bad}, nil)
+		err := NewIncremental(cowRange, "").RestoreNative(2, c, [][]byte{objs[0], bad}, nil)
 		if !errors.Is(err, ErrCorrupt) {
 			t.Errorf("restoring a chain with a damaged delta (%d bytes) = %v; want ErrCorrupt", len(bad), err)
 		}
@@ -316,7 +327,7 @@ func TestIncrementalCorrupt(t *testing.T) {
 	}
 	bad := slices.Clone(objs[1])
 	bad[len(bad)/2] ^= 1
-	if err := NewIncremental(cowRange).RestoreNative(2, c, [][]byte{objs[0], bad}, nil); !errors.Is(err, ErrCorrupt) {
+	if err := NewIncremental(cowRange, "").RestoreNative(2, c, [][]byte{objs[0], bad}, nil); !errors.Is(err, ErrCorrupt) {
 		t.Errorf("restoring a chain with a flipped bit = %v; want ErrCorrupt", err)
 	}
 }
@@ -324,7 +335,7 @@ func TestIncrementalCorrupt(t *testing.T) {
 // Writing a key again within an interval logs it once; a backend that
 // takes no native snapshots logs nothing.
 func TestIncrementalLogsOncePerInterval(t *testing.T) {
-	b := NewIncremental(cowRange)
+	b := NewIncremental(cowRange, "")
 	id, _ := b.Register("v", statebackend.KindValue)
 	m, _ := b.Register("m", statebackend.KindMap)
 	for i := range 100 {
@@ -388,7 +399,7 @@ func TestIncrementalSizeEstimate(t *testing.T) {
 // write: its first checkpoint encodes no full snapshot.
 func TestIncrementalFirstChainFromEmpty(t *testing.T) {
 	tw := newTwin(t)
-	tw.b = NewIncremental(cowRange)
+	tw.b = NewIncremental(cowRange, "")
 	for _, s := range []struct {
 		name string
 		kind statebackend.Kind
@@ -422,9 +433,14 @@ func TestIncrementalFirstChainFromEmpty(t *testing.T) {
 
 // A kept local copy holds every object of its chain, the older ones as
 // hard links to the previous copy's files, and restores the checkpoint
-// alone; after a restore from it the next copy links to it again.
+// alone; after a restore from it the next copy links to it again. So with
+// full snapshots encoded into files, which Keep moves.
 func TestIncrementalLocalCopy(t *testing.T) {
-	tw := newIncrementalTwin(t)
+	t.Run("memory", func(t *testing.T) { testLocalCopy(t, newIncrementalTwin(t)) })
+	t.Run("files", func(t *testing.T) { testLocalCopy(t, newIncrementalTwinIn(t, t.TempDir())) })
+}
+
+func testLocalCopy(t *testing.T, tw *twin) {
 	st := newMemStore()
 	root := t.TempDir()
 	dir := func(id int64) string { return filepath.Join(root, fmt.Sprintf("chk-%d", id)) }
@@ -453,7 +469,7 @@ func TestIncrementalLocalCopy(t *testing.T) {
 		}
 		objs[i], files[o.Name] = b, f
 	}
-	b := NewIncremental(cowRange)
+	b := NewIncremental(cowRange, "")
 	if err := b.RestoreNative(3, c, objs, files); err != nil {
 		t.Fatal(err)
 	}
@@ -485,7 +501,7 @@ func TestIncrementalLocalCopy(t *testing.T) {
 // backend writes its restored keys in a new epoch, so each is logged
 // (a second failure then restores the writes, not the restored values).
 func TestIncrementalWritesAfterRestore(t *testing.T) {
-	b := NewIncremental(cowRange)
+	b := NewIncremental(cowRange, "")
 	v, _ := b.Register("v", statebackend.KindValue)
 	l, _ := b.Register("l", statebackend.KindList)
 	m, _ := b.Register("m", statebackend.KindMap)
@@ -516,7 +532,7 @@ func TestIncrementalWritesAfterRestore(t *testing.T) {
 
 	for _, restore := range []string{"native", "canonical"} {
 		t.Run(restore, func(t *testing.T) {
-			b2 := NewIncremental(cowRange)
+			b2 := NewIncremental(cowRange, "")
 			c, objs := st.objects(t, p1)
 			if restore == "native" {
 				if err := b2.RestoreNative(1, c, objs, nil); err != nil {
@@ -551,7 +567,7 @@ func TestIncrementalWritesAfterRestore(t *testing.T) {
 // A delta captures no key group's map: writes while it is encoded change
 // the maps in place, and clone only the entries and user maps it logged.
 func TestDeltaClonesNoKeyGroupMap(t *testing.T) {
-	b := NewIncremental(cowRange)
+	b := NewIncremental(cowRange, "")
 	v, _ := b.Register("v", statebackend.KindValue)
 	m, _ := b.Register("m", statebackend.KindMap)
 	for i := range 100 {
@@ -599,7 +615,7 @@ func TestCloseStopsEncodes(t *testing.T) {
 		t.Errorf("encoding a snapshot of a closed backend = %v; want ErrClosed", err)
 	}
 
-	b := NewIncremental(cowRange)
+	b := NewIncremental(cowRange, "")
 	v, _ := b.Register("v", statebackend.KindValue)
 	b.SetCurrentKey([]byte("k"), cowRange.Start)
 	b.Put(v, []byte("x"))
@@ -621,7 +637,7 @@ func TestCloseStopsEncodes(t *testing.T) {
 // While a delta is encoded, a write copies only the entries it logged:
 // an entry it does not read is written in place.
 func TestDeltaCopiesOnlyItsEntries(t *testing.T) {
-	b := NewIncremental(cowRange)
+	b := NewIncremental(cowRange, "")
 	v, _ := b.Register("v", statebackend.KindValue)
 	l, _ := b.Register("l", statebackend.KindList)
 	at := func(i int) { b.SetCurrentKey(fmt.Appendf(nil, "k%d", i), cowRange.Start+i%cowRange.Len()) }

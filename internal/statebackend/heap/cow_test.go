@@ -317,7 +317,9 @@ func TestEncodedKeyGroupsAreReleased(t *testing.T) {
 	defer snap.Discard()
 	var batch [encodeBatchLen]*entry
 	e := statebackend.AppendSnapshot(nil, []statebackend.StateDesc{snap.states[0].desc})
-	snap.encodeGroup(e, first, &batch)
+	if _, err := snap.encodeGroup(e, first, &batch, nil); err != nil {
+		t.Fatal(err)
+	}
 	snap.release(first)
 	for _, kg := range []int{first, second} {
 		b.SetCurrentKey([]byte(keyIn[kg]), kg)

@@ -19,7 +19,9 @@ package heap
 import (
 	"errors"
 	"fmt"
+	"io"
 	"maps"
+	"os"
 	"slices"
 	"sync/atomic"
 	"unsafe"
@@ -508,10 +510,14 @@ func (b *Backend) MapRange(s statebackend.StateID, fn func(userKey, value []byte
 // closed meanwhile.
 var ErrClosed = errors.New("heap: the backend was closed while a snapshot of it was encoded")
 
-// Close drops the state and stops the encodes of snapshots in flight.
+// Close drops the state, stops the encodes of snapshots in flight and
+// removes the directory of an incremental backend's full snapshots.
 func (b *Backend) Close() error {
 	b.closed.Store(true)
 	b.states = nil
+	if b.log != nil && b.log.dir != "" {
+		return os.RemoveAll(b.log.dir)
+	}
 	return nil
 }
 
@@ -585,9 +591,8 @@ type capturedState struct {
 
 func (s *capture) AppendEncoded(dst []byte) ([]byte, error) {
 	if s.states == nil {
-		return nil, fmt.Errorf("heap: encoding a snapshot that was already encoded or discarded")
+		return nil, errEncoded
 	}
-	defer s.Discard()
 	// A buffer without room for the estimate is grown once, to the
 	// estimate and an eighth more (an entry's key group takes a second
 	// byte from 127 on, and the state grows), not by append: at a GB of
@@ -598,6 +603,40 @@ func (s *capture) AppendEncoded(dst []byte) ([]byte, error) {
 	if est := int(s.size) + snapshotSlack; cap(dst)-len(dst) < est {
 		dst = append(make([]byte, 0, len(dst)+est+est/8), dst...)
 	}
+	return s.encode(dst, nil)
+}
+
+// WriteEncoded writes the captured state to w in the canonical snapshot
+// format, as AppendEncoded would append it, and discards the snapshot. It
+// encodes into buf (its length is ignored) and writes whenever that holds
+// flushBytes, so it holds no more of the snapshot than that, where
+// AppendEncoded holds all of it: a full snapshot of a GB of state streamed
+// to a file. It returns buf, grown if an entry needed it, for reuse.
+func (s *capture) WriteEncoded(w io.Writer, buf []byte) ([]byte, error) {
+	if s.states == nil {
+		return buf, errEncoded
+	}
+	if cap(buf) < flushBytes+snapshotSlack {
+		buf = make([]byte, 0, flushBytes+snapshotSlack)
+	}
+	last, err := s.encode(buf[:0], w)
+	if err != nil {
+		return buf[:0], err
+	}
+	_, err = w.Write(last)
+	return last[:0], err
+}
+
+var errEncoded = errors.New("heap: encoding a snapshot that was already encoded or discarded")
+
+// flushBytes is how much of a snapshot WriteEncoded encodes between writes.
+var flushBytes = 1 << 20
+
+// encode appends the captured state to dst, writing and dropping what it
+// encoded to w every flushBytes unless w is nil, and discards the
+// snapshot. It returns what it did not write.
+func (s *capture) encode(dst []byte, w io.Writer) ([]byte, error) {
+	defer s.Discard()
 	descs := make([]statebackend.StateDesc, len(s.states))
 	for i, st := range s.states {
 		descs[i] = st.desc
@@ -609,7 +648,11 @@ func (s *capture) AppendEncoded(dst []byte) ([]byte, error) {
 		if s.closed.Load() {
 			return nil, ErrClosed
 		}
-		touched += s.encodeGroup(e, kg, &batch)
+		t, err := s.encodeGroup(e, kg, &batch, w)
+		if err != nil {
+			return nil, err
+		}
+		touched += t
 		s.release(kg)
 	}
 	encodeTouched.Add(touched)
@@ -617,13 +660,23 @@ func (s *capture) AppendEncoded(dst []byte) ([]byte, error) {
 }
 
 // encodeGroup encodes key group kg (relative) of every state, with batch
-// for encodeBatch, and returns the sum of encodeBatch's reads.
-func (s *capture) encodeGroup(e *statebackend.SnapshotEncoder, kg int, batch *[encodeBatchLen]*entry) (touched uint64) {
+// for encodeBatch, and returns the sum of encodeBatch's reads. Unless w is
+// nil, it writes what it encoded to w whenever that is flushBytes.
+func (s *capture) encodeGroup(e *statebackend.SnapshotEncoder, kg int, batch *[encodeBatchLen]*entry, w io.Writer) (touched uint64, err error) {
+	flush := func() error {
+		if w == nil || e.Len() < flushBytes {
+			return nil
+		}
+		return e.Flush(w)
+	}
 	for i, st := range s.states {
 		if st.desc.Kind == statebackend.KindMap {
 			for k, um := range st.maps[kg] {
 				for uk, v := range um.m {
 					e.AddStrings(s.groups.Start+kg, i, k, uk, v.v)
+				}
+				if err := flush(); err != nil {
+					return 0, err
 				}
 			}
 			continue
@@ -643,14 +696,20 @@ func (s *capture) encodeGroup(e *statebackend.SnapshotEncoder, kg int, batch *[e
 			}
 			if n == len(batch) {
 				touched += encodeBatch(e, batch[:], s.groups.Start+kg, i)
+				if err := flush(); err != nil {
+					return 0, err
+				}
 				n = 0
 			}
 			batch[n] = v
 			n++
 		}
 		touched += encodeBatch(e, batch[:n], s.groups.Start+kg, i)
+		if err := flush(); err != nil {
+			return 0, err
+		}
 	}
-	return touched
+	return touched, nil
 }
 
 // release tells the backend that key group kg (relative), the next, is

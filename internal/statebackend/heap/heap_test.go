@@ -21,7 +21,7 @@ func TestConformance(t *testing.T) {
 // any other.
 func TestConformanceIncremental(t *testing.T) {
 	statebackendtest.Run(t, func(t *testing.T, r keygroup.Range) statebackend.KeyedBackend {
-		return NewIncremental(r)
+		return NewIncremental(r, t.TempDir())
 	})
 }
 

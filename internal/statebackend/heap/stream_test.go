@@ -1,0 +1,157 @@
+package heap
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	"github.com/weirstream/weir/internal/keygroup"
+	"github.com/weirstream/weir/internal/statebackend"
+)
+
+// writes records the writes made to it.
+type writes struct {
+	bytes.Buffer
+	sizes []int
+}
+
+func (w *writes) Write(p []byte) (int, error) {
+	w.sizes = append(w.sizes, len(p))
+	return w.Buffer.Write(p)
+}
+
+// WriteEncoded writes what AppendEncoded appends, a flushBytes at a time,
+// for every kind of state.
+func TestWriteEncodedIsAppendEncoded(t *testing.T) {
+	defer func(n int) { flushBytes = n }(flushBytes)
+	flushBytes = 2048
+	tw := newTwin(t)
+	tw.mutate(3000)
+	want := tw.want(t)
+	appended, err := tw.b.SnapshotAsync().AppendEncoded(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var w writes
+	if _, err := tw.b.SnapshotAsync().(*capture).WriteEncoded(&w, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := snapshotEntries(t, w.Bytes()); !slices.Equal(got, want) {
+		t.Fatalf("WriteEncoded wrote %d entries, not the %d of the state:\n got %q\nwant %q", len(got), len(want), got, want)
+	}
+	if w.Len() != len(appended) {
+		t.Errorf("WriteEncoded wrote %d bytes; AppendEncoded appended %d", w.Len(), len(appended))
+	}
+	if len(w.sizes) < len(appended)/(2*flushBytes) {
+		t.Errorf("%d bytes were written in %d writes; want one about every %d bytes", w.Len(), len(w.sizes), flushBytes)
+	}
+	for i, n := range w.sizes {
+		if n > 2*flushBytes {
+			t.Errorf("write %d of %d held %d bytes; want about %d", i+1, len(w.sizes), n, flushBytes)
+		}
+	}
+}
+
+// fileStore is checkpoint storage for shared objects in a directory, which
+// links the files it is given, as the file store does on its file system.
+type fileStore struct {
+	dir   string
+	names []string
+}
+
+func (s *fileStore) Scope() string { return "file" }
+
+func (s *fileStore) PutShared(context.Context, []byte) (string, error) {
+	panic("a full snapshot with a directory is put as a file")
+}
+
+func (s *fileStore) PutSharedFile(_ context.Context, path string) (string, error) {
+	name := "shared/" + filepath.Base(path)
+	s.names = append(s.names, name)
+	return name, os.Link(path, filepath.Join(s.dir, filepath.Base(path)))
+}
+
+func (s *fileStore) object(t *testing.T, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(s.dir, LocalName(name)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// A full snapshot of a backend with a directory is encoded into a file
+// there, holding a MiB of it in memory rather than all of it; the file is
+// uploaded, then kept as the local copy or removed, and Close removes the
+// directory.
+func TestFullSnapshotStreamsToAFile(t *testing.T) {
+	const keys = 400_000 // 13 MB encoded
+	canonical, err := wordCounts(t, keys).Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := snapshotEntries(t, canonical)
+	r := keygroup.Range{Start: 0, End: keygroup.DefaultMaxParallelism}
+	dir := filepath.Join(t.TempDir(), "heap")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	b := NewIncremental(r, dir)
+	if err := b.Restore(canonical); err != nil {
+		t.Fatal(err)
+	}
+	st := &fileStore{dir: t.TempDir()}
+	local := filepath.Join(t.TempDir(), "chk-1")
+	for id, keep := range map[int64]bool{1: true, 2: false} {
+		ns, err := b.NativeSnapshot(id, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var p statebackend.Persisted
+		_, allocs := allocated(func() { p, err = ns.Persist(context.Background(), st, 0) })
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(p.Shared) != 1 || p.Uploaded < int64(len(canonical)) {
+			t.Fatalf("checkpoint %d uploaded %d bytes in %d objects; want a full snapshot", id, p.Uploaded, len(p.Shared))
+		}
+		if allocs > 4<<20 {
+			t.Errorf("persisting a full snapshot of %d bytes allocated %d bytes; want about %d", p.Uploaded, allocs, flushBytes)
+		}
+		c, err := DecodeNative(p.Keyed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		obj := st.object(t, p.Shared[0])
+		if err := c.Verify(0, obj); err != nil {
+			t.Fatal(err)
+		}
+		if got := snapshotEntries(t, obj); !slices.Equal(got, want) {
+			t.Fatalf("checkpoint %d holds %d entries, not %d", id, len(got), len(want))
+		}
+		if keep {
+			if err := ns.Keep(local); err != nil {
+				t.Fatal(err)
+			}
+			kept, err := os.ReadFile(filepath.Join(local, LocalName(p.Shared[0])))
+			if err != nil || !bytes.Equal(kept, obj) {
+				t.Fatalf("the local copy of checkpoint %d is not the object uploaded (%d bytes, %v)", id, len(kept), err)
+			}
+		}
+		if err := ns.Discard(); err != nil {
+			t.Fatal(err)
+		}
+		if left, _ := os.ReadDir(dir); len(left) != 0 {
+			t.Errorf("after checkpoint %d (kept: %v) the backend's directory holds %d files", id, keep, len(left))
+		}
+	}
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Errorf("the backend's directory is left after Close: %v", err)
+	}
+}
