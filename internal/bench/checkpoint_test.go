@@ -35,7 +35,8 @@ import (
 // WEIRBENCH_CHECKPOINT_SNAPSHOTS=incremental leaves out the full snapshots
 // (the targets' 1 GB is the incremental ones' size: a full heap snapshot of
 // a GB every second grows the process past the memory of the machines the
-// suite runs on, see docs/benchmarks.md).
+// suite runs on, see docs/benchmarks.md). WEIRBENCH_CHECKPOINT_BACKENDS=heap
+// or =pebble runs only that backend's jobs (default: both).
 const (
 	stateBytesPerWord = 40 // key, the WordCount value (word and count), framing
 	checkpointPasses  = 2
@@ -121,7 +122,7 @@ func BenchmarkCheckpointing(b *testing.B) {
 	stateMB := envInt(b, "WEIRBENCH_STATE_MB", 256)
 	interval := checkpointInterval(b)
 	full := fullSnapshots(b)
-	for _, backend := range []string{"heap", "pebble"} {
+	for _, backend := range checkpointBackends(b) {
 		b.Run(backend+"/none", func(b *testing.B) { benchmarkCheckpointing(b, stateMB, backend, 0, false) })
 		if full {
 			b.Run(backend+"/checkpoints", func(b *testing.B) { benchmarkCheckpointing(b, stateMB, backend, interval, false) })
@@ -164,6 +165,21 @@ func fullSnapshots(b *testing.B) bool {
 	default:
 		b.Fatalf("WEIRBENCH_CHECKPOINT_SNAPSHOTS=%q: want all or incremental", s)
 		return false
+	}
+}
+
+// checkpointBackends returns the backends BenchmarkCheckpointing runs:
+// WEIRBENCH_CHECKPOINT_BACKENDS, heap or pebble, or both if it is unset
+// or "all".
+func checkpointBackends(b *testing.B) []string {
+	switch s := os.Getenv("WEIRBENCH_CHECKPOINT_BACKENDS"); s {
+	case "", "all":
+		return []string{"heap", "pebble"}
+	case "heap", "pebble":
+		return []string{s}
+	default:
+		b.Fatalf("WEIRBENCH_CHECKPOINT_BACKENDS=%q: want all, heap or pebble", s)
+		return nil
 	}
 }
 

@@ -60,7 +60,10 @@ type config struct {
 	// incrementalOnly leaves the full snapshots out of the state step
 	// (-state-snapshots incremental).
 	incrementalOnly bool
-	recoveryMB      int
+	// stateBackend, if not empty, is the only backend of the state
+	// step's checkpointing jobs (-state-backends heap or pebble).
+	stateBackend string
+	recoveryMB   int
 	goBin           string
 	// only, if not empty, names the steps to run; the others are recorded
 	// as not selected.
@@ -79,6 +82,9 @@ func steps(c config) []step {
 	stateMB, stateRuns, recoveryMB := c.stateMB, c.stateRuns, c.recoveryMB
 	if c.incrementalOnly {
 		stateEnv = []string{"WEIRBENCH_CHECKPOINT_SNAPSHOTS=incremental"}
+	}
+	if c.stateBackend != "" {
+		stateEnv = append(stateEnv, "WEIRBENCH_CHECKPOINT_BACKENDS="+c.stateBackend)
 	}
 	if c.short {
 		recoveryMB = 2
@@ -127,6 +133,7 @@ func run() error {
 	flag.IntVar(&c.stateMB, "state-mb", 128, "approximate keyed state of the checkpointing benchmark, in MiB")
 	flag.IntVar(&c.stateRuns, "state-runs", 3, "how many times the checkpointing benchmark runs; its ratios are of the means, its pauses the worst run's")
 	snapshots := flag.String("state-snapshots", "all", "the checkpointing benchmark's snapshots: all, or incremental (without the full ones, for -state-mb 1024)")
+	backends := flag.String("state-backends", "all", "the checkpointing benchmark's backends: all, heap or pebble")
 	flag.IntVar(&c.recoveryMB, "recovery-mb", 1024, "approximate keyed state of the recovery benchmark, in MiB")
 	flag.StringVar(&c.goBin, "go", "go", "the go command")
 	raw := flag.String("raw", "out/bench-raw.txt", "where to save the suite's output")
@@ -158,6 +165,13 @@ func run() error {
 		c.incrementalOnly = true
 	default:
 		return fmt.Errorf("-state-snapshots %q: want all or incremental", *snapshots)
+	}
+	switch *backends {
+	case "all":
+	case "heap", "pebble":
+		c.stateBackend = *backends
+	default:
+		return fmt.Errorf("-state-backends %q: want all, heap or pebble", *backends)
 	}
 	if c.recoveryMB <= 0 {
 		return fmt.Errorf("-recovery-mb %d: want a positive size", c.recoveryMB)
@@ -206,6 +220,9 @@ func runSuite(ctx context.Context, c config, out, progress io.Writer) error {
 	if c.incrementalOnly {
 		snapshots = "incremental snapshots only"
 	}
+	if c.stateBackend != "" {
+		snapshots += ", " + c.stateBackend + " only"
+	}
 	mode := fmt.Sprintf("full, checkpointing state %d MiB (%d runs, %s), recovery state %d MiB", c.stateMB, c.stateRuns, snapshots, c.recoveryMB)
 	if c.short {
 		mode = "short (tiny inputs: a smoke test, not figures)"
@@ -239,6 +256,13 @@ func runSuite(ctx context.Context, c config, out, progress io.Writer) error {
 		}
 		if s.name == stepState && c.incrementalOnly {
 			fmt.Fprintf(out, "%s%s: not selected by -state-snapshots incremental\n", failMarker, stepStateFull)
+		}
+		if s.name == stepState && c.stateBackend != "" {
+			for _, be := range []string{"heap", "pebble"} {
+				if be != c.stateBackend {
+					fmt.Fprintf(out, "%s%s: not selected by -state-backends %s\n", failMarker, stepStateOf(be), c.stateBackend)
+				}
+			}
 		}
 		if s.full && c.short {
 			fmt.Fprintf(out, "%s%s: not run in -short mode\n", failMarker, s.name)

@@ -35,6 +35,8 @@ const (
 	// stepStateFull is the state step's full snapshots, which
 	// -state-snapshots incremental leaves out.
 	stepStateFull  = "state-full"
+	// The state step's jobs on one backend, which -state-backends leaves
+	// out: stepStateOf.
 	stepNexmark    = "nexmark"
 	stepGenerator  = "nexmark-ceiling"
 	stepRecovery   = "recovery"
@@ -98,8 +100,12 @@ func Rows(r *Results) []Row {
 		{"Pebble full", "pebble/checkpoints", stepStateFull},
 		{"Pebble incremental (state.backend.incremental)", "pebble/incremental-checkpoints", stepState},
 	}
-	for _, c := range checkpointed {
+	for i, c := range checkpointed {
 		be, _, _ := strings.Cut(c.run, "/")
+		if _, ok := r.Failed[stepStateOf(be)]; ok {
+			checkpointed[i].step = stepStateOf(be)
+			c = checkpointed[i]
+		}
 		for _, unit := range []string{"words/s", "words/cpu-s"} {
 			row := t.ratio("Checkpoints "+t.every(cp+c.run)+" ÷ none, "+c.name+", "+unit, c.step, cp+c.run, cp+be+"/none", unit, checkpointMin)
 			t.checkpointNote(row, cp+c.run)
@@ -121,6 +127,10 @@ func Rows(r *Results) []Row {
 	t.pebbleRSS()
 	return t.rows
 }
+
+// stepStateOf is the pseudo-step of the state step's jobs on backend be
+// ("heap" or "pebble"), which -state-backends can leave out.
+func stepStateOf(be string) string { return stepState + "-" + be }
 
 type table struct {
 	r    *Results

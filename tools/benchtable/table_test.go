@@ -316,6 +316,45 @@ echo "BenchmarkCheckpointing/pebble/incremental-checkpoints-2 1 95 words/s 1 int
 	}
 }
 
+// TestOneBackend checks that -state-backends heap runs the state step's
+// checkpointing jobs on the heap only, and that Pebble's rows say why they
+// have no figure while the heap's are made as before.
+func TestOneBackend(t *testing.T) {
+	dir := t.TempDir()
+	script := `#!/bin/sh
+[ "$WEIRBENCH_CHECKPOINT_BACKENDS" = heap ] || exit 1
+echo "BenchmarkCheckpointing/heap/none-2 1 100 words/s"
+echo "BenchmarkCheckpointing/heap/incremental-checkpoints-2 1 92 words/s 1 interval-s 0 sync-p99-ms 0 sync-max-ms 27 upload-MB"
+`
+	c := config{only: map[string]bool{stepState: true}, stateMB: 1024, stateRuns: 1, incrementalOnly: true, stateBackend: "heap", recoveryMB: 1, goBin: fakeGo(t, dir, script)}
+	r, text := runFakeSuite(t, c)
+	if why, ok := r.Failed[stepState]; ok {
+		t.Fatalf("the state step failed (%s): it did not run with WEIRBENCH_CHECKPOINT_BACKENDS=heap", why)
+	}
+	if !strings.Contains(text, "incremental snapshots only, heap only") {
+		t.Errorf("the suite's mode does not say it ran the heap only:\n%s", text)
+	}
+	rows := map[string]Row{}
+	for _, row := range Rows(r) {
+		rows[row.Figure] = row
+	}
+	for _, figure := range []string{
+		"Checkpoints every interval ÷ none, Pebble incremental (state.backend.incremental), words/cpu-s",
+		"Synchronous pause per barrier p99, Pebble incremental (state.backend.incremental)",
+		"Synchronous pause per barrier p99, Pebble full",
+	} {
+		if row := rows[figure]; row.Result != notMeasured || row.Note != "not selected by -state-backends heap" {
+			t.Errorf("%s: %+v, want not measured, not selected", figure, row)
+		}
+	}
+	if row := rows["Synchronous pause per barrier p99, heap full"]; row.Note != "not selected by -state-snapshots incremental" {
+		t.Errorf("heap full pause row %+v: want not selected by -state-snapshots", row)
+	}
+	if row := rows["Checkpoints every 1 s ÷ none, heap incremental (state.backend.incremental), words/s"]; row.Ratio != "0.92" || row.Result != pass {
+		t.Errorf("heap incremental ratio row %+v: want 0.92, pass", row)
+	}
+}
+
 // fakeGo writes script into dir as a go command for runSuite and returns
 // its path.
 func fakeGo(t *testing.T, dir, script string) string {

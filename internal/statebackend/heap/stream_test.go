@@ -3,11 +3,16 @@ package heap
 import (
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
 	"testing"
 
+	"github.com/weirstream/weir/internal/checkpoint/objstore"
+	"github.com/weirstream/weir/internal/checkpoint/objstore/file"
 	"github.com/weirstream/weir/internal/keygroup"
 	"github.com/weirstream/weir/internal/statebackend"
 )
@@ -153,5 +158,83 @@ func TestFullSnapshotStreamsToAFile(t *testing.T) {
 	}
 	if _, err := os.Stat(dir); !os.IsNotExist(err) {
 		t.Errorf("the backend's directory is left after Close: %v", err)
+	}
+}
+
+// storeIn is a SharedStore over a file store in a directory, as the
+// taskmanager's over a file:// checkpoint storage.
+type storeIn struct{ st *file.Store }
+
+func (s storeIn) Scope() string { return "file" }
+
+func (s storeIn) PutShared(ctx context.Context, data []byte) (string, error) {
+	name := fmt.Sprintf("shared/%d", rand.Uint64())
+	return name, s.st.Put(ctx, name, data)
+}
+
+func (s storeIn) PutSharedFile(ctx context.Context, path string) (string, error) {
+	name := fmt.Sprintf("shared/%d", rand.Uint64())
+	return name, objstore.PutFile(ctx, s.st, name, path)
+}
+
+// BenchmarkFullSnapshotPersist persists full native snapshots of 2M words'
+// counts into a file store and keeps each as a local copy, on the same
+// file system: encoded into memory ("memory", NewIncremental without a
+// directory), the store writes it and Keep writes it again; encoded into
+// a file ("file"), the store links the file and Keep moves it.
+func BenchmarkFullSnapshotPersist(b *testing.B) {
+	const n = 2_000_000
+	canonical, err := wordCounts(b, n).Snapshot()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, mode := range []string{"memory", "file"} {
+		b.Run(mode, func(b *testing.B) {
+			root := b.TempDir()
+			var dir string
+			if mode == "file" {
+				dir = filepath.Join(root, "heap")
+				if err := os.Mkdir(dir, 0o755); err != nil {
+					b.Fatal(err)
+				}
+			}
+			be := NewIncremental(keygroup.Range{Start: 0, End: keygroup.DefaultMaxParallelism}, dir)
+			if err := be.Restore(canonical); err != nil {
+				b.Fatal(err)
+			}
+			fs, err := file.Open(filepath.Join(root, "store"))
+			if err != nil {
+				b.Fatal(err)
+			}
+			st := storeIn{fs}
+			b.ReportAllocs()
+			b.SetBytes(int64(len(canonical)))
+			var id int64
+			for b.Loop() {
+				id++
+				// Based on no checkpoint: full.
+				ns, err := be.NativeSnapshot(id, 0)
+				if err != nil {
+					b.Fatal(err)
+				}
+				p, err := ns.Persist(context.Background(), st, 0)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if len(p.Shared) != 1 {
+					b.Fatalf("checkpoint %d has %d objects; want a full snapshot", id, len(p.Shared))
+				}
+				local := filepath.Join(root, "local", fmt.Sprint(id))
+				if err := ns.Keep(local); err != nil {
+					b.Fatal(err)
+				}
+				// What the store and the local copies hold goes, as
+				// their pruning would remove it.
+				if err := errors.Join(os.RemoveAll(local), fs.Delete(context.Background(), p.Shared[0])); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/n, "ns/key")
+		})
 	}
 }
