@@ -332,6 +332,14 @@ func (n *nativeSnapshot) Persist(ctx context.Context, st statebackend.SharedStor
 // directory, kept for Keep until it or Discard removes it, and uploads the
 // file.
 func (n *nativeSnapshot) persistFile(ctx context.Context, st statebackend.SharedStore) (statebackend.Persisted, error) {
+	switch {
+	case n.full.states == nil:
+		return statebackend.Persisted{}, errEncoded
+	case n.full.closed.Load():
+		// Its directory is gone too.
+		n.full.Discard()
+		return statebackend.Persisted{}, ErrClosed
+	}
 	f, err := os.CreateTemp(n.log.dir, fmt.Sprintf("full-%d-*", n.id))
 	if err != nil {
 		n.full.Discard()

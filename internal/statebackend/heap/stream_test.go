@@ -238,3 +238,52 @@ func BenchmarkFullSnapshotPersist(b *testing.B) {
 		})
 	}
 }
+
+// A full snapshot into a file is persisted once: again, it is refused and
+// leaves no file. Once the backend is closed, it is refused with ErrClosed.
+func TestFullSnapshotFileRefused(t *testing.T) {
+	dir := t.TempDir()
+	b := NewIncremental(cowRange, dir)
+	v, _ := b.Register("v", statebackend.KindValue)
+	b.SetCurrentKey([]byte("k"), cowRange.Start)
+	b.Put(v, []byte("x"))
+	snap, err := b.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// After a restore from a canonical snapshot the next one is full.
+	if err := b.Restore(snap); err != nil {
+		t.Fatal(err)
+	}
+	st := newMemStore()
+	ns, err := b.NativeSnapshot(1, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ns.Persist(context.Background(), st, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ns.Persist(context.Background(), st, 0); err == nil {
+		t.Error("a full snapshot was persisted twice")
+	}
+	if err := ns.Discard(); err != nil {
+		t.Fatal(err)
+	}
+	if left, _ := os.ReadDir(dir); len(left) != 0 {
+		t.Errorf("the backend's directory holds %d files after its only snapshot was discarded", len(left))
+	}
+
+	ns, err = b.NativeSnapshot(2, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ns.Persist(context.Background(), st, 0); !errors.Is(err, ErrClosed) {
+		t.Errorf("persisting a full snapshot of a closed backend = %v; want ErrClosed", err)
+	}
+	if n := b.inflight.Load(); n != 0 {
+		t.Errorf("%d snapshots in flight after the only one was refused", n)
+	}
+}
