@@ -64,7 +64,7 @@ type config struct {
 	// step's checkpointing jobs (-state-backends heap or pebble).
 	stateBackend string
 	recoveryMB   int
-	goBin           string
+	goBin        string
 	// only, if not empty, names the steps to run; the others are recorded
 	// as not selected.
 	only map[string]bool

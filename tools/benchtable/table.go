@@ -34,7 +34,7 @@ const (
 	stepState     = "state"
 	// stepStateFull is the state step's full snapshots, which
 	// -state-snapshots incremental leaves out.
-	stepStateFull  = "state-full"
+	stepStateFull = "state-full"
 	// The state step's jobs on one backend, which -state-backends leaves
 	// out: stepStateOf.
 	stepNexmark    = "nexmark"
