@@ -3,6 +3,7 @@ package taskmanager
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -112,5 +113,27 @@ func TestHeapFullSnapshotIsOneFile(t *testing.T) {
 	}
 	if _, err := os.Stat(heapDir); !os.IsNotExist(err) {
 		t.Errorf("the attempt's heap directory is left after the backend closed: %v", err)
+	}
+}
+
+// A heap backend whose native restore fails is closed, and its directory
+// removed with it.
+func TestHeapDirRemovedWhenRestoreFails(t *testing.T) {
+	data := t.TempDir()
+	tm := &TaskManager{opts: Options{DataDir: data, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}}
+	id := &weirv1.ExecutionID{JobId: "0123456789abcdef0123456789abcdef", VertexId: 1, SubtaskIndex: 0, Attempt: 2}
+	g := &weirv1.JobGraph{Config: map[string]string{"state.backend.incremental": "true"}}
+	damaged := []byte("not a chain's object")
+	nr := &nativeRestore{checkpoint: 3, objects: [][]byte{damaged},
+		chain: heap.Chain{Scope: "s", Objects: []heap.Object{{Name: "shared/x", Size: int64(len(damaged))}}}}
+	open, err := tm.backendOf(g, id, newSubtaskStats("heap"), nr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := open(keygroup.Range{Start: 0, End: 128}); !errors.Is(err, checkpoint.ErrCorrupt) {
+		t.Fatalf("restoring a damaged chain = %v; want ErrCorrupt", err)
+	}
+	if _, err := os.Stat(tm.heapDir(id)); !os.IsNotExist(err) {
+		t.Errorf("the attempt's heap directory is left after its restore failed: %v", err)
 	}
 }

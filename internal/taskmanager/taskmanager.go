@@ -441,7 +441,8 @@ func (tm *TaskManager) backendOf(g *weirv1.JobGraph, id *weirv1.ExecutionID, sta
 			err := corrupt(b.RestoreNative(nr.checkpoint, nr.chain, nr.objects, nr.files))
 			nr.objects = nil
 			if err != nil {
-				return nil, fmt.Errorf("checkpoint %d: %w", nr.checkpoint, err)
+				// Closed, so that its directory goes with it.
+				return nil, fmt.Errorf("checkpoint %d: %w", nr.checkpoint, errors.Join(err, b.Close()))
 			}
 			return b, nil
 		}, nil
