@@ -60,32 +60,20 @@ func TestWriteEncodedIsAppendEncoded(t *testing.T) {
 	}
 }
 
-// fileStore is checkpoint storage for shared objects in a directory, which
-// links the files it is given, as the file store does on its file system.
-type fileStore struct {
-	dir   string
-	names []string
+// storeIn is a SharedStore over a file store in a directory, as the
+// taskmanager's over a file:// checkpoint storage.
+type storeIn struct{ st *file.Store }
+
+func (s storeIn) Scope() string { return "file" }
+
+func (s storeIn) PutShared(ctx context.Context, data []byte) (string, error) {
+	name := fmt.Sprintf("shared/%d", rand.Uint64())
+	return name, s.st.Put(ctx, name, data)
 }
 
-func (s *fileStore) Scope() string { return "file" }
-
-func (s *fileStore) PutShared(context.Context, []byte) (string, error) {
-	panic("a full snapshot with a directory is put as a file")
-}
-
-func (s *fileStore) PutSharedFile(_ context.Context, path string) (string, error) {
-	name := "shared/" + filepath.Base(path)
-	s.names = append(s.names, name)
-	return name, os.Link(path, filepath.Join(s.dir, filepath.Base(path)))
-}
-
-func (s *fileStore) object(t *testing.T, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join(s.dir, LocalName(name)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
+func (s storeIn) PutSharedFile(ctx context.Context, path string) (string, error) {
+	name := fmt.Sprintf("shared/%d", rand.Uint64())
+	return name, objstore.PutFile(ctx, s.st, name, path)
 }
 
 // A full snapshot of a backend with a directory is encoded into a file
@@ -108,7 +96,11 @@ func TestFullSnapshotStreamsToAFile(t *testing.T) {
 	if err := b.Restore(canonical); err != nil {
 		t.Fatal(err)
 	}
-	st := &fileStore{dir: t.TempDir()}
+	fs, err := file.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := storeIn{fs}
 	local := filepath.Join(t.TempDir(), "chk-1")
 	for id, keep := range map[int64]bool{1: true, 2: false} {
 		ns, err := b.NativeSnapshot(id, 0)
@@ -130,7 +122,10 @@ func TestFullSnapshotStreamsToAFile(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		obj := st.object(t, p.Shared[0])
+		obj, err := fs.Get(context.Background(), p.Shared[0])
+		if err != nil {
+			t.Fatal(err)
+		}
 		if err := c.Verify(0, obj); err != nil {
 			t.Fatal(err)
 		}
@@ -159,22 +154,6 @@ func TestFullSnapshotStreamsToAFile(t *testing.T) {
 	if _, err := os.Stat(dir); !os.IsNotExist(err) {
 		t.Errorf("the backend's directory is left after Close: %v", err)
 	}
-}
-
-// storeIn is a SharedStore over a file store in a directory, as the
-// taskmanager's over a file:// checkpoint storage.
-type storeIn struct{ st *file.Store }
-
-func (s storeIn) Scope() string { return "file" }
-
-func (s storeIn) PutShared(ctx context.Context, data []byte) (string, error) {
-	name := fmt.Sprintf("shared/%d", rand.Uint64())
-	return name, s.st.Put(ctx, name, data)
-}
-
-func (s storeIn) PutSharedFile(ctx context.Context, path string) (string, error) {
-	name := fmt.Sprintf("shared/%d", rand.Uint64())
-	return name, objstore.PutFile(ctx, s.st, name, path)
 }
 
 // BenchmarkFullSnapshotPersist persists full native snapshots of 2M words'
