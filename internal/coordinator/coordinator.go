@@ -41,7 +41,8 @@ type finalState int
 
 const (
 	finalNone      finalState = iota
-	finalRequested            // TriggerFinal was called; retried until it completes
+	finalWaiting              // TriggerFinal was called; periodic checkpoints are pending
+	finalRequested            // the final checkpoint was triggered; retried until it completes
 	finalDone                 // the final checkpoint completed
 )
 
@@ -139,23 +140,41 @@ func (c *Coordinator) TriggerSavepoint(req int64) ID {
 	return c.trigger(KindSavepoint, req)
 }
 
-// TriggerFinal triggers the final checkpoint of a bounded job at once,
-// regardless of MaxConcurrent and MinPause, and returns its ID. Periodic
-// checkpoints stop. If the final checkpoint expires, is declined or its
-// metadata write fails, it is triggered again under a new ID (with
-// [KindFinal], so the owner can recognise it) until it completes or the job
-// restarts. If a final checkpoint is already pending, TriggerFinal returns its
-// ID and triggers nothing.
-func (c *Coordinator) TriggerFinal() ID {
-	if c.final == finalRequested {
+// TriggerFinal requests the final checkpoint of a bounded job, regardless
+// of MinPause and MaxConcurrent, and returns its ID. Periodic checkpoints
+// stop. If a periodic checkpoint is pending, the final one waits for it to
+// complete or abort, and TriggerFinal returns false: a checkpoint shares the
+// objects of the newest completed one, and a task's incremental backend can
+// build a delta only on its own previous snapshot, so a final checkpoint
+// triggered past a pending one would upload the whole state. If the final
+// checkpoint expires, is declined or its metadata write fails, it is
+// triggered again under a new ID (with [KindFinal], so the owner can
+// recognise it) until it completes or the job restarts. If a final
+// checkpoint is already pending, TriggerFinal returns its ID and triggers
+// nothing.
+func (c *Coordinator) TriggerFinal() (ID, bool) {
+	switch c.final {
+	case finalWaiting:
+		return 0, false
+	case finalRequested:
 		for _, p := range c.pending {
 			if p.kind == KindFinal {
-				return p.id
+				return p.id, true
 			}
 		}
 	}
+	c.final = finalWaiting
+	return c.triggerFinal()
+}
+
+// triggerFinal triggers a waiting final checkpoint once no periodic
+// checkpoint is pending.
+func (c *Coordinator) triggerFinal() (ID, bool) {
+	if c.final != finalWaiting || slices.ContainsFunc(c.pending, func(p *pending) bool { return p.kind == KindCheckpoint }) {
+		return 0, false
+	}
 	c.final = finalRequested
-	return c.trigger(KindFinal, 0)
+	return c.trigger(KindFinal, 0), true
 }
 
 func (c *Coordinator) trigger(k Kind, req int64) ID {
@@ -384,13 +403,13 @@ func (c *Coordinator) Restart(attempt int32) {
 		panic(fmt.Sprintf("coordinator: restart with attempt %d, not after current attempt %d", attempt, c.attempt))
 	}
 	c.attempt = attempt
+	c.final = finalNone
 	for _, p := range slices.Clone(c.pending) {
 		c.abort(p, ReasonJobRestarted)
 		if p.kind == KindSavepoint {
 			c.out.Failed = append(c.out.Failed, Failure{ID: p.id, Kind: p.kind, Request: p.request, Reason: ReasonJobRestarted})
 		}
 	}
-	c.final = finalNone
 	c.lastPeriodic = c.now
 }
 
@@ -454,6 +473,7 @@ func (c *Coordinator) find(id ID) *pending {
 
 func (c *Coordinator) remove(p *pending) {
 	c.pending = slices.DeleteFunc(c.pending, func(q *pending) bool { return q == p })
+	c.triggerFinal()
 }
 
 // ours reports whether this coordinator assigned id. One that is not pending

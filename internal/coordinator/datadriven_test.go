@@ -165,7 +165,11 @@ func (e *env) run(t *testing.T, d *datadriven.TestData) string {
 		d.ScanArgs(t, "req", &req)
 		fmt.Fprintf(&out, "cp=%d\n", e.c.TriggerSavepoint(req))
 	case "final":
-		fmt.Fprintf(&out, "cp=%d\n", e.c.TriggerFinal())
+		if id, ok := e.c.TriggerFinal(); ok {
+			fmt.Fprintf(&out, "cp=%d\n", id)
+		} else {
+			fmt.Fprintf(&out, "waiting for the pending checkpoints\n")
+		}
 	case "restart":
 		d.ScanArgs(t, "attempt", &e.attempt)
 		e.c.Restart(e.attempt)

@@ -35,15 +35,12 @@ on I/O:
 			case savepointRequest:
 				coord.TriggerSavepoint(ev.request)
 			case inputEnded:
-				coord.TriggerFinal()
+				coord.TriggerFinal() // after the pending periodic checkpoint
 			case restarted: // the job's tasks were redeployed
 				coord.Restart(ev.attempt)
 			}
 		}
 		eff := coord.Ready()
-		for _, t := range eff.Trigger {
-			sendBarriers(t) // TriggerCheckpoint RPCs to t.To
-		}
 		for _, w := range eff.Write {
 			writers.Go(func() { events <- persistedEvent{w.ID, writeMetadata(ctx, w)} })
 		}
@@ -51,6 +48,9 @@ on I/O:
 		abortTasks(eff.Abort)    // drop pending work of ended checkpoints
 		gc.Discard(eff.Discard)  // best effort; gc reconciles the rest
 		answer(eff.Completed, eff.Failed)
+		for _, t := range eff.Trigger { // based on eff.Completed's newest
+			sendBarriers(t) // TriggerCheckpoint RPCs to t.To
+		}
 		if eff.FailJob != "" {
 			failJob(eff.FailJob)
 		}
@@ -101,7 +101,8 @@ Each of these has a test in this package (testdata/*.txt and TestQuick):
     nothing.
   - At most Config.MaxConcurrent periodic checkpoints are pending; periodic
     triggers respect Interval and MinPause and stop once a final checkpoint
-    is requested.
+    is requested. The final checkpoint waits for the pending periodic one
+    and may be triggered with its completion, in one batch of effects.
   - FailJob is set when consecutive counted failures exceed
     Config.TolerableFailures; a completion resets the count.
 */

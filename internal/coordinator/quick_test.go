@@ -134,6 +134,9 @@ type model struct {
 	completed    []coordinator.ID // owned checkpoints, in completion order
 	discarded    map[coordinator.ID]bool
 	lastReq      int64
+	// wantFinal says a final checkpoint was requested and has not
+	// completed in this attempt.
+	wantFinal bool
 }
 
 type modelCheckpoint struct {
@@ -310,12 +313,26 @@ func (m *model) step(o op) error {
 		return m.check(c.Ready())
 
 	case opFinal:
-		c.TriggerFinal()
-		return m.check(c.Ready())
+		id, ok := c.TriggerFinal()
+		m.wantFinal = true
+		if err := m.check(c.Ready()); err != nil {
+			return err
+		}
+		periodic, final := m.pendingKinds()
+		switch {
+		case ok && (m.kind[id] != coordinator.KindFinal || m.pending[id] == nil):
+			return fmt.Errorf("final checkpoint %d is not pending", id)
+		case !ok && periodic == 0:
+			return fmt.Errorf("the final checkpoint waits, with no periodic checkpoint pending")
+		case periodic == 0 && !final:
+			return fmt.Errorf("no final checkpoint pending, nor a periodic one it waits for")
+		}
+		return nil
 
 	case opRestart:
 		m.attempt++
 		c.Restart(m.attempt)
+		m.wantFinal = false
 		eff := c.Ready()
 		for id := range m.pending {
 			if !aborts(eff, id) {
@@ -409,6 +426,9 @@ func (m *model) check(eff coordinator.Effects) error {
 		m.ended[cp.ID] = "completed"
 		if cp.Kind != coordinator.KindSavepoint {
 			m.completed = append(m.completed, cp.ID)
+		}
+		if cp.Kind == coordinator.KindFinal {
+			m.wantFinal = false
 		}
 	}
 	for _, id := range eff.Notify {
@@ -505,16 +525,33 @@ func (m *model) check(eff coordinator.Effects) error {
 	if len(pending) != len(m.pending) {
 		return fmt.Errorf("pending %v, model has %d", pending, len(m.pending))
 	}
-	periodic := 0
-	for id := range m.pending {
-		if m.kind[id] == coordinator.KindCheckpoint {
-			periodic++
-		}
-	}
+	periodic, final := m.pendingKinds()
 	if periodic > m.maxConcurrent {
 		return fmt.Errorf("%d periodic checkpoints pending, max concurrent %d", periodic, m.maxConcurrent)
 	}
+	if periodic > 0 && final {
+		// The final checkpoint waits for the pending periodic ones,
+		// which its backends' deltas follow.
+		return fmt.Errorf("a final checkpoint pending with %d periodic ones: %v", periodic, pending)
+	}
+	if m.wantFinal && periodic == 0 && !final {
+		return fmt.Errorf("a final checkpoint was requested, and none is pending nor waits for a periodic one")
+	}
 	return nil
+}
+
+// pendingKinds returns the periodic checkpoints pending and whether a
+// final one is.
+func (m *model) pendingKinds() (periodic int, final bool) {
+	for id := range m.pending {
+		switch m.kind[id] {
+		case coordinator.KindCheckpoint:
+			periodic++
+		case coordinator.KindFinal:
+			final = true
+		}
+	}
+	return periodic, final
 }
 
 func countOwned(cs []coordinator.Completion) int {

@@ -26,7 +26,7 @@ func TestDeclineSubsumedIsNotAFailure(t *testing.T) {
 	if got := c.DeclineSubsumed(id, src, 1); got != DeclineLate {
 		t.Fatalf("second DeclineSubsumed = %v, want late", got)
 	}
-	final := c.TriggerFinal()
+	final, _ := c.TriggerFinal()
 	c.Ready()
 	c.DeclineSubsumed(final, src, 1)
 	if eff := c.Ready(); len(eff.Trigger) != 1 || eff.Trigger[0].Kind != KindFinal {

@@ -263,8 +263,11 @@ func (c *checkpointing) endOfInput(m *jobMaster, id *weirv1.ExecutionID) {
 			}
 		}
 	}
-	id2 := c.coord.TriggerFinal()
-	m.log.Info("all sources reached the end of their input; taking the final checkpoint", "checkpoint", id2)
+	if id2, ok := c.coord.TriggerFinal(); ok {
+		m.log.Info("all sources reached the end of their input; taking the final checkpoint", "checkpoint", id2)
+	} else {
+		m.log.Info("all sources reached the end of their input; taking the final checkpoint once the pending one ends")
+	}
 }
 
 // ackHandle is what a subtask's acknowledgement carries to the metadata.
@@ -333,37 +336,6 @@ func (c *checkpointing) requestSavepoint(m *jobMaster, e savepointRequest) {
 func (c *checkpointing) execute(ctx context.Context, m *jobMaster) string {
 	eff := c.coord.Ready()
 	now := m.jm.clock.Now()
-	for _, t := range eff.Trigger {
-		r := &record{triggered: now, storage: c.storage, store: c.store, directory: checkpoint.CheckpointDir(c.jobID, int64(t.ID))}
-		kind := weirv1.SnapshotKind_SNAPSHOT_KIND_CHECKPOINT
-		if t.Kind == coordinator.KindSavepoint {
-			kind = weirv1.SnapshotKind_SNAPSHOT_KIND_SAVEPOINT
-			req := c.savepoints[c.requestOf[t.ID]]
-			r.storage, r.directory, r.stop = req.dir, checkpoint.SavepointDir(c.jobID), req.stop
-			st, err := m.jm.stores.Open(ctx, r.storage)
-			if err != nil {
-				c.coord.Decline(t.ID, t.To[0], m.attempt, fmt.Sprintf("opening savepoint directory: %v", err))
-				continue
-			}
-			r.store = st
-		}
-		if kind == weirv1.SnapshotKind_SNAPSHOT_KIND_CHECKPOINT {
-			r.base = c.latest
-		}
-		r.info = &weirv1.CheckpointInfo{CheckpointId: int64(t.ID), Status: weirv1.CheckpointStatus_CHECKPOINT_STATUS_IN_PROGRESS,
-			Kind: kind, TriggerTimeUnixMillis: now.UnixMilli(), Total: int32(len(m.tasks))}
-		c.records[t.ID] = r
-		m.publishCheckpoint(r.info)
-		b := &weirv1.Barrier{CheckpointId: int64(t.ID), TimestampUnixMillis: now.UnixMilli(), Kind: kind,
-			Storage: r.storage, Directory: r.directory, Final: t.Kind == coordinator.KindFinal, BaseCheckpointId: r.base}
-		for _, st := range t.To {
-			task := m.tasks[taskKey{st.Vertex, st.Subtask}]
-			c.call(ctx, m, task, func(ctx context.Context, client weirv1.TaskManagerServiceClient) error {
-				_, err := client.TriggerCheckpoint(ctx, &weirv1.TriggerCheckpointRequest{Execution: task.id, Barrier: b})
-				return err
-			})
-		}
-	}
 	for _, w := range eff.Write {
 		r := c.records[w.ID]
 		meta := c.metadata(m, w, r)
@@ -460,6 +432,39 @@ func (c *checkpointing) execute(ctx context.Context, m *jobMaster) string {
 			r.info.Failure = a.Reason
 			m.publishCheckpoint(r.info)
 			m.jm.metrics.CheckpointFailed(m.id)
+		}
+	}
+	// Triggers come after completions: a checkpoint triggered as another
+	// completes (a final one that waited for a periodic one) is based on it.
+	for _, t := range eff.Trigger {
+		r := &record{triggered: now, storage: c.storage, store: c.store, directory: checkpoint.CheckpointDir(c.jobID, int64(t.ID))}
+		kind := weirv1.SnapshotKind_SNAPSHOT_KIND_CHECKPOINT
+		if t.Kind == coordinator.KindSavepoint {
+			kind = weirv1.SnapshotKind_SNAPSHOT_KIND_SAVEPOINT
+			req := c.savepoints[c.requestOf[t.ID]]
+			r.storage, r.directory, r.stop = req.dir, checkpoint.SavepointDir(c.jobID), req.stop
+			st, err := m.jm.stores.Open(ctx, r.storage)
+			if err != nil {
+				c.coord.Decline(t.ID, t.To[0], m.attempt, fmt.Sprintf("opening savepoint directory: %v", err))
+				continue
+			}
+			r.store = st
+		}
+		if kind == weirv1.SnapshotKind_SNAPSHOT_KIND_CHECKPOINT {
+			r.base = c.latest
+		}
+		r.info = &weirv1.CheckpointInfo{CheckpointId: int64(t.ID), Status: weirv1.CheckpointStatus_CHECKPOINT_STATUS_IN_PROGRESS,
+			Kind: kind, TriggerTimeUnixMillis: now.UnixMilli(), Total: int32(len(m.tasks))}
+		c.records[t.ID] = r
+		m.publishCheckpoint(r.info)
+		b := &weirv1.Barrier{CheckpointId: int64(t.ID), TimestampUnixMillis: now.UnixMilli(), Kind: kind,
+			Storage: r.storage, Directory: r.directory, Final: t.Kind == coordinator.KindFinal, BaseCheckpointId: r.base}
+		for _, st := range t.To {
+			task := m.tasks[taskKey{st.Vertex, st.Subtask}]
+			c.call(ctx, m, task, func(ctx context.Context, client weirv1.TaskManagerServiceClient) error {
+				_, err := client.TriggerCheckpoint(ctx, &weirv1.TriggerCheckpointRequest{Execution: task.id, Barrier: b})
+				return err
+			})
 		}
 	}
 	c.collect(m)
