@@ -58,4 +58,7 @@ type Persisted struct {
 	// Uploaded counts the bytes of shared objects written for this
 	// snapshot; Full the bytes of every file the snapshot references.
 	Uploaded, Full int64
+	// Whole says why a backend that uploads deltas (the heap's) uploaded
+	// the whole state this time; "" if it did not.
+	Whole string
 }

@@ -168,6 +168,10 @@ func (c *checkpointer) Acknowledge(b *weirv1.Barrier, snap []stream.OperatorSnap
 				}
 				keyed, shared[s.UID], uploaded = p.Keyed, p.Shared, uploaded+p.Uploaded
 				m.StateSize += p.Full
+				if p.Whole != "" {
+					c.log.Info("keyed state uploaded whole rather than as a delta", "checkpoint", b.GetCheckpointId(),
+						"operator", s.UID, "bytes", p.Uploaded, "reason", p.Whole)
+				}
 			}
 			ob.Add(s.UID, sub, checkpoint.Section{Keyed: keyed, Elements: s.Elements})
 		}

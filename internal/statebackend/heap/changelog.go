@@ -236,13 +236,27 @@ func (b *Backend) NativeSnapshot(id, base int64) (statebackend.NativeSnapshot, e
 	}
 	n := &nativeSnapshot{id: id, groups: b.groups, log: l}
 	parent, _, ok := l.chains.Get(base)
+	budget := (1 + deltaBudget) * max(b.size, 1)
 	switch {
 	case l.overflow:
+		n.whole = fmt.Sprintf("more than %d writes since the previous checkpoint", maxLogged)
 	case l.last == 0 && l.whole:
 		// The log holds every write since the backend was empty:
 		// the first chain starts with a delta of nothing.
 		n.base, n.parent = base, &Chain{}
-	case ok && base == l.last && len(parent.Objects) < maxChain && parent.bytes() < (1+deltaBudget)*max(b.size, 1):
+	case l.last == 0:
+		n.whole = "the first checkpoint since the state was restored from a savepoint or a full snapshot"
+	case base == 0:
+		n.whole = fmt.Sprintf("no checkpoint has completed to build on: the previous one taken here, %d, did not", l.last)
+	case base != l.last:
+		n.whole = fmt.Sprintf("its base, checkpoint %d, is not the previous one taken here, %d, which failed or did not complete", base, l.last)
+	case !ok:
+		n.whole = fmt.Sprintf("checkpoint %d, its base, was not persisted here", base)
+	case len(parent.Objects) >= maxChain:
+		n.whole = fmt.Sprintf("the chain of checkpoint %d holds %d objects, the most a restore reads one by one", base, len(parent.Objects))
+	case parent.bytes() >= budget:
+		n.whole = fmt.Sprintf("the chain of checkpoint %d holds %d bytes, %d times the state's %d", base, parent.bytes(), 1+deltaBudget, b.size)
+	default:
 		n.base, n.parent = base, &parent
 	}
 	if n.parent != nil {
@@ -275,7 +289,8 @@ type nativeSnapshot struct {
 	groups keygroup.Range
 	log    *changelog
 
-	full *capture // a full snapshot; nil for a delta
+	full  *capture // a full snapshot; nil for a delta
+	whole string   // why it is full
 
 	encoded []byte // the persisted object, until kept or discarded
 	file    string // or its file in the log's dir
@@ -385,7 +400,7 @@ func (n *nativeSnapshot) persisted(st statebackend.SharedStore, o Object) stateb
 	c.Objects = append(c.Objects, o)
 	n.log.chains.Put(n.id, c.Scope, c)
 	n.chain = c
-	p := statebackend.Persisted{Keyed: c.appendManifest(nil), Uploaded: size}
+	p := statebackend.Persisted{Keyed: c.appendManifest(nil), Uploaded: size, Whole: n.whole}
 	for _, o := range c.Objects {
 		p.Shared = append(p.Shared, o.Name)
 		p.Full += o.Size

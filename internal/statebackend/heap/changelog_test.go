@@ -1,12 +1,14 @@
 package heap
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 
@@ -183,11 +185,11 @@ func testChainRestoresEachCheckpoint(t *testing.T, tw *twin) {
 func TestIncrementalFallsBackToFull(t *testing.T) {
 	tw := newIncrementalTwin(t)
 	st := newMemStore()
-	if p, _ := tw.checkpoint(t, st, 1, 0); len(p.Shared) != 1 {
-		t.Fatalf("the first checkpoint references %d objects; want a full snapshot", len(p.Shared))
+	if p, _ := tw.checkpoint(t, st, 1, 0); len(p.Shared) != 1 || !strings.Contains(p.Whole, "restored") {
+		t.Fatalf("the first checkpoint after a restore references %d objects, whole because %q; want a full snapshot", len(p.Shared), p.Whole)
 	}
-	if p, _ := tw.checkpoint(t, st, 2, 1); len(p.Shared) != 2 {
-		t.Fatalf("checkpoint 2 based on 1 references %d objects; want a delta of 1", len(p.Shared))
+	if p, _ := tw.checkpoint(t, st, 2, 1); len(p.Shared) != 2 || p.Whole != "" {
+		t.Fatalf("checkpoint 2 based on 1 references %d objects, whole because %q; want a delta of 1", len(p.Shared), p.Whole)
 	}
 	// Checkpoint 3 fails after its capture; 4 is based on 2.
 	ns, err := tw.b.NativeSnapshot(3, 2)
@@ -199,8 +201,8 @@ func TestIncrementalFallsBackToFull(t *testing.T) {
 	}
 	tw.mutate(300)
 	p4, want := tw.checkpoint(t, st, 4, 2)
-	if len(p4.Shared) != 1 {
-		t.Fatalf("checkpoint 4 based on 2, after 3 failed, references %d objects; want a full snapshot", len(p4.Shared))
+	if len(p4.Shared) != 1 || !strings.Contains(p4.Whole, "checkpoint 2, is not the previous one taken here, 3") {
+		t.Fatalf("checkpoint 4 based on 2, after 3 failed, references %d objects, whole because %q; want a full snapshot", len(p4.Shared), p4.Whole)
 	}
 	if n := tw.b.inflight.Load(); n != 0 {
 		t.Errorf("%d snapshots in flight after all were persisted or discarded", n)
@@ -255,8 +257,8 @@ func TestIncrementalLogBounded(t *testing.T) {
 		t.Errorf("the log holds %d changes, past its bound %d", n, maxLogged)
 	}
 	p, want := tw.checkpoint(t, st, 2, 1)
-	if len(p.Shared) != 1 {
-		t.Errorf("the checkpoint after the log overflowed references %d objects; want a full snapshot", len(p.Shared))
+	if len(p.Shared) != 1 || !strings.Contains(p.Whole, "more than 100 writes") {
+		t.Errorf("the checkpoint after the log overflowed references %d objects, whole because %q; want a full snapshot", len(p.Shared), p.Whole)
 	}
 	if _, got := restored(t, st, 2, p); !slices.Equal(got, want) {
 		t.Errorf("checkpoint 2 restores %d entries, not %d", len(got), len(want))
@@ -693,5 +695,54 @@ func TestDeltaCopiesOnlyItsEntries(t *testing.T) {
 	_, got := restored(t, st, 2, p2)
 	if !slices.Contains(got, `kg=4 state=0 key="k0" uk="" value="y"`) || !slices.Contains(got, `kg=4 state=0 key="k16" uk="" value="x"`) {
 		t.Errorf("checkpoint 2 restores %q, not the values at its barrier", got[:min(len(got), 6)])
+	}
+}
+
+// A chain turns whole once it holds maxChain objects, or three times the
+// state's bytes, and the snapshot says which.
+func TestWhyASnapshotIsWhole(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		keys  int // written before the first checkpoint, 100 bytes each
+		value int // bytes written per checkpoint, to one key
+		want  string
+		at    int64 // the checkpoint that is whole
+	}{
+		{"objects", 1000, 1, "holds 128 objects", maxChain + 1},
+		{"bytes", 0, 1000, "bytes, 3 times the state's", 4},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := NewIncremental(cowRange, "")
+			st := newMemStore()
+			v, err := b.Register("v", statebackend.KindValue)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range tc.keys {
+				b.SetCurrentKey(fmt.Appendf(nil, "k%d", i), cowRange.Start)
+				b.Put(v, make([]byte, 100))
+			}
+			b.SetCurrentKey([]byte("key"), cowRange.Start)
+			for id := int64(1); id <= tc.at; id++ {
+				b.Put(v, bytes.Repeat([]byte{byte(id)}, tc.value))
+				ns, err := b.NativeSnapshot(id, id-1)
+				if err != nil {
+					t.Fatal(err)
+				}
+				p, err := ns.Persist(context.Background(), st, id-1)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := ns.Discard(); err != nil {
+					t.Fatal(err)
+				}
+				switch {
+				case id < tc.at && p.Whole != "":
+					t.Fatalf("checkpoint %d is whole: %s", id, p.Whole)
+				case id == tc.at && !strings.Contains(p.Whole, tc.want):
+					t.Fatalf("checkpoint %d is whole because %q, want %q", id, p.Whole, tc.want)
+				}
+			}
+		})
 	}
 }
