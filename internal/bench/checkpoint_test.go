@@ -3,9 +3,11 @@ package bench
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -481,3 +483,19 @@ weir_taskmanager_slots 1
 		t.Fatalf("read amplification %v, write stall %v; want [4 6] and 1.75", amps, stall)
 	}
 }
+
+// infoAlso passes warnings and errors to Handler, and of the records at
+// info level those that explain a benchmark's figure: a checkpoint that
+// uploaded the whole state rather than a delta, and why.
+type infoAlso struct{ slog.Handler }
+
+func (h infoAlso) Handle(ctx context.Context, r slog.Record) error {
+	if r.Level < slog.LevelWarn && r.Message != "keyed state uploaded whole rather than as a delta" {
+		return nil
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h infoAlso) WithAttrs(as []slog.Attr) slog.Handler { return infoAlso{h.Handler.WithAttrs(as)} }
+
+func (h infoAlso) WithGroup(name string) slog.Handler { return infoAlso{h.Handler.WithGroup(name)} }

@@ -300,7 +300,7 @@ type cluster struct {
 func startCluster(tb testing.TB, s clusterShape) *cluster {
 	tb.Helper()
 	ctx := tb.Context()
-	var h slog.Handler = slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})
+	var h slog.Handler = infoAlso{slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo})}
 	if s.restores != nil {
 		h = restoreHandler{Handler: h, log: s.restores}
 	}
