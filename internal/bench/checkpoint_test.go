@@ -27,7 +27,8 @@ import (
 // heap and on Pebble.
 //
 // The input is n distinct 16-byte words, each appearing twice (two passes
-// in the same order), eight words to a line. n follows from
+// in the same order; WEIRBENCH_CHECKPOINT_PASSES sets how many, for a
+// longer job over the same state), eight words to a line. n follows from
 // WEIRBENCH_STATE_MB (default 256): the state a checkpoint holds at the end
 // of the first pass is about stateBytesPerWord per word.
 // WEIRBENCH_CHECKPOINT_INTERVAL (default 1s) is the checkpoint interval.
@@ -220,7 +221,7 @@ func checkpointInterval(b *testing.B) time.Duration {
 // full canonical snapshots.
 func benchmarkCheckpointing(b *testing.B, stateMB int, backend string, interval time.Duration, incremental bool) {
 	b.StopTimer()
-	in := keyedInput(b, stateMB, checkpointPasses)
+	in := keyedInput(b, stateMB, envInt(b, "WEIRBENCH_CHECKPOINT_PASSES", checkpointPasses))
 	s := oneSlot
 	s.config = map[string]string{"state.checkpoints.dir": "file://" + checkpointDir(b)}
 	s.metrics = backend == "pebble"
