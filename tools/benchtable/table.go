@@ -247,7 +247,7 @@ func (t *table) checkpointNote(row *Row, bench string) {
 		parts = append(parts, fmt.Sprintf("checkpoints per job: %.0f", v))
 	}
 	if v, ok := t.r.Mean(bench, "whole-checkpoints"); ok && strings.Contains(bench, "incremental") {
-		parts = append(parts, fmt.Sprintf("full snapshots per job: %.1f", v))
+		parts = append(parts, fmt.Sprintf("checkpoints uploading the whole state per job: %.1f", v))
 	}
 	row.Note = joinNotes(strings.Join(parts, ", "), row.Note)
 }

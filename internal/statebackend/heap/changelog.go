@@ -245,7 +245,7 @@ func (b *Backend) NativeSnapshot(id, base int64) (statebackend.NativeSnapshot, e
 		// the first chain starts with a delta of nothing.
 		n.base, n.parent = base, &Chain{}
 	case l.last == 0:
-		n.whole = "the first checkpoint since the state was restored from a savepoint or a full snapshot"
+		n.whole = "the first checkpoint since the state was restored from a canonical snapshot (a savepoint, a full checkpoint, or another parallelism's state)"
 	case base == 0:
 		n.whole = fmt.Sprintf("no checkpoint has completed to build on: the previous one taken here, %d, did not", l.last)
 	case base != l.last:
@@ -312,8 +312,12 @@ func (n *nativeSnapshot) Persist(ctx context.Context, st statebackend.SharedStor
 		return statebackend.Persisted{}, fmt.Errorf("heap: checkpoint %d is a delta of checkpoint %d in %s, not of %d in %s",
 			n.id, n.base, n.parent.Scope, base, st.Scope())
 	}
-	if n.full != nil && n.log.dir != "" {
+	switch {
+	case n.log.dir == "":
+	case n.full != nil:
 		return n.persistFile(ctx, st)
+	default:
+		return n.persistDeltaFile(ctx, st)
 	}
 	buf := n.log.buffer()
 	if n.full != nil {
@@ -367,6 +371,40 @@ func (n *nativeSnapshot) persistFile(ctx context.Context, st statebackend.Shared
 	if err = errors.Join(err, f.Close()); err != nil {
 		return statebackend.Persisted{}, fmt.Errorf("heap: encoding checkpoint %d into %s: %w", n.id, n.file, err)
 	}
+	name, err := st.PutSharedFile(ctx, n.file)
+	if err != nil {
+		return statebackend.Persisted{}, err
+	}
+	return n.persisted(st, Object{Name: name, Size: w.n, CRC: w.crc}), nil
+}
+
+// persistDeltaFile is persistFile for a delta, which holds every key
+// written in an interval: tens of MB a second of a busy job, which an
+// encoding into memory would allocate anew whenever the spare buffer is
+// still held by the previous snapshot.
+func (n *nativeSnapshot) persistDeltaFile(ctx context.Context, st statebackend.SharedStore) (statebackend.Persisted, error) {
+	if n.inflight == nil {
+		return statebackend.Persisted{}, errEncoded
+	}
+	f, err := os.CreateTemp(n.log.dir, fmt.Sprintf("delta-%d-*", n.id))
+	if err != nil {
+		n.Discard()
+		return statebackend.Persisted{}, fmt.Errorf("heap: encoding checkpoint %d: %w", n.id, err)
+	}
+	n.file = f.Name()
+	w := &checksummed{w: f}
+	buf := n.log.buffer()
+	if cap(buf) < flushBytes+snapshotSlack {
+		buf = make([]byte, 0, flushBytes+snapshotSlack)
+	}
+	buf, err = n.encodeDelta(buf, w)
+	n.log.giveBack(buf)
+	changes := n.changes
+	n.unpin()
+	if err = errors.Join(err, f.Close()); err != nil {
+		return statebackend.Persisted{}, fmt.Errorf("heap: encoding checkpoint %d into %s: %w", n.id, n.file, err)
+	}
+	n.log.recycle(changes)
 	name, err := st.PutSharedFile(ctx, n.file)
 	if err != nil {
 		return statebackend.Persisted{}, err
@@ -484,16 +522,21 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 // and removes its file.
 func (n *nativeSnapshot) Discard() error {
 	err := n.release()
+	n.unpin()
+	return err
+}
+
+// unpin lets the backend write in place what only this snapshot held.
+func (n *nativeSnapshot) unpin() {
 	if n.full != nil {
 		n.full.Discard()
-		return err
+		return
 	}
 	if n.inflight != nil {
 		n.inflight.Add(-1)
 		n.deltas.Add(-1)
 		n.inflight, n.changes = nil, nil
 	}
-	return err
 }
 
 // appendDelta encodes the logged changes:
@@ -506,11 +549,24 @@ func (n *nativeSnapshot) Discard() error {
 //
 // It stops with ErrClosed once the backend is closed.
 func (n *nativeSnapshot) appendDelta(dst []byte) ([]byte, error) {
+	return n.encodeDelta(dst, nil)
+}
+
+// encodeDelta is appendDelta, writing what it encoded to w whenever that
+// is flushBytes, and the rest at the end, unless w is nil. It returns the
+// buffer.
+func (n *nativeSnapshot) encodeDelta(dst []byte, w io.Writer) ([]byte, error) {
+	var err error
 	dst = statebackend.AppendStates(append(dst, deltaMagic...), n.states)
 	for i, log := range n.changes[:len(n.states)] {
 		for j, c := range log.values {
 			if j%4096 == 0 && n.closed.Load() {
-				return nil, ErrClosed
+				return dst, ErrClosed
+			}
+			if w != nil && len(dst) >= flushBytes {
+				if dst, err = flush(w, dst); err != nil {
+					return dst, err
+				}
 			}
 			dst = binary.AppendUvarint(dst, uint64(n.groups.Start+int(c.kg))+1)
 			dst = binary.AppendUvarint(dst, uint64(i))
@@ -524,7 +580,12 @@ func (n *nativeSnapshot) appendDelta(dst []byte) ([]byte, error) {
 		}
 		for j, c := range log.maps {
 			if j%4096 == 0 && n.closed.Load() {
-				return nil, ErrClosed
+				return dst, ErrClosed
+			}
+			if w != nil && len(dst) >= flushBytes {
+				if dst, err = flush(w, dst); err != nil {
+					return dst, err
+				}
 			}
 			dst = binary.AppendUvarint(dst, uint64(n.groups.Start+int(c.kg))+1)
 			dst = binary.AppendUvarint(dst, uint64(i))
@@ -536,7 +597,17 @@ func (n *nativeSnapshot) appendDelta(dst []byte) ([]byte, error) {
 			}
 		}
 	}
-	return append(dst, 0), nil
+	dst = append(dst, 0)
+	if w != nil {
+		return flush(w, dst)
+	}
+	return dst, nil
+}
+
+// flush writes buf to w and returns it emptied.
+func flush(w io.Writer, buf []byte) ([]byte, error) {
+	_, err := w.Write(buf)
+	return buf[:0], err
 }
 
 // appendManifest encodes the chain as a native snapshot's keyed bytes:

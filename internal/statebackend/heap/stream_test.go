@@ -266,3 +266,82 @@ func TestFullSnapshotFileRefused(t *testing.T) {
 		t.Errorf("%d snapshots in flight after the only one was refused", n)
 	}
 }
+
+// A delta is encoded into a file in the backend's directory as a full
+// snapshot is, a flushBytes at a time, and uploaded and kept from it.
+func TestDeltaStreamsToAFile(t *testing.T) {
+	const keys = 400_000 // 13 MB encoded
+	r := keygroup.Range{Start: 0, End: keygroup.DefaultMaxParallelism}
+	dir := filepath.Join(t.TempDir(), "heap")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	b := NewIncremental(r, dir)
+	s, err := b.Register("count", statebackend.KindValue)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range keys {
+		k := fmt.Appendf(nil, "w%015d", i)
+		b.SetCurrentKey(k, keygroup.Of(keygroup.Hash(k), r.End))
+		b.Put(s, k)
+	}
+	canonical, err := b.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs, err := file.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := storeIn{fs}
+	// The backend started empty: its first checkpoint is a delta of
+	// every write.
+	ns, err := b.NativeSnapshot(1, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p statebackend.Persisted
+	_, allocs := allocated(func() { p, err = ns.Persist(context.Background(), st, 0) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Whole != "" || p.Uploaded < keys*16 {
+		t.Fatalf("checkpoint 1 uploaded %d bytes, whole because %q; want a delta of every key", p.Uploaded, p.Whole)
+	}
+	if allocs > 4<<20 {
+		t.Errorf("persisting a delta of %d bytes allocated %d bytes; want about %d", p.Uploaded, allocs, flushBytes)
+	}
+	c, err := DecodeNative(p.Keyed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	obj, err := fs.Get(context.Background(), p.Shared[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	restored := NewIncremental(r, "")
+	if err := restored.RestoreNative(1, c, [][]byte{obj}, nil); err != nil {
+		t.Fatal(err)
+	}
+	got, err := restored.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g, w := snapshotEntries(t, got), snapshotEntries(t, canonical); !slices.Equal(g, w) {
+		t.Fatalf("the delta restores %d entries, not %d", len(g), len(w))
+	}
+	local := filepath.Join(t.TempDir(), "chk-1")
+	if err := ns.Keep(local); err != nil {
+		t.Fatal(err)
+	}
+	if kept, err := os.ReadFile(filepath.Join(local, LocalName(p.Shared[0]))); err != nil || !bytes.Equal(kept, obj) {
+		t.Fatalf("the local copy is not the object uploaded (%d bytes, %v)", len(kept), err)
+	}
+	if err := ns.Discard(); err != nil {
+		t.Fatal(err)
+	}
+	if left, _ := os.ReadDir(dir); len(left) != 0 {
+		t.Errorf("after the checkpoint the backend's directory holds %d files", len(left))
+	}
+}
