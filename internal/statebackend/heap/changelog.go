@@ -312,12 +312,8 @@ func (n *nativeSnapshot) Persist(ctx context.Context, st statebackend.SharedStor
 		return statebackend.Persisted{}, fmt.Errorf("heap: checkpoint %d is a delta of checkpoint %d in %s, not of %d in %s",
 			n.id, n.base, n.parent.Scope, base, st.Scope())
 	}
-	switch {
-	case n.log.dir == "":
-	case n.full != nil:
+	if n.log.dir != "" {
 		return n.persistFile(ctx, st)
-	default:
-		return n.persistDeltaFile(ctx, st)
 	}
 	buf := n.log.buffer()
 	if n.full != nil {
@@ -347,64 +343,50 @@ func (n *nativeSnapshot) Persist(ctx context.Context, st statebackend.SharedStor
 	return n.persisted(st, Object{Name: name, Size: int64(len(buf)), CRC: crc32.Checksum(buf, castagnoli)}), nil
 }
 
-// persistFile encodes a full snapshot into a new file in the log's
-// directory, kept for Keep until it or Discard removes it, and uploads the
-// file.
+// persistFile encodes the snapshot into a new file in the log's
+// directory, a flushBytes at a time, checksumming it as it is written, and
+// uploads it from there: a file store on the same file system links it
+// in, and Keep moves it into the local copy. A full snapshot is the size
+// of the state; a delta holds every key written in an interval, tens of
+// MB a second in a busy job, which an encoding into memory would allocate
+// anew whenever the spare buffer is still held by the previous snapshot.
 func (n *nativeSnapshot) persistFile(ctx context.Context, st statebackend.SharedStore) (statebackend.Persisted, error) {
+	kind := "delta"
 	switch {
-	case n.full.states == nil:
+	case n.full == nil && n.inflight == nil, n.full != nil && n.full.states == nil:
 		return statebackend.Persisted{}, errEncoded
-	case n.full.closed.Load():
+	case n.full != nil && n.full.closed.Load():
 		// Its directory is gone too.
 		n.full.Discard()
 		return statebackend.Persisted{}, ErrClosed
+	case n.full != nil:
+		kind = "full"
 	}
-	f, err := os.CreateTemp(n.log.dir, fmt.Sprintf("full-%d-*", n.id))
+	f, err := os.CreateTemp(n.log.dir, fmt.Sprintf("%s-%d-*", kind, n.id))
 	if err != nil {
-		n.full.Discard()
-		return statebackend.Persisted{}, fmt.Errorf("heap: encoding checkpoint %d: %w", n.id, err)
-	}
-	n.file = f.Name()
-	w := &checksummed{w: f}
-	buf, err := n.full.WriteEncoded(w, n.log.buffer())
-	n.log.giveBack(buf)
-	if err = errors.Join(err, f.Close()); err != nil {
-		return statebackend.Persisted{}, fmt.Errorf("heap: encoding checkpoint %d into %s: %w", n.id, n.file, err)
-	}
-	name, err := st.PutSharedFile(ctx, n.file)
-	if err != nil {
-		return statebackend.Persisted{}, err
-	}
-	return n.persisted(st, Object{Name: name, Size: w.n, CRC: w.crc}), nil
-}
-
-// persistDeltaFile is persistFile for a delta, which holds every key
-// written in an interval: tens of MB a second of a busy job, which an
-// encoding into memory would allocate anew whenever the spare buffer is
-// still held by the previous snapshot.
-func (n *nativeSnapshot) persistDeltaFile(ctx context.Context, st statebackend.SharedStore) (statebackend.Persisted, error) {
-	if n.inflight == nil {
-		return statebackend.Persisted{}, errEncoded
-	}
-	f, err := os.CreateTemp(n.log.dir, fmt.Sprintf("delta-%d-*", n.id))
-	if err != nil {
-		n.Discard()
+		n.unpin()
 		return statebackend.Persisted{}, fmt.Errorf("heap: encoding checkpoint %d: %w", n.id, err)
 	}
 	n.file = f.Name()
 	w := &checksummed{w: f}
 	buf := n.log.buffer()
-	if cap(buf) < flushBytes+snapshotSlack {
-		buf = make([]byte, 0, flushBytes+snapshotSlack)
+	if n.full != nil {
+		buf, err = n.full.WriteEncoded(w, buf)
+	} else {
+		if cap(buf) < flushBytes+snapshotSlack {
+			buf = make([]byte, 0, flushBytes+snapshotSlack)
+		}
+		changes := n.changes
+		buf, err = n.encodeDelta(buf, w)
+		n.unpin()
+		if err == nil {
+			n.log.recycle(changes)
+		}
 	}
-	buf, err = n.encodeDelta(buf, w)
 	n.log.giveBack(buf)
-	changes := n.changes
-	n.unpin()
 	if err = errors.Join(err, f.Close()); err != nil {
 		return statebackend.Persisted{}, fmt.Errorf("heap: encoding checkpoint %d into %s: %w", n.id, n.file, err)
 	}
-	n.log.recycle(changes)
 	name, err := st.PutSharedFile(ctx, n.file)
 	if err != nil {
 		return statebackend.Persisted{}, err
