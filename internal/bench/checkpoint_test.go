@@ -19,6 +19,7 @@ import (
 
 	"github.com/weirstream/weir/internal/jobmanager"
 	"github.com/weirstream/weir/internal/metrics"
+	"github.com/weirstream/weir/internal/taskmanager"
 	"github.com/weirstream/weir/stream"
 )
 
@@ -491,7 +492,7 @@ weir_taskmanager_slots 1
 type infoAlso struct{ slog.Handler }
 
 func (h infoAlso) Handle(ctx context.Context, r slog.Record) error {
-	if r.Level < slog.LevelWarn && r.Message != "keyed state uploaded whole rather than as a delta" {
+	if r.Level < slog.LevelWarn && r.Message != taskmanager.MsgWholeUpload {
 		return nil
 	}
 	return h.Handler.Handle(ctx, r)

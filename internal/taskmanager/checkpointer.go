@@ -169,7 +169,7 @@ func (c *checkpointer) Acknowledge(b *weirv1.Barrier, snap []stream.OperatorSnap
 				keyed, shared[s.UID], uploaded = p.Keyed, p.Shared, uploaded+p.Uploaded
 				m.StateSize += p.Full
 				if p.Whole != "" {
-					c.log.Info("keyed state uploaded whole rather than as a delta", "checkpoint", b.GetCheckpointId(),
+					c.log.Info(MsgWholeUpload, "checkpoint", b.GetCheckpointId(),
 						"operator", s.UID, "bytes", p.Uploaded, "reason", p.Whole)
 				}
 			}
@@ -206,6 +206,11 @@ func (c *checkpointer) Acknowledge(b *weirv1.Barrier, snap []stream.OperatorSnap
 		}
 	})
 }
+
+// MsgWholeUpload is the message of the record the taskmanager logs, with
+// the reason, when a checkpoint uploaded an operator's keyed state whole
+// rather than as a delta.
+const MsgWholeUpload = "keyed state uploaded whole rather than as a delta"
 
 // sharedStore puts a native snapshot's shared objects in the job's
 // checkpoint directory, under shared/ with random names: two attempts

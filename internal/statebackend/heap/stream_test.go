@@ -107,24 +107,9 @@ func TestFullSnapshotStreamsToAFile(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var p statebackend.Persisted
-		_, allocs := allocated(func() { p, err = ns.Persist(context.Background(), st, 0) })
-		if err != nil {
-			t.Fatal(err)
-		}
+		p, c, obj := persistStreamed(t, ns, st, "a full snapshot")
 		if len(p.Shared) != 1 || p.Uploaded < int64(len(canonical)) {
 			t.Fatalf("checkpoint %d uploaded %d bytes in %d objects; want a full snapshot", id, p.Uploaded, len(p.Shared))
-		}
-		if allocs > 4<<20 {
-			t.Errorf("persisting a full snapshot of %d bytes allocated %d bytes; want about %d", p.Uploaded, allocs, flushBytes)
-		}
-		c, err := DecodeNative(p.Keyed)
-		if err != nil {
-			t.Fatal(err)
-		}
-		obj, err := fs.Get(context.Background(), p.Shared[0])
-		if err != nil {
-			t.Fatal(err)
 		}
 		if err := c.Verify(0, obj); err != nil {
 			t.Fatal(err)
@@ -301,24 +286,9 @@ func TestDeltaStreamsToAFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var p statebackend.Persisted
-	_, allocs := allocated(func() { p, err = ns.Persist(context.Background(), st, 0) })
-	if err != nil {
-		t.Fatal(err)
-	}
+	p, c, obj := persistStreamed(t, ns, st, "a delta")
 	if p.Whole != "" || p.Uploaded < keys*16 {
 		t.Fatalf("checkpoint 1 uploaded %d bytes, whole because %q; want a delta of every key", p.Uploaded, p.Whole)
-	}
-	if allocs > 4<<20 {
-		t.Errorf("persisting a delta of %d bytes allocated %d bytes; want about %d", p.Uploaded, allocs, flushBytes)
-	}
-	c, err := DecodeNative(p.Keyed)
-	if err != nil {
-		t.Fatal(err)
-	}
-	obj, err := fs.Get(context.Background(), p.Shared[0])
-	if err != nil {
-		t.Fatal(err)
 	}
 	restored := NewIncremental(r, "")
 	if err := restored.RestoreNative(1, c, [][]byte{obj}, nil); err != nil {
@@ -344,4 +314,29 @@ func TestDeltaStreamsToAFile(t *testing.T) {
 	if left, _ := os.ReadDir(dir); len(left) != 0 {
 		t.Errorf("after the checkpoint the backend's directory holds %d files", len(left))
 	}
+}
+
+// persistStreamed persists ns into st, which must allocate no more than
+// about flushBytes, and returns what it persisted, its chain and the
+// object it uploaded.
+func persistStreamed(t *testing.T, ns statebackend.NativeSnapshot, st storeIn, what string) (statebackend.Persisted, Chain, []byte) {
+	t.Helper()
+	var p statebackend.Persisted
+	var err error
+	_, allocs := allocated(func() { p, err = ns.Persist(context.Background(), st, 0) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if allocs > 4<<20 {
+		t.Errorf("persisting %s of %d bytes allocated %d bytes; want about %d", what, p.Uploaded, allocs, flushBytes)
+	}
+	c, err := DecodeNative(p.Keyed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	obj, err := st.st.Get(context.Background(), p.Shared[len(p.Shared)-1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p, c, obj
 }
