@@ -94,11 +94,20 @@ func Rows(r *Results) []Row {
 	// Full snapshots on the heap and on Pebble (the default), and
 	// incremental ones (state.backend.incremental: true): the heap's
 	// deltas, and Pebble's new files, as Flink's RocksDB figures are.
-	checkpointed := []struct{ name, run, step string }{
-		{"heap full", "heap/checkpoints", stepStateFull},
-		{"heap incremental (state.backend.incremental)", "heap/incremental-checkpoints", stepState},
-		{"Pebble full", "pebble/checkpoints", stepStateFull},
-		{"Pebble incremental (state.backend.incremental)", "pebble/incremental-checkpoints", stepState},
+	// The throughput target is the incremental ones': a full snapshot
+	// encodes and uploads the whole state at every checkpoint, so its cost
+	// follows the state's size, not the writes, and at the target's 1 GB
+	// every second it cannot be met by any backend (docs/benchmarks.md,
+	// "How each ratio is formed"). Their ratios are shown for what they
+	// cost; their pauses keep the target.
+	checkpointed := []struct {
+		name, run, step  string
+		throughputTarget bool
+	}{
+		{"heap full", "heap/checkpoints", stepStateFull, false},
+		{"heap incremental (state.backend.incremental)", "heap/incremental-checkpoints", stepState, true},
+		{"Pebble full", "pebble/checkpoints", stepStateFull, false},
+		{"Pebble incremental (state.backend.incremental)", "pebble/incremental-checkpoints", stepState, true},
 	}
 	for i, c := range checkpointed {
 		be, _, _ := strings.Cut(c.run, "/")
@@ -111,6 +120,13 @@ func Rows(r *Results) []Row {
 			t.checkpointNote(row, cp+c.run)
 			t.readAmpNote(row, cp+c.run, cp+be+"/none")
 			t.schedNote(row, cp+c.run, cp+be+"/none")
+			if !c.throughputTarget {
+				row.Target = "—"
+				if row.Result != notMeasured {
+					row.Result = info
+					row.Note = joinNotes(fullSnapshotsNote, row.Note)
+				}
+			}
 		}
 	}
 	for _, c := range checkpointed {
@@ -127,6 +143,10 @@ func Rows(r *Results) []Row {
 	t.pebbleRSS()
 	return t.rows
 }
+
+// fullSnapshotsNote is the note of the full snapshots' throughput rows,
+// which have no target.
+const fullSnapshotsNote = "the whole state encoded and uploaded at every checkpoint: the target (≥ 0.9 with 1 GB of state) is the incremental rows', see docs/benchmarks.md"
 
 // stepStateOf is the pseudo-step of the state step's jobs on backend be
 // ("heap" or "pebble"), which -state-backends can leave out.
