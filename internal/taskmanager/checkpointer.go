@@ -9,6 +9,7 @@ import (
 	"path"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -273,31 +274,48 @@ func (c *checkpointer) EndOfInput() {
 // Pebble is materialised in the subtask's database directory, dbDir, for
 // the backend to open (nr records it); any other native snapshot is
 // materialised in a temporary directory and converted to the canonical
-// format, then restored like one.
+// format, then restored like one. A native heap snapshot's objects are
+// read a few ahead of their apply (chainFetch): at the same parallelism
+// by the backend, which logs "restored state" once it has read them all.
 func (tm *TaskManager) loadRestore(r *weirv1.RestoreState, id *weirv1.ExecutionID, parallelism, maxParallelism int, local bool, nr *nativeRestore) func(ctx context.Context) (map[string]stream.OperatorSnapshot, error) {
 	if r == nil {
 		return nil
 	}
 	subtask := int(id.GetSubtaskIndex())
-	return func(ctx context.Context) (map[string]stream.OperatorSnapshot, error) {
+	return func(ctx context.Context) (_ map[string]stream.OperatorSnapshot, err error) {
 		st, err := tm.stores.Open(ctx, r.GetStorage())
 		if err != nil {
 			return nil, err
 		}
 		objects := map[string][]byte{}
 		fromCopy := map[string]bool{}
-		var localBytes, downloaded int64
+		// Added to by a heap chain's reads too, which go on until the
+		// backend has applied the chain.
+		var localBytes, downloaded atomic.Int64
 		download := func(object string) ([]byte, error) {
 			obj, err := st.Get(ctx, checkpoint.Join(r.GetDirectory(), object))
 			if err != nil {
 				return nil, fmt.Errorf("checkpoint %d: reading %s: %w", r.GetCheckpointId(), object, err)
 			}
-			downloaded += int64(len(obj))
+			downloaded.Add(int64(len(obj)))
 			return obj, nil
 		}
-		defer func() {
+		logRestored := func() {
 			tm.opts.Logger.Info("restored state", "job", id.GetJobId(), "vertex", id.GetVertexId(), "subtask", subtask,
-				"checkpoint", r.GetCheckpointId(), "local_copy_bytes", localBytes, "downloaded_bytes", downloaded)
+				"checkpoint", r.GetCheckpointId(), "local_copy_bytes", localBytes.Load(), "downloaded_bytes", downloaded.Load())
+		}
+		defer func() {
+			switch {
+			case nr.fetch != nil && err != nil:
+				nr.fetch.close()
+				nr.fetch = nil
+				logRestored()
+			case nr.fetch != nil:
+				// Logged once the backend has read the chain.
+				nr.fetch.done = logRestored
+			default:
+				logRestored()
+			}
 		}()
 		type parts struct {
 			keyed    [][]byte
@@ -320,7 +338,7 @@ func (tm *TaskManager) loadRestore(r *weirv1.RestoreState, id *weirv1.ExecutionI
 					obj, ok = tm.local.get(id.GetJobId(), id.GetVertexId(), int(op.GetSubtaskIndex()), r.GetCheckpointId(), h.GetObject())
 					fromCopy[h.GetObject()] = ok
 					if ok {
-						localBytes += int64(len(obj))
+						localBytes.Add(int64(len(obj)))
 					}
 				}
 				if !ok {
@@ -380,7 +398,8 @@ func (tm *TaskManager) loadRestore(r *weirv1.RestoreState, id *weirv1.ExecutionI
 				}
 			}
 			ms, err := n.Materialize(ctx, dir, src)
-			localBytes, downloaded = localBytes+ms.LocalBytes, downloaded+ms.Downloaded
+			localBytes.Add(ms.LocalBytes)
+			downloaded.Add(ms.Downloaded)
 			if errors.Is(err, pebble.ErrDamaged) {
 				err = fmt.Errorf("%w: %w", checkpoint.ErrCorrupt, err)
 			}
@@ -389,36 +408,31 @@ func (tm *TaskManager) loadRestore(r *weirv1.RestoreState, id *weirv1.ExecutionI
 			}
 			return n, nil
 		}
-		// chain reads the objects of old's native heap snapshot, from
-		// the local copy where it has them, and the files read there.
-		chain := func(keyed []byte, old int) (heap.Chain, [][]byte, map[string]string, error) {
+		// chain starts reading the objects of old's native heap snapshot
+		// for its restore, from the local copy where it has them.
+		chain := func(keyed []byte, old int) (heap.Chain, *chainFetch, error) {
 			c, err := heap.DecodeNative(keyed)
 			if err != nil {
-				return c, nil, nil, fmt.Errorf("checkpoint %d: %w: %w", r.GetCheckpointId(), checkpoint.ErrCorrupt, err)
+				return c, nil, fmt.Errorf("checkpoint %d: %w: %w", r.GetCheckpointId(), checkpoint.ErrCorrupt, err)
 			}
-			objs := make([][]byte, len(c.Objects))
-			files := map[string]string{}
 			copyDir := tm.local.path(id.GetJobId(), id.GetVertexId(), old, r.GetCheckpointId(), nativeCopy)
-			for i, o := range c.Objects {
+			read := func(ctx context.Context, i int) ([]byte, string, error) {
+				o := c.Objects[i]
 				if local && old == subtask {
 					f := filepath.Join(copyDir, heap.LocalName(o.Name))
 					if b, err := os.ReadFile(f); err == nil && c.Verify(i, b) == nil {
-						objs[i], files[o.Name] = b, f
-						localBytes += int64(len(b))
-						continue
+						localBytes.Add(int64(len(b)))
+						return b, f, nil
 					}
 				}
 				b, err := fetch(ctx, o.Name)
-				if err == nil {
-					err = corrupt(c.Verify(i, b))
-				}
 				if err != nil {
-					return c, nil, nil, fmt.Errorf("checkpoint %d: %w", r.GetCheckpointId(), err)
+					return nil, "", fmt.Errorf("checkpoint %d: %w", r.GetCheckpointId(), err)
 				}
-				downloaded += int64(len(b))
-				objs[i] = b
+				downloaded.Add(int64(len(b)))
+				return b, "", nil
 			}
-			return c, objs, files, nil
+			return c, fetchChain(ctx, len(c.Objects), read), nil
 		}
 		out := map[string]stream.OperatorSnapshot{}
 		for _, uid := range uids {
@@ -427,7 +441,7 @@ func (tm *TaskManager) loadRestore(r *weirv1.RestoreState, id *weirv1.ExecutionI
 			if !p.rescaled && nr.heap && heap.IsNative(p.keyed[0]) {
 				// Restored by the backend, whose next checkpoint may
 				// be a delta of this one.
-				if nr.chain, nr.objects, nr.files, err = chain(p.keyed[0], p.subtasks[0]); err != nil {
+				if nr.chain, nr.fetch, err = chain(p.keyed[0], p.subtasks[0]); err != nil {
 					return nil, err
 				}
 				nr.checkpoint = r.GetCheckpointId()
@@ -448,11 +462,13 @@ func (tm *TaskManager) loadRestore(r *weirv1.RestoreState, id *weirv1.ExecutionI
 				if heap.IsNative(k) {
 					// Another parallelism or backend: the chain
 					// applied and encoded canonically.
-					_, objs, _, err := chain(k, p.subtasks[i])
+					c, f, err := chain(k, p.subtasks[i])
 					if err != nil {
 						return nil, err
 					}
-					if p.keyed[i], err = heap.Canonical(own, objs); err != nil {
+					p.keyed[i], err = heap.Canonical(own, c, f.object)
+					f.close()
+					if err != nil {
 						return nil, fmt.Errorf("checkpoint %d, operator %s: converting a native snapshot: %w", r.GetCheckpointId(), uid, corrupt(err))
 					}
 					continue
@@ -492,16 +508,16 @@ func corrupt(err error) error {
 }
 
 // nativeRestore carries a native snapshot from loadRestore, which
-// materialises it in dir (Pebble) or reads its objects (the heap), to the
-// backend factory, which opens or applies it.
+// materialises it in dir (Pebble) or starts reading its objects (the
+// heap), to the backend factory, which opens it or applies the objects as
+// they are read.
 type nativeRestore struct {
 	dir        string // the subtask attempt's database directory
 	pebble     bool   // the subtask's backend is Pebble
 	heap       bool   // the subtask's backend is the heap, incremental
 	native     *pebble.Native
 	chain      heap.Chain
-	objects    [][]byte          // the chain's objects
-	files      map[string]string // those of its local copy, by object
+	fetch      *chainFetch // reading the chain's objects
 	checkpoint int64
 	scope      string
 }

@@ -124,7 +124,8 @@ func TestHeapDirRemovedWhenRestoreFails(t *testing.T) {
 	id := &weirv1.ExecutionID{JobId: "0123456789abcdef0123456789abcdef", VertexId: 1, SubtaskIndex: 0, Attempt: 2}
 	g := &weirv1.JobGraph{Config: map[string]string{"state.backend.incremental": "true"}}
 	damaged := []byte("not a chain's object")
-	nr := &nativeRestore{checkpoint: 3, objects: [][]byte{damaged},
+	read := func(context.Context, int) ([]byte, string, error) { return damaged, "", nil }
+	nr := &nativeRestore{checkpoint: 3, fetch: fetchChain(t.Context(), 1, read),
 		chain: heap.Chain{Scope: "s", Objects: []heap.Object{{Name: "shared/x", Size: int64(len(damaged))}}}}
 	open, err := tm.backendOf(g, id, newSubtaskStats("heap"), nr)
 	if err != nil {

@@ -435,11 +435,13 @@ func (tm *TaskManager) backendOf(g *weirv1.JobGraph, id *weirv1.ExecutionID, sta
 				return nil, err
 			}
 			b := heap.NewIncremental(r, dir)
-			if nr.objects == nil {
+			f := nr.fetch
+			if f == nil {
 				return b, nil
 			}
-			err := corrupt(b.RestoreNative(nr.checkpoint, nr.chain, nr.objects, nr.files))
-			nr.objects = nil
+			nr.fetch = nil
+			err := corrupt(b.RestoreNative(nr.checkpoint, nr.chain, f.object))
+			f.close()
 			if err != nil {
 				// Closed, so that its directory goes with it.
 				return nil, fmt.Errorf("checkpoint %d: %w", nr.checkpoint, errors.Join(err, b.Close()))

@@ -651,21 +651,41 @@ func DecodeNative(keyed []byte) (Chain, error) {
 	return c, nil
 }
 
-// RestoreNative loads a native snapshot: the objects of chain, verified,
-// in order. The backend's next native snapshot with base id may be a delta
-// of it; files are the objects' files in a local copy (by object name),
-// which its local copy may link to.
-func (b *Backend) RestoreNative(id int64, chain Chain, objects [][]byte, files map[string]string) error {
-	if len(objects) != len(chain.Objects) {
-		return fmt.Errorf("heap: restoring a chain of %d objects from %d", len(chain.Objects), len(objects))
-	}
-	for i, o := range objects {
-		if err := chain.Verify(i, o); err != nil {
-			return err
+// ObjectReader returns object i of a chain, and the file of a local copy
+// it was read from ("" if none). A restore asks for the objects in order,
+// each once, and is done with an object when it asks for the next.
+type ObjectReader func(i int) (object []byte, file string, err error)
+
+// Objects is an ObjectReader of objects held in memory.
+func Objects(objects [][]byte) ObjectReader {
+	return func(i int) ([]byte, string, error) {
+		if i >= len(objects) {
+			return nil, "", fmt.Errorf("heap: object %d of a chain of %d", i+1, len(objects))
 		}
+		return objects[i], "", nil
 	}
+}
+
+// RestoreNative loads a native snapshot: the objects of chain, read in
+// order, each verified and applied before the next is read, so that a
+// restore holds the state and one object rather than the whole chain (up
+// to 1+deltaBudget times the state). The backend's next native snapshot
+// with base id may be a delta of it, and its local copy may link to the
+// files the objects were read from. On an error the backend holds part
+// of the chain and is of no further use.
+func (b *Backend) RestoreNative(id int64, chain Chain, read ObjectReader) error {
+	files := map[string]string{}
 	b.restoring()
-	err := b.restoreChain(objects)
+	err := b.restoreChain(chain, func(i int) ([]byte, error) {
+		o, file, err := read(i)
+		if err != nil {
+			return nil, err
+		}
+		if file != "" {
+			files[chain.Objects[i].Name] = file
+		}
+		return o, nil
+	})
 	b.restored()
 	if err != nil {
 		return err
@@ -696,19 +716,23 @@ func (b *Backend) restored() {
 	b.logStart = b.epoch
 }
 
-func (b *Backend) restoreChain(objects [][]byte) error {
-	if len(objects) == 0 {
+// restoreChain applies the objects of c, read and verified in order.
+func (b *Backend) restoreChain(c Chain, read func(i int) ([]byte, error)) error {
+	if len(c.Objects) == 0 {
 		return fmt.Errorf("%w: a chain of no objects", ErrCorrupt)
 	}
-	for i, o := range objects {
-		var err error
-		if i == 0 && !isDelta(o) {
+	for i := range c.Objects {
+		o, err := read(i)
+		if err == nil {
+			err = c.Verify(i, o)
+		}
+		if err == nil && i == 0 && !isDelta(o) {
 			err = b.restore(o)
-		} else {
+		} else if err == nil {
 			err = b.applyDelta(o)
 		}
 		if err != nil {
-			return fmt.Errorf("object %d of %d: %w", i+1, len(objects), err)
+			return fmt.Errorf("object %d of %d: %w", i+1, len(c.Objects), err)
 		}
 	}
 	return nil
@@ -718,12 +742,16 @@ func isDelta(o []byte) bool {
 	return len(o) >= len(deltaMagic) && string(o[:len(deltaMagic)]) == string(deltaMagic)
 }
 
-// Canonical converts a native heap snapshot (the objects of its chain) to a
-// canonical snapshot of the key groups in r: for a restore at another
-// parallelism or on another backend.
-func Canonical(r keygroup.Range, objects [][]byte) ([]byte, error) {
+// Canonical converts a native heap snapshot, the objects of chain read in
+// order, to a canonical snapshot of the key groups in r: for a restore at
+// another parallelism or on another backend.
+func Canonical(r keygroup.Range, chain Chain, read ObjectReader) ([]byte, error) {
 	b := New(r)
-	if err := b.restoreChain(objects); err != nil {
+	err := b.restoreChain(chain, func(i int) ([]byte, error) {
+		o, _, err := read(i)
+		return o, err
+	})
+	if err != nil {
 		return nil, err
 	}
 	return b.Snapshot()

@@ -7,10 +7,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"weak"
 
 	"github.com/weirstream/weir/internal/keygroup"
 	"github.com/weirstream/weir/internal/statebackend"
@@ -44,7 +46,7 @@ func (s *memStore) PutSharedFile(ctx context.Context, path string) (string, erro
 }
 
 // objects returns the objects of a persisted native snapshot.
-func (s *memStore) objects(t *testing.T, p statebackend.Persisted) (Chain, [][]byte) {
+func (s *memStore) objects(t testing.TB, p statebackend.Persisted) (Chain, [][]byte) {
 	t.Helper()
 	c, err := DecodeNative(p.Keyed)
 	if err != nil {
@@ -133,7 +135,7 @@ func restored(t *testing.T, st *memStore, id int64, p statebackend.Persisted) (*
 	t.Helper()
 	c, objs := st.objects(t, p)
 	b := NewIncremental(cowRange, "")
-	if err := b.RestoreNative(id, c, objs, nil); err != nil {
+	if err := b.RestoreNative(id, c, Objects(objs)); err != nil {
 		t.Fatal(err)
 	}
 	snap, err := b.Snapshot()
@@ -265,6 +267,53 @@ func TestIncrementalLogBounded(t *testing.T) {
 	}
 }
 
+// A restore reads a chain's objects in order and is done with each before
+// it reads the next: the object is unreachable by then (the backend copies
+// what it keeps), so a restore holds the state and one object rather than
+// the whole chain.
+func TestRestoreHoldsOneObjectAtATime(t *testing.T) {
+	tw := newIncrementalTwin(t)
+	st := newMemStore()
+	var p statebackend.Persisted
+	var want []string
+	for id := int64(1); id <= 4; id++ {
+		p, want = tw.checkpoint(t, st, id, id-1)
+	}
+	c, objs := st.objects(t, p)
+	if len(objs) != 4 {
+		t.Fatalf("the chain of checkpoint 4 is %d objects, want a full snapshot and 3 deltas", len(objs))
+	}
+	var asked []int
+	var prev weak.Pointer[byte]
+	b := NewIncremental(cowRange, "")
+	err := b.RestoreNative(4, c, func(i int) ([]byte, string, error) {
+		asked = append(asked, i)
+		if i > 0 {
+			runtime.GC()
+			if prev.Value() != nil {
+				return nil, "", fmt.Errorf("object %d read while object %d is still held", i+1, i)
+			}
+		}
+		// A copy of its own, which only the restore holds.
+		o := bytes.Clone(objs[i])
+		prev = weak.Make(&o[0])
+		return o, "", nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(asked, []int{0, 1, 2, 3}) {
+		t.Errorf("the restore read objects %v, want each once in order", asked)
+	}
+	snap, err := b.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := snapshotEntries(t, snap); !slices.Equal(got, want) {
+		t.Errorf("the restore holds %d entries, not the %d at checkpoint 4's barrier", len(got), len(want))
+	}
+}
+
 // A chain restores at another parallelism as a canonical snapshot of the
 // new range's key groups.
 func TestIncrementalCanonical(t *testing.T) {
@@ -275,9 +324,9 @@ func TestIncrementalCanonical(t *testing.T) {
 	for id := int64(1); id <= 4; id++ {
 		p, want = tw.checkpoint(t, st, id, id-1)
 	}
-	_, objs := st.objects(t, p)
+	c, objs := st.objects(t, p)
 	half := keygroup.Range{Start: cowRange.Start, End: cowRange.Start + cowRange.Len()/2}
-	snap, err := Canonical(half, objs)
+	snap, err := Canonical(half, c, Objects(objs))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -311,7 +360,7 @@ func TestIncrementalCorrupt(t *testing.T) {
 	}
 	delta := objs[1]
 	for _, bad := range [][]byte{delta[:len(delta)-1], delta[:len(delta)/2], append(slices.Clone(delta), 7), []byte("WKS1")} {
-		err := NewIncremental(cowRange, "").RestoreNative(2, c, [][]byte{objs[0], bad}, nil)
+		err := NewIncremental(cowRange, "").RestoreNative(2, c, Objects([][]byte{objs[0], bad}))
 		if !errors.Is(err, ErrCorrupt) {
 			t.Errorf("restoring a chain with a damaged delta (%d bytes) = %v; want ErrCorrupt", len(bad), err)
 		}
@@ -329,7 +378,7 @@ func TestIncrementalCorrupt(t *testing.T) {
 	}
 	bad := slices.Clone(objs[1])
 	bad[len(bad)/2] ^= 1
-	if err := NewIncremental(cowRange, "").RestoreNative(2, c, [][]byte{objs[0], bad}, nil); !errors.Is(err, ErrCorrupt) {
+	if err := NewIncremental(cowRange, "").RestoreNative(2, c, Objects([][]byte{objs[0], bad})); !errors.Is(err, ErrCorrupt) {
 		t.Errorf("restoring a chain with a flipped bit = %v; want ErrCorrupt", err)
 	}
 }
@@ -472,7 +521,7 @@ func testLocalCopy(t *testing.T, tw *twin) {
 		objs[i], files[o.Name] = b, f
 	}
 	b := NewIncremental(cowRange, "")
-	if err := b.RestoreNative(3, c, objs, files); err != nil {
+	if err := b.RestoreNative(3, c, func(i int) ([]byte, string, error) { return objs[i], files[c.Objects[i].Name], nil }); err != nil {
 		t.Fatal(err)
 	}
 	snap, err := b.Snapshot()
@@ -537,11 +586,11 @@ func TestIncrementalWritesAfterRestore(t *testing.T) {
 			b2 := NewIncremental(cowRange, "")
 			c, objs := st.objects(t, p1)
 			if restore == "native" {
-				if err := b2.RestoreNative(1, c, objs, nil); err != nil {
+				if err := b2.RestoreNative(1, c, Objects(objs)); err != nil {
 					t.Fatal(err)
 				}
 			} else {
-				snap, err := Canonical(cowRange, objs)
+				snap, err := Canonical(cowRange, c, Objects(objs))
 				if err != nil {
 					t.Fatal(err)
 				}
