@@ -27,6 +27,7 @@ package heap
 // delta costs no clone of a key group's map.
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -62,8 +63,11 @@ const (
 var maxLogged = 1 << 24
 
 var (
-	nativeMagic = []byte("WKH1")
-	deltaMagic  = []byte("WKHD")
+	nativeMagic = []byte("WKH2")
+	// nativeMagicV1 starts a manifest written before manifests counted
+	// the keys: read, never written.
+	nativeMagicV1 = []byte("WKH1")
+	deltaMagic    = []byte("WKHD")
 )
 
 // valueChange is one logged write of a key of KindValue or KindList state:
@@ -117,6 +121,19 @@ type Chain struct {
 	// Objects are the shared objects in the order they apply: a full
 	// snapshot, then deltas; or only deltas, the first from an empty state.
 	Objects []Object
+	// Keys are the keys of each state at the snapshot's barrier, for
+	// which a restore makes room before it applies the objects; none in a
+	// manifest written before they were counted.
+	Keys []StateKeys
+}
+
+// StateKeys counts the keys of one state in each key group: for a value or
+// list state its entries, for a map state its user maps.
+type StateKeys struct {
+	Name  string
+	Kind  statebackend.Kind
+	Start int     // the first key group counted
+	Keys  []int64 // by key group from Start
 }
 
 // Object is one shared object of a chain.
@@ -234,7 +251,7 @@ func (b *Backend) NativeSnapshot(id, base int64) (statebackend.NativeSnapshot, e
 	if l == nil {
 		return nil, errors.New("heap: native snapshots need a backend made by NewIncremental")
 	}
-	n := &nativeSnapshot{id: id, groups: b.groups, log: l}
+	n := &nativeSnapshot{id: id, groups: b.groups, log: l, keys: b.keyCounts()}
 	parent, _, ok := l.chains.Get(base)
 	budget := (1 + deltaBudget) * max(b.size, 1)
 	switch {
@@ -291,6 +308,7 @@ type nativeSnapshot struct {
 
 	full  *capture // a full snapshot; nil for a delta
 	whole string   // why it is full
+	keys  []StateKeys
 
 	encoded []byte // the persisted object, until kept or discarded
 	file    string // or its file in the log's dir
@@ -413,7 +431,7 @@ func (c *checksummed) Write(p []byte) (int, error) {
 // uploaded: its parent's objects and o.
 func (n *nativeSnapshot) persisted(st statebackend.SharedStore, o Object) statebackend.Persisted {
 	size := o.Size
-	c := Chain{Scope: st.Scope()}
+	c := Chain{Scope: st.Scope(), Keys: n.keys}
 	if n.parent != nil {
 		c.Objects = slices.Clone(n.parent.Objects)
 	}
@@ -592,10 +610,62 @@ func flush(w io.Writer, buf []byte) ([]byte, error) {
 	return buf[:0], err
 }
 
+// keyCounts counts the keys of each state in each key group: the entries
+// of its maps and their overlays (a key in an overlay and in the map
+// beneath is counted twice, so the count is a bound).
+func (b *Backend) keyCounts() []StateKeys {
+	out := make([]StateKeys, len(b.states))
+	for i, st := range b.states {
+		k := StateKeys{Name: st.name, Kind: st.kind, Start: b.groups.Start, Keys: make([]int64, b.groups.Len())}
+		for kg := range k.Keys {
+			if st.kind == statebackend.KindMap {
+				k.Keys[kg] = int64(len(st.maps[kg]))
+			} else {
+				k.Keys[kg] = int64(len(st.values[kg]) + len(st.over[kg]) + len(st.frozen[kg]))
+			}
+		}
+		out[i] = k
+	}
+	return out
+}
+
+// presize makes room for keys in the maps of the backend's key groups
+// that have none yet: a restore into an empty backend then inserts without
+// growing its maps, which rehashes every key at each step of a map's
+// growth (nearly half of a restore's time without it).
+func (b *Backend) presize(keys []StateKeys) error {
+	for _, k := range keys {
+		id, err := b.Register(k.Name, k.Kind)
+		if err != nil {
+			return fmt.Errorf("%w: %w", ErrCorrupt, err)
+		}
+		st := b.states[id]
+		for i, n := range k.Keys {
+			kg := k.Start + i
+			if n == 0 || !b.groups.Contains(kg) {
+				continue
+			}
+			kg -= b.groups.Start
+			switch {
+			case st.kind == statebackend.KindMap && st.maps[kg] == nil:
+				st.maps[kg] = make(map[string]userMap, n)
+			case st.kind != statebackend.KindMap && st.values[kg] == nil:
+				st.values[kg] = make(map[string]*entry, n)
+			default:
+				continue
+			}
+			st.epochs[kg] = b.epoch
+		}
+	}
+	return nil
+}
+
 // appendManifest encodes the chain as a native snapshot's keyed bytes:
 //
-//	manifest = "WKH1" | bytes scope | uvarint nObjects | (bytes name | uvarint size | crc32c)*
+//	manifest = "WKH2" | bytes scope | uvarint nObjects | (bytes name | uvarint size | crc32c)*
+//	           | uvarint nStates | keys*
 //	crc32c   = 4 bytes, big endian, of the object
+//	keys     = uvarint kind | bytes name | uvarint firstKeyGroup | uvarint nKeyGroups | uvarint count*nKeyGroups
 func (c Chain) appendManifest(dst []byte) []byte {
 	dst = append(dst, nativeMagic...)
 	dst = statebackend.AppendBytes(dst, c.Scope)
@@ -605,13 +675,23 @@ func (c Chain) appendManifest(dst []byte) []byte {
 		dst = binary.AppendUvarint(dst, uint64(o.Size))
 		dst = binary.BigEndian.AppendUint32(dst, o.CRC)
 	}
+	dst = binary.AppendUvarint(dst, uint64(len(c.Keys)))
+	for _, k := range c.Keys {
+		dst = binary.AppendUvarint(dst, uint64(k.Kind))
+		dst = statebackend.AppendBytes(dst, k.Name)
+		dst = binary.AppendUvarint(dst, uint64(k.Start))
+		dst = binary.AppendUvarint(dst, uint64(len(k.Keys)))
+		for _, n := range k.Keys {
+			dst = binary.AppendUvarint(dst, uint64(n))
+		}
+	}
 	return dst
 }
 
 // IsNative reports whether keyed bytes are a native heap snapshot's
 // manifest rather than a canonical snapshot.
 func IsNative(keyed []byte) bool {
-	return len(keyed) >= len(nativeMagic) && string(keyed[:len(nativeMagic)]) == string(nativeMagic)
+	return bytes.HasPrefix(keyed, nativeMagic) || bytes.HasPrefix(keyed, nativeMagicV1)
 }
 
 // ErrCorrupt is returned for a native snapshot or a delta that does not
@@ -624,6 +704,7 @@ func DecodeNative(keyed []byte) (Chain, error) {
 	if !IsNative(keyed) {
 		return Chain{}, fmt.Errorf("%w: bad magic", ErrCorrupt)
 	}
+	v1 := bytes.HasPrefix(keyed, nativeMagicV1)
 	d := statebackend.Decoder{B: keyed[len(nativeMagic):], Corrupt: ErrCorrupt}
 	c := Chain{Scope: string(d.Bytes())}
 	n := d.Uvarint()
@@ -642,6 +723,9 @@ func DecodeNative(keyed []byte) (Chain, error) {
 		d.B = d.B[4:]
 		c.Objects = append(c.Objects, o)
 	}
+	if !v1 && d.Err == nil {
+		c.Keys = decodeKeys(&d, c.bytes())
+	}
 	if d.Err == nil && len(d.B) != 0 {
 		d.Err = fmt.Errorf("%w: trailing bytes", ErrCorrupt)
 	}
@@ -649,6 +733,34 @@ func DecodeNative(keyed []byte) (Chain, error) {
 		return Chain{}, d.Err
 	}
 	return c, nil
+}
+
+// decodeKeys reads a manifest's key counts, which cannot exceed the
+// chain's bytes: every key takes bytes of an object.
+func decodeKeys(d *statebackend.Decoder, bytes int64) []StateKeys {
+	n := d.Uvarint()
+	if d.Err == nil && n > uint64(len(d.B)) {
+		d.Fail()
+	}
+	var keys []StateKeys
+	total := int64(0)
+	for i := uint64(0); i < n && d.Err == nil; i++ {
+		k := StateKeys{Kind: statebackend.Kind(d.Uvarint()), Name: string(d.Bytes())}
+		start, groups := d.Uvarint(), d.Uvarint()
+		if d.Err == nil && (start > keygroup.UpperBound || groups > uint64(len(d.B)) || start+groups > keygroup.UpperBound) {
+			d.Fail()
+		}
+		k.Start = int(start)
+		for j := uint64(0); j < groups && d.Err == nil; j++ {
+			c := d.Uvarint()
+			if total += int64(c); c > uint64(bytes) || total > bytes {
+				d.Err = fmt.Errorf("%w: %d keys in a chain of %d bytes", ErrCorrupt, total, bytes)
+			}
+			k.Keys = append(k.Keys, int64(c))
+		}
+		keys = append(keys, k)
+	}
+	return keys
 }
 
 // ObjectReader returns object i of a chain, and the file of a local copy
@@ -676,16 +788,19 @@ func Objects(objects [][]byte) ObjectReader {
 func (b *Backend) RestoreNative(id int64, chain Chain, read ObjectReader) error {
 	files := map[string]string{}
 	b.restoring()
-	err := b.restoreChain(chain, func(i int) ([]byte, error) {
-		o, file, err := read(i)
-		if err != nil {
-			return nil, err
-		}
-		if file != "" {
-			files[chain.Objects[i].Name] = file
-		}
-		return o, nil
-	})
+	err := b.presize(chain.Keys)
+	if err == nil {
+		err = b.restoreChain(chain, func(i int) ([]byte, error) {
+			o, file, err := read(i)
+			if err != nil {
+				return nil, err
+			}
+			if file != "" {
+				files[chain.Objects[i].Name] = file
+			}
+			return o, nil
+		})
+	}
 	b.restored()
 	if err != nil {
 		return err
@@ -747,6 +862,9 @@ func isDelta(o []byte) bool {
 // another parallelism or on another backend.
 func Canonical(r keygroup.Range, chain Chain, read ObjectReader) ([]byte, error) {
 	b := New(r)
+	if err := b.presize(chain.Keys); err != nil {
+		return nil, err
+	}
 	err := b.restoreChain(chain, func(i int) ([]byte, error) {
 		o, _, err := read(i)
 		return o, err

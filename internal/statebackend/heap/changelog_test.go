@@ -267,6 +267,65 @@ func TestIncrementalLogBounded(t *testing.T) {
 	}
 }
 
+// A manifest counts the keys of each state in each key group at the
+// barrier, and a restore makes room for them before it applies the
+// objects, so that its maps do not grow key by key: it allocates less. A
+// manifest written before the counts ("WKH1") restores the same state, and
+// counts beyond the chain's bytes are corrupt.
+func TestManifestCountsTheKeys(t *testing.T) {
+	const n = 100_000
+	c, objs := wordCountChain(t, n, 2)
+	if len(c.Keys) != 1 || c.Keys[0].Name != "count" || c.Keys[0].Kind != statebackend.KindValue ||
+		c.Keys[0].Start != 0 || len(c.Keys[0].Keys) != keygroup.DefaultMaxParallelism {
+		t.Fatalf("the manifest counts %+v, want the count state's keys in each of %d key groups", c.Keys, keygroup.DefaultMaxParallelism)
+	}
+	var total int64
+	for _, k := range c.Keys[0].Keys {
+		total += k
+	}
+	if total != n {
+		t.Errorf("the manifest counts %d keys, want %d", total, n)
+	}
+
+	v1 := Chain{Scope: c.Scope, Objects: c.Objects}.appendManifest(nil)
+	v1 = append([]byte("WKH1"), v1[len(nativeMagic):len(v1)-1]...) // no key counts
+	old, err := DecodeNative(v1)
+	if err != nil {
+		t.Fatalf("a manifest without key counts: %v", err)
+	}
+	if old.Keys != nil || !slices.Equal(old.Objects, c.Objects) {
+		t.Fatalf("a manifest without key counts decodes as %+v", old)
+	}
+
+	restore := func(c Chain) (uint64, []string) {
+		b := NewIncremental(keygroup.Range{Start: 0, End: keygroup.DefaultMaxParallelism}, "")
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		if err := b.RestoreNative(2, c, Objects(objs)); err != nil {
+			t.Fatal(err)
+		}
+		runtime.ReadMemStats(&after)
+		snap, err := b.Snapshot()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return after.TotalAlloc - before.TotalAlloc, snapshotEntries(t, snap)
+	}
+	with, got := restore(c)
+	without, want := restore(old)
+	if !slices.Equal(got, want) || len(got) != n {
+		t.Fatalf("restored with key counts, %d entries; without, %d; want the same %d", len(got), len(want), n)
+	}
+	if float64(with) > 0.9*float64(without) {
+		t.Errorf("a restore that made room for the keys allocated %d bytes, one that did not %d: want at least a tenth less", with, without)
+	}
+
+	bad := Chain{Scope: c.Scope, Objects: c.Objects, Keys: []StateKeys{{Name: "count", Kind: statebackend.KindValue, Keys: []int64{c.bytes() + 1}}}}
+	if _, err := DecodeNative(bad.appendManifest(nil)); !errors.Is(err, ErrCorrupt) {
+		t.Errorf("a manifest counting more keys than its chain has bytes: %v, want ErrCorrupt", err)
+	}
+}
+
 // A restore reads a chain's objects in order and is done with each before
 // it reads the next: the object is unreachable by then (the backend copies
 // what it keeps), so a restore holds the state and one object rather than

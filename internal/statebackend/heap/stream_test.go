@@ -347,11 +347,27 @@ func persistStreamed(t *testing.T, ns statebackend.NativeSnapshot, st storeIn, w
 // incremental checkpoints does: the apply, per key.
 func BenchmarkRestoreChain(b *testing.B) {
 	const n, deltas = 2_000_000, 4
+	c, objs := wordCountChain(b, n, deltas)
+	b.SetBytes(c.bytes())
+	for b.Loop() {
+		restored := NewIncremental(keygroup.Range{Start: 0, End: keygroup.DefaultMaxParallelism}, "")
+		if err := restored.RestoreNative(deltas, c, Objects(objs)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/n, "ns/key")
+}
+
+// wordCountChain writes n words' counts into a backend that started empty,
+// a deltas-th of them before each of deltas checkpoints, and returns the
+// last one's chain: deltas objects.
+func wordCountChain(tb testing.TB, n, deltas int) (Chain, [][]byte) {
+	tb.Helper()
 	r := keygroup.Range{Start: 0, End: keygroup.DefaultMaxParallelism}
 	be := NewIncremental(r, "")
 	s, err := be.Register("count", statebackend.KindValue)
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
 	st := newMemStore()
 	var key [16]byte
@@ -367,26 +383,18 @@ func BenchmarkRestoreChain(b *testing.B) {
 		}
 		ns, err := be.NativeSnapshot(id+1, id)
 		if err != nil {
-			b.Fatal(err)
+			tb.Fatal(err)
 		}
 		if p, err = ns.Persist(context.Background(), st, id); err != nil {
-			b.Fatal(err)
+			tb.Fatal(err)
 		}
 		if err := ns.Discard(); err != nil {
-			b.Fatal(err)
+			tb.Fatal(err)
 		}
 	}
-	c, objs := st.objects(b, p)
+	c, objs := st.objects(tb, p)
 	if len(objs) != deltas {
-		b.Fatalf("a chain of %d objects, want %d deltas", len(objs), deltas)
+		tb.Fatalf("a chain of %d objects, want %d deltas", len(objs), deltas)
 	}
-	be = nil
-	b.SetBytes(c.bytes())
-	for b.Loop() {
-		restored := NewIncremental(r, "")
-		if err := restored.RestoreNative(deltas, c, Objects(objs)); err != nil {
-			b.Fatal(err)
-		}
-	}
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/n, "ns/key")
+	return c, objs
 }
