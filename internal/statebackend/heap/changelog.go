@@ -737,7 +737,7 @@ func DecodeNative(keyed []byte) (Chain, error) {
 
 // decodeKeys reads a manifest's key counts, which cannot exceed the
 // chain's bytes: every key takes bytes of an object.
-func decodeKeys(d *statebackend.Decoder, bytes int64) []StateKeys {
+func decodeKeys(d *statebackend.Decoder, chainBytes int64) []StateKeys {
 	n := d.Uvarint()
 	if d.Err == nil && n > uint64(len(d.B)) {
 		d.Fail()
@@ -753,8 +753,8 @@ func decodeKeys(d *statebackend.Decoder, bytes int64) []StateKeys {
 		k.Start = int(start)
 		for j := uint64(0); j < groups && d.Err == nil; j++ {
 			c := d.Uvarint()
-			if total += int64(c); c > uint64(bytes) || total > bytes {
-				d.Err = fmt.Errorf("%w: %d keys in a chain of %d bytes", ErrCorrupt, total, bytes)
+			if total += int64(c); c > uint64(chainBytes) || total > chainBytes {
+				d.Err = fmt.Errorf("%w: %d keys in a chain of %d bytes", ErrCorrupt, total, chainBytes)
 			}
 			k.Keys = append(k.Keys, int64(c))
 		}

@@ -326,11 +326,11 @@ func TestManifestCountsTheKeys(t *testing.T) {
 	}
 }
 
-// A restore reads a chain's objects in order and is done with each before
-// it reads the next: the object is unreachable by then (the backend copies
-// what it keeps), so a restore holds the state and one object rather than
-// the whole chain.
-func TestRestoreHoldsOneObjectAtATime(t *testing.T) {
+// fourCheckpoints takes checkpoints 1 to 4 of an incremental twin, each
+// based on the one before, and returns the chain of checkpoint 4, its
+// objects (a full snapshot and three deltas) and the state at its barrier.
+func fourCheckpoints(t *testing.T) (Chain, [][]byte, []string) {
+	t.Helper()
 	tw := newIncrementalTwin(t)
 	st := newMemStore()
 	var p statebackend.Persisted
@@ -339,6 +339,15 @@ func TestRestoreHoldsOneObjectAtATime(t *testing.T) {
 		p, want = tw.checkpoint(t, st, id, id-1)
 	}
 	c, objs := st.objects(t, p)
+	return c, objs, want
+}
+
+// A restore reads a chain's objects in order and is done with each before
+// it reads the next: the object is unreachable by then (the backend copies
+// what it keeps), so a restore holds the state and one object rather than
+// the whole chain.
+func TestRestoreHoldsOneObjectAtATime(t *testing.T) {
+	c, objs, want := fourCheckpoints(t)
 	if len(objs) != 4 {
 		t.Fatalf("the chain of checkpoint 4 is %d objects, want a full snapshot and 3 deltas", len(objs))
 	}
@@ -376,14 +385,7 @@ func TestRestoreHoldsOneObjectAtATime(t *testing.T) {
 // A chain restores at another parallelism as a canonical snapshot of the
 // new range's key groups.
 func TestIncrementalCanonical(t *testing.T) {
-	tw := newIncrementalTwin(t)
-	st := newMemStore()
-	var p statebackend.Persisted
-	var want []string
-	for id := int64(1); id <= 4; id++ {
-		p, want = tw.checkpoint(t, st, id, id-1)
-	}
-	c, objs := st.objects(t, p)
+	c, objs, want := fourCheckpoints(t)
 	half := keygroup.Range{Start: cowRange.Start, End: cowRange.Start + cowRange.Len()/2}
 	snap, err := Canonical(half, c, Objects(objs))
 	if err != nil {
