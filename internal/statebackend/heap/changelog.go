@@ -747,7 +747,8 @@ func decodeKeys(d *statebackend.Decoder, chainBytes int64) []StateKeys {
 	for i := uint64(0); i < n && d.Err == nil; i++ {
 		k := StateKeys{Kind: statebackend.Kind(d.Uvarint()), Name: string(d.Bytes())}
 		start, groups := d.Uvarint(), d.Uvarint()
-		if d.Err == nil && (start > keygroup.UpperBound || groups > uint64(len(d.B)) || start+groups > keygroup.UpperBound) {
+		if d.Err == nil && (k.Kind != statebackend.KindValue && k.Kind != statebackend.KindList && k.Kind != statebackend.KindMap ||
+			start > keygroup.UpperBound || groups > uint64(len(d.B)) || start+groups > keygroup.UpperBound) {
 			d.Fail()
 		}
 		k.Start = int(start)

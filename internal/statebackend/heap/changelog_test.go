@@ -324,6 +324,10 @@ func TestManifestCountsTheKeys(t *testing.T) {
 	if _, err := DecodeNative(bad.appendManifest(nil)); !errors.Is(err, ErrCorrupt) {
 		t.Errorf("a manifest counting more keys than its chain has bytes: %v, want ErrCorrupt", err)
 	}
+	bad.Keys = []StateKeys{{Name: "count", Kind: 9, Keys: []int64{1}}}
+	if _, err := DecodeNative(bad.appendManifest(nil)); !errors.Is(err, ErrCorrupt) {
+		t.Errorf("a manifest counting the keys of a state of kind 9: %v, want ErrCorrupt", err)
+	}
 }
 
 // fourCheckpoints takes checkpoints 1 to 4 of an incremental twin, each
