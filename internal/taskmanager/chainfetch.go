@@ -33,8 +33,9 @@ type fetchedObject struct {
 }
 
 // fetchChain starts reading the n objects of a chain with read, which
-// returns an object verified and the local copy's file it was read from,
-// if any. The caller takes them with object, in order, and calls close.
+// returns an object and the local copy's file it was read from, if any
+// (the backend verifies each as it applies it). The caller takes them with
+// object, in order, and calls close.
 func fetchChain(ctx context.Context, n int, read func(ctx context.Context, i int) ([]byte, string, error)) *chainFetch {
 	ctx, cancel := context.WithCancel(ctx)
 	f := &chainFetch{results: make([]chan fetchedObject, n), ahead: make(chan struct{}, chainAhead), cancel: cancel}
